@@ -1,0 +1,42 @@
+# make up     — install what is needed and run the whole pipeline on its embedded defaults
+# make test   — run every test (SQLite; set DATABASE_URL for PostgreSQL)
+# make bench  — run the benchmarks
+# make model  — retrain the shipped default model
+PYTHON_SYSTEM ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: up test test-postgres bench model lint venv clean
+
+$(PY):
+	$(PYTHON_SYSTEM) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[train,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+up: $(STAMP)
+	$(PY) -m moderation.up
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/moderation_test} $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks all
+
+model: $(STAMP)
+	$(PY) -m training train --out models/default.joblib
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,138 @@
+"""The site-facing HTTP API (JSON, API-key authenticated, no cookies so no CSRF).
+
+- ``POST /api/v1/comments`` — submit one comment → 202 ``{"id", "status": "queued"}`` (200 with the stored state
+  when the same ``site_comment_id`` was submitted before).
+- ``GET /api/v1/comments/<id>`` — the comment's state and decision.
+
+Errors are JSON ``{"error": {"field", "message"}}`` with 400 (bad field), 401 (missing/wrong key), 404, 405, 413
+(body or text over the limit).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from .models import Comment, Site
+from .queue import enqueue_decide
+from .services import accept_comment, site_for_api_key
+from .validation import SubmissionError, validate_submission
+
+MAX_JSON_DEPTH = 8
+
+
+def error(status: int, field: str, message: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"error": {"field": field, "message": message}}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def authenticate(request: HttpRequest) -> Site | JsonResponse:
+    """The site whose API key is in ``Authorization: Bearer <key>``, or a 401 response."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw_key = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw_key.strip():
+        return error(401, "Authorization", "send the site's API key as 'Authorization: Bearer <key>'",
+                     WWW_Authenticate="Bearer")
+    site = site_for_api_key(raw_key.strip())
+    if site is None:
+        return error(401, "Authorization", "the API key is not valid", WWW_Authenticate="Bearer")
+    return site
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def read_json_body(request: HttpRequest) -> Any:
+    """Decode the request body as JSON, refusing what cannot be a submission before looking further.
+    Raises SubmissionError (413 for a body over MODERATION_MAX_BODY_BYTES, 400 otherwise)."""
+    limit = settings.MODERATION_MAX_BODY_BYTES
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise SubmissionError("body", f"is {declared} bytes; the limit is {limit}", status=413)
+    body = request.body
+    if len(body) > limit:
+        raise SubmissionError("body", f"is {len(body)} bytes; the limit is {limit}", status=413)
+    content_type = request.content_type or ""
+    if content_type != "application/json":
+        raise SubmissionError("Content-Type", "must be application/json")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError("body", f"is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise SubmissionError("body", f"is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:
+        raise SubmissionError("body", f"is not valid JSON: {exc}") from None
+    if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise SubmissionError("body", f"is nested deeper than {MAX_JSON_DEPTH} levels")
+    return data
+
+
+def comment_state(comment: Comment) -> dict[str, Any]:
+    return {
+        "id": comment.pk,
+        "site_comment_id": comment.site_comment_id,
+        "status": comment.status,
+        "scores": comment.scores,
+        "reasons": comment.reasons,
+        "model_version": comment.model_version,
+        "decided_by": comment.decided_by or None,
+        "submitted_at": comment.submitted_at.isoformat() if comment.submitted_at else None,
+        "decided_at": comment.decided_at.isoformat() if comment.decided_at else None,
+    }
+
+
+@csrf_exempt
+def comments(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        return error(405, "method", "use POST to submit a comment", Allow="POST")
+    site = authenticate(request)
+    if isinstance(site, JsonResponse):
+        return site
+    try:
+        clean = validate_submission(read_json_body(request))
+    except SubmissionError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    comment, created = accept_comment(site, clean, source="api")
+    if created:
+        # After commit, so a worker never looks for a comment that is not there yet.
+        transaction.on_commit(lambda: enqueue_decide([comment.pk]))
+        return JsonResponse({"id": comment.pk, "status": comment.status}, status=202)
+    return JsonResponse({**comment_state(comment), "duplicate": True}, status=200)
+
+
+@csrf_exempt
+def comment_detail(request: HttpRequest, comment_id: int) -> JsonResponse:
+    if request.method != "GET":
+        return error(405, "method", "use GET to read a comment's state", Allow="GET")
+    site = authenticate(request)
+    if isinstance(site, JsonResponse):
+        return site
+    comment = Comment.objects.filter(pk=comment_id, site=site).first()
+    if comment is None:
+        return error(404, "id", f"no comment {comment_id} for this site")
+    return JsonResponse(comment_state(comment))

@@ -1,0 +1,64 @@
+"""The Python client for sites: submit a comment to the moderation queue.
+
+    from moderation.client import submit
+    submit(site_comment_id="c-123", text="Nice piece.", author_id="u-9", story_id="s-1",
+           broker_url="redis://127.0.0.1:6379/0")
+
+The payload is validated here first with the same rules as the worker and the HTTP API, so a bad comment fails at
+the caller with a ``SubmissionError`` naming the field and the limit, and nothing is enqueued.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+
+from .queue import SUBMIT_COMMENT
+from .validation import SubmissionError, validate_submission
+
+__all__ = ["submit", "SubmissionError"]
+
+_apps: dict[str, Celery] = {}
+
+
+def _app(broker_url: str) -> Celery:
+    if broker_url not in _apps:
+        app = Celery("moderation-client", broker=broker_url)
+        app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_timeout=3)
+        _apps[broker_url] = app
+    return _apps[broker_url]
+
+
+def submit(
+    *,
+    site_comment_id: str,
+    text: str,
+    author_id: str,
+    story_id: str,
+    broker_url: str | None = None,
+    queue: str | None = None,
+    site: str | None = None,
+    **optional: Any,
+) -> None:
+    """Validate one comment and put it on the moderation queue as ``moderation.submit_comment``.
+
+    ``optional`` takes story_title, author_name, parent_id, created_at (ISO 8601 string), ip, user_agent, language.
+    ``broker_url`` defaults to $REDIS_URL, then redis://127.0.0.1:6379/0; ``queue`` to $MODERATION_QUEUE, then
+    "moderation"; ``site`` is the site's slug (default "default"). Raises SubmissionError for bad input, and
+    kombu's OperationalError if the broker cannot be reached.
+    """
+    payload = {
+        "site_comment_id": site_comment_id,
+        "text": text,
+        "author_id": author_id,
+        "story_id": story_id,
+        **optional,
+    }
+    validate_submission(payload)
+    if site is not None:
+        payload["site"] = site
+    broker_url = broker_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    queue = queue or os.environ.get("MODERATION_QUEUE", "moderation")
+    _app(broker_url).send_task(SUBMIT_COMMENT, kwargs=payload, queue=queue)

@@ -1,0 +1,43 @@
+"""Enqueueing work for the workers, by task name: the web side never imports ``worker``.
+
+Task names are the contract between the two sides:
+- ``moderation.submit_comment`` — a site submits one comment (validated, stored and decided by the worker);
+- ``moderation.decide_comments`` — decide comments already stored as ``queued`` (the HTTP path), by id.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from celery import Celery
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+SUBMIT_COMMENT = "moderation.submit_comment"
+DECIDE_COMMENTS = "moderation.decide_comments"
+
+
+@lru_cache(maxsize=1)
+def producer() -> Celery:
+    """A Celery app used only to send messages, configured from the same CELERY_ settings as the workers."""
+    app = Celery("moderation-producer")
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    return app
+
+
+def enqueue_decide(comment_ids: list[int]) -> bool:
+    """Ask the workers to decide these stored comments. Returns False (and logs) if the broker cannot be
+    reached: the comments stay ``queued`` in the database and ``manage.py requeue_stale`` sends them later."""
+    try:
+        producer().send_task(
+            DECIDE_COMMENTS, kwargs={"comment_ids": list(comment_ids)}, queue=settings.MODERATION_QUEUE
+        )
+    except Exception as exc:  # kombu raises several connection error types; all mean "not sent"
+        log.warning(
+            "broker unreachable at %s (set REDIS_URL): %d comment(s) stay queued for requeue_stale: %s",
+            settings.CELERY_BROKER_URL, len(comment_ids), exc,
+        )
+        return False
+    return True

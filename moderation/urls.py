@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from . import api, views
+
+dashboard = (
+    [
+        path("", views.queue, name="queue"),
+        path("comments/<int:comment_id>/action", views.act, name="act"),
+    ],
+    "dashboard",
+)
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="dashboard:queue", permanent=False)),
+    path("dashboard/", include(dashboard)),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/v1/comments", api.comments, name="api-comments"),
+    path("api/v1/comments/<int:comment_id>", api.comment_detail, name="api-comment"),
+    path("healthz", lambda request: JsonResponse({"status": "ok"}), name="healthz"),
+]

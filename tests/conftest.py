@@ -1,0 +1,193 @@
+"""Shared fixtures: factories for sites, keys and comments, and a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def site(db):
+    from moderation.services import get_or_create_site
+
+    return get_or_create_site("default", "Default site")
+
+
+@pytest.fixture
+def api_key(site):
+    from moderation.services import create_api_key
+
+    _, raw = create_api_key(site)
+    return raw
+
+
+@pytest.fixture
+def moderator(db, django_user_model):
+    return django_user_model.objects.create_user(username="mod", password="correct horse battery")
+
+
+def comment_payload(n: int | str = 1, **overrides) -> dict:
+    """A valid submission; override any field."""
+    payload = {
+        "site_comment_id": f"c-{n}",
+        "text": "Pakistan's caution about recognising the Taliban makes sense given the border situation.",
+        "author_id": "reader-1",
+        "story_id": "story-pak-taliban",
+        "story_title": "Pakistan treads carefully on recognising the Taliban government",
+        "author_name": "A Reader",
+        "created_at": "2026-11-27T10:15:00Z",
+    }
+    payload.update(overrides)
+    return payload
+
+
+@pytest.fixture
+def make_comment(site):
+    """Store a comment directly (as the HTTP path would) and return it."""
+    from moderation.services import accept_comment
+    from moderation.validation import validate_submission
+
+    counter = {"n": 0}
+
+    def make(**overrides):
+        counter["n"] += 1
+        comment, _ = accept_comment(site, validate_submission(comment_payload(counter["n"], **overrides)), "api")
+        return comment
+
+    return make
+
+
+# --- Real services --------------------------------------------------------------------------------------------
+
+
+def redis_client():
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+
+
+@pytest.fixture(scope="session")
+def real_redis():
+    """The machine's Redis (REDIS_URL); the test fails with a clear message if it does not answer. Every key this
+    run wrote (they share one prefix) is deleted at the end."""
+    import redis
+    from django.conf import settings
+
+    client = redis_client()
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {settings.REDIS_URL} does not answer ({exc}); start it (see ../shared/SERVICES.md) "
+                    "or set REDIS_URL")
+    yield client
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+    if prefix:
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
+
+
+def database_url() -> str:
+    """A DATABASE_URL for the database the tests are using now (the test database, once created)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] or ""
+    if s.get("PASSWORD"):
+        auth += ":" + s["PASSWORD"]
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def worker_env(**extra: str) -> dict:
+    from django.conf import settings
+
+    env = os.environ.copy()
+    env.update(
+        DJANGO_SETTINGS_MODULE="moderation.settings",
+        DATABASE_URL=database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        MODERATION_QUEUE=settings.MODERATION_QUEUE,
+        MODERATION_REDIS_KEY_PREFIX=settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""),
+        MODERATION_VAR_DIR=str(settings.VAR_DIR),
+        MODERATION_ENV="test",
+    )
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """A real ``celery worker`` process on this run's queue."""
+
+    def __init__(self, name: str, pool: str = "solo", concurrency: int = 1, **env: str):
+        self.name = name
+        self.log_path = Path(os.environ["MODERATION_VAR_DIR"]) / f"{name}.log"
+        from django.conf import settings
+
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "worker.celery:app", "worker", "--loglevel", "INFO",
+            "--pool", pool, "--concurrency", str(concurrency), "-Q", settings.MODERATION_QUEUE,
+            "--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+            "--without-heartbeat",
+        ]
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=worker_env(**env), stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited at start:\n{self.output()}")
+            if b" ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"worker {self.name} not ready after {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def start_worker(real_redis, transactional_db):
+    """Start real worker processes for this test; all are stopped at its end."""
+    started: list[WorkerProcess] = []
+
+    def start(name: str = "worker", **kwargs) -> WorkerProcess:
+        proc = WorkerProcess(name, **kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.1, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {message}")

@@ -1,0 +1,134 @@
+"""The HTTP ingestion and status API through Django's test client (enqueueing is checked in e2e tests)."""
+
+import json
+
+import pytest
+
+from moderation.models import Comment, CommentStatus
+from tests.conftest import comment_payload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    """Unit tests: record what would be enqueued instead of talking to Redis."""
+    sent = []
+    monkeypatch.setattr("moderation.api.enqueue_decide", lambda ids: sent.append(list(ids)) or True)
+    return sent
+
+
+def post(client, data, key, **extra):
+    body = data if isinstance(data, (bytes, str)) else json.dumps(data)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+    return client.post("/api/v1/comments", body, content_type="application/json", **headers, **extra)
+
+
+def test_submit_returns_202_stores_queued_and_enqueues_after_commit(client, api_key, no_broker):
+    response = post(client, comment_payload(), api_key)
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued"
+    comment = Comment.objects.get(pk=body["id"])
+    assert comment.status == CommentStatus.QUEUED and comment.source == "api"
+    assert comment.audit.filter(action="submitted").count() == 1
+
+
+def test_enqueue_happens_on_commit(client, api_key, no_broker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        body = post(client, comment_payload(), api_key).json()
+    assert no_broker == [[body["id"]]]
+
+
+def test_same_site_comment_id_twice_is_one_comment(client, api_key, django_capture_on_commit_callbacks, no_broker):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = post(client, comment_payload(7), api_key)
+        second = post(client, comment_payload(7, text="edited text"), api_key)
+    assert first.status_code == 202 and second.status_code == 200
+    assert second.json()["duplicate"] is True and second.json()["id"] == first.json()["id"]
+    assert Comment.objects.count() == 1
+    assert Comment.objects.get().text.startswith("Pakistan")
+    assert len(no_broker) == 1
+
+
+@pytest.mark.parametrize("key", [None, "wrong-key"])
+def test_missing_or_wrong_key_is_401(client, site, key):
+    response = post(client, comment_payload(), key)
+    assert response.status_code == 401
+    assert response.json()["error"]["field"] == "Authorization"
+    assert Comment.objects.count() == 0
+
+
+def test_revoked_key_is_401(client, site, api_key):
+    from django.utils import timezone
+
+    site.api_keys.update(revoked_at=timezone.now())
+    assert post(client, comment_payload(), api_key).status_code == 401
+
+
+def test_bad_field_is_400_naming_it_and_nothing_is_stored(client, api_key, no_broker):
+    response = post(client, comment_payload(text=""), api_key)
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "text"
+    assert Comment.objects.count() == 0 and no_broker == []
+
+
+def test_text_over_limit_is_413(client, api_key, settings):
+    settings.MODERATION_MAX_TEXT_CHARS = 50
+    response = post(client, comment_payload(text="y" * 51), api_key)
+    assert response.status_code == 413
+    assert "limit is 50" in response.json()["error"]["message"]
+    assert Comment.objects.count() == 0
+
+
+def test_body_over_limit_is_413_before_parsing(client, api_key, settings):
+    settings.MODERATION_MAX_BODY_BYTES = 1000
+    response = post(client, json.dumps(comment_payload(text="z" * 2000)), api_key)
+    assert response.status_code == 413 and response.json()["error"]["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"text": "\xff\xfe"}', "UTF-8"),
+        (b"[" * 50 + b"]" * 50, "nested deeper"),
+        (b'"just a string"', "JSON object"),
+    ],
+)
+def test_malformed_bodies_are_400(client, api_key, body, needle):
+    response = post(client, body, api_key)
+    assert response.status_code == 400
+    assert needle in response.json()["error"]["message"]
+
+
+def test_wrong_content_type_is_400(client, api_key):
+    response = client.post("/api/v1/comments", "text=hi", content_type="application/x-www-form-urlencoded",
+                           HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    assert response.status_code == 400 and response.json()["error"]["field"] == "Content-Type"
+
+
+def test_get_on_collection_is_405(client, api_key):
+    assert client.get("/api/v1/comments", HTTP_AUTHORIZATION=f"Bearer {api_key}").status_code == 405
+
+
+def test_status_api_shows_decision_and_404s_unknown_ids(client, api_key, make_comment):
+    comment = make_comment()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"}
+    body = client.get(f"/api/v1/comments/{comment.pk}", **headers).json()
+    assert body["status"] == "queued" and body["site_comment_id"] == comment.site_comment_id
+    assert set(body) >= {"id", "site_comment_id", "status", "scores", "reasons", "model_version", "decided_at"}
+    assert client.get("/api/v1/comments/999999", **headers).status_code == 404
+
+
+def test_status_api_needs_a_key(client, make_comment):
+    assert client.get(f"/api/v1/comments/{make_comment().pk}").status_code == 401
+
+
+def test_another_sites_comment_is_404(client, make_comment):
+    from moderation.services import create_api_key, get_or_create_site
+
+    comment = make_comment()
+    _, other_key = create_api_key(get_or_create_site("other-site"))
+    response = client.get(f"/api/v1/comments/{comment.pk}", HTTP_AUTHORIZATION=f"Bearer {other_key}")
+    assert response.status_code == 404

@@ -1,0 +1,34 @@
+"""The Celery app of the workers. Start it with ``celery -A worker.celery:app worker``.
+
+All Celery settings live in Django settings under the CELERY_ namespace (moderation/settings.py)."""
+
+from __future__ import annotations
+
+import os
+
+import django
+from celery import Celery
+from django.core.exceptions import ImproperlyConfigured
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation.settings")
+django.setup()
+
+from django.conf import settings  # noqa: E402  (after django.setup)
+
+app = Celery("worker", include=["worker.tasks"])
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def check_time_limits() -> None:
+    """Refuse to start if a task could outlive the broker's visibility timeout: Redis would hand the message to a
+    second worker while the first still runs it."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    for name in ("CELERY_TASK_TIME_LIMIT", "CELERY_TASK_SOFT_TIME_LIMIT"):
+        limit = getattr(settings, name)
+        if not limit or limit >= visibility * 0.5:
+            raise ImproperlyConfigured(
+                f"{name}={limit} must be set and below half of CELERY_VISIBILITY_TIMEOUT={visibility} seconds"
+            )
+
+
+check_time_limits()

@@ -1,0 +1,53 @@
+"""Celery tasks: thin wrappers over moderation's services and the scoring pipeline.
+
+Both are idempotent (a comment is stored once per site and id, and decided once), which is what makes
+``acks_late`` safe: a message redelivered after a worker died changes nothing that was already written.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+
+from moderation.services import DEFAULT_SITE_SLUG, accept_comment, get_or_create_site
+from moderation.validation import SubmissionError, validate_submission
+
+from .celery import app
+from .pipeline import decide_comments as decide
+
+log = logging.getLogger(__name__)
+
+# A database that is briefly unavailable must not lose the message: retry with backoff, then leave it to the
+# reconciler (the comment stays queued in the database).
+DB_RETRY = dict(
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=12,
+)
+
+
+@app.task(name="moderation.submit_comment", bind=True, **DB_RETRY)
+def submit_comment(self, site: str | None = None, **payload) -> dict:
+    """A site's comment: validate, store once, decide. Invalid payloads are logged and dropped (never retried)."""
+    try:
+        clean = validate_submission(payload)
+    except SubmissionError as exc:
+        log.warning("submission refused (site_comment_id=%r): %s", payload.get("site_comment_id"), exc)
+        return {"error": {"field": exc.field, "message": exc.message}}
+    comment, _ = accept_comment(get_or_create_site(site or DEFAULT_SITE_SLUG), clean, source="celery")
+    retry = decide([comment.pk])
+    if retry:
+        raise self.retry(kwargs={"site": site, **payload}, countdown=2 ** min(self.request.retries, 6))
+    return {"id": comment.pk}
+
+
+@app.task(name="moderation.decide_comments", bind=True, **DB_RETRY)
+def decide_comments(self, comment_ids: list[int]) -> dict:
+    """Decide stored comments by id (those no longer queued are skipped)."""
+    retry = decide([int(pk) for pk in comment_ids])
+    if retry:
+        raise self.retry(kwargs={"comment_ids": retry}, countdown=2 ** min(self.request.retries, 6))
+    return {"decided": len(comment_ids) - len(retry)}

@@ -20,15 +20,17 @@ from .validation import SubmissionError, validate_submission
 
 __all__ = ["submit", "SubmissionError"]
 
-_apps: dict[str, Celery] = {}
+_apps: dict[tuple[str, str], Celery] = {}
 
 
-def _app(broker_url: str) -> Celery:
-    if broker_url not in _apps:
+def _app(broker_url: str, key_prefix: str) -> Celery:
+    if (broker_url, key_prefix) not in _apps:
         app = Celery("moderation-client", broker=broker_url)
         app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_timeout=3)
-        _apps[broker_url] = app
-    return _apps[broker_url]
+        if key_prefix:
+            app.conf.broker_transport_options = {"global_keyprefix": key_prefix}
+        _apps[broker_url, key_prefix] = app
+    return _apps[broker_url, key_prefix]
 
 
 def submit(
@@ -46,7 +48,7 @@ def submit(
 
     ``optional`` takes story_title, author_name, parent_id, created_at (ISO 8601 string), ip, user_agent, language.
     ``broker_url`` defaults to $REDIS_URL, then redis://127.0.0.1:6379/0; ``queue`` to $MODERATION_QUEUE, then
-    "moderation"; ``site`` is the site's slug (default "default"). Raises SubmissionError for bad input, and
+    "moderation"; the broker key prefix is $MODERATION_REDIS_KEY_PREFIX if the workers use one; ``site`` is the site's slug (default "default"). Raises SubmissionError for bad input, and
     kombu's OperationalError if the broker cannot be reached.
     """
     payload = {
@@ -61,4 +63,5 @@ def submit(
         payload["site"] = site
     broker_url = broker_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     queue = queue or os.environ.get("MODERATION_QUEUE", "moderation")
-    _app(broker_url).send_task(SUBMIT_COMMENT, kwargs=payload, queue=queue)
+    key_prefix = os.environ.get("MODERATION_REDIS_KEY_PREFIX", "")
+    _app(broker_url, key_prefix).send_task(SUBMIT_COMMENT, kwargs=payload, queue=queue)

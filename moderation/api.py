@@ -2,10 +2,13 @@
 
 - ``POST /api/v1/comments`` — submit one comment → 202 ``{"id", "status": "queued"}`` (200 with the stored state
   when the same ``site_comment_id`` was submitted before).
+- ``POST /api/v1/comments:batch`` — ``{"comments": [...]}`` up to MODERATION_MAX_BATCH → 202 with one
+  ``{"id", "status"}`` per item, in order; if any item is invalid, 400 listing every bad item and nothing stored.
 - ``GET /api/v1/comments/<id>`` — the comment's state and decision.
+- ``POST /api/v1/check`` — ``{"text"}`` → scores and the outcome the policy would give, without storing anything.
 
 Errors are JSON ``{"error": {"field", "message"}}`` with 400 (bad field), 401 (missing/wrong key), 404, 405, 413
-(body or text over the limit).
+(body or text over the limit), 503 with ``Retry-After`` when the database cannot store the comment.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from .models import Comment, Site
-from .queue import enqueue_decide
-from .services import accept_comment, site_for_api_key
+from .decision_policy import apply_policy
+from .engine import ModelUnavailable, current_model
+from .queue import dispatch, enqueue_decide
+from .services import accept_comment, accept_comments, site_for_api_key
 from .validation import SubmissionError, validate_submission
 
 MAX_JSON_DEPTH = 8
@@ -61,10 +66,10 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
-def read_json_body(request: HttpRequest) -> Any:
+def read_json_body(request: HttpRequest, limit: int | None = None) -> Any:
     """Decode the request body as JSON, refusing what cannot be a submission before looking further.
-    Raises SubmissionError (413 for a body over MODERATION_MAX_BODY_BYTES, 400 otherwise)."""
-    limit = settings.MODERATION_MAX_BODY_BYTES
+    Raises SubmissionError (413 for a body over ``limit``, default MODERATION_MAX_BODY_BYTES; 400 otherwise)."""
+    limit = limit or settings.MODERATION_MAX_BODY_BYTES
     try:
         declared = int(request.headers.get("Content-Length") or 0)
     except ValueError:
@@ -117,7 +122,10 @@ def comments(request: HttpRequest) -> JsonResponse:
         clean = validate_submission(read_json_body(request))
     except SubmissionError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
-    comment, created = accept_comment(site, clean, source="api")
+    try:
+        comment, created = accept_comment(site, clean, source="api")
+    except DatabaseError:
+        return database_unavailable()
     if created:
         # After commit, so a worker never looks for a comment that is not there yet.
         transaction.on_commit(lambda: enqueue_decide([comment.pk]))
@@ -136,3 +144,77 @@ def comment_detail(request: HttpRequest, comment_id: int) -> JsonResponse:
     if comment is None:
         return error(404, "id", f"no comment {comment_id} for this site")
     return JsonResponse(comment_state(comment))
+
+
+def database_unavailable() -> JsonResponse:
+    return error(503, "database", "the comment could not be stored; nothing was accepted, send it again",
+                 Retry_After="5")
+
+
+@csrf_exempt
+def comments_batch(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        return error(405, "method", "use POST to submit comments", Allow="POST")
+    site = authenticate(request)
+    if isinstance(site, JsonResponse):
+        return site
+    try:
+        data = read_json_body(request, limit=settings.MODERATION_MAX_BATCH_BODY_BYTES)
+    except SubmissionError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    items = data.get("comments") if isinstance(data, dict) else None
+    if not isinstance(items, list) or set(data) != {"comments"}:
+        return error(400, "comments", 'send {"comments": [...]} and no other field')
+    if not items:
+        return error(400, "comments", "must hold at least one comment")
+    if len(items) > settings.MODERATION_MAX_BATCH:
+        return error(413, "comments", f"holds {len(items)} comments; the limit is {settings.MODERATION_MAX_BATCH}")
+    cleans, errors = [], []
+    for index, item in enumerate(items):
+        try:
+            cleans.append(validate_submission(item))
+        except SubmissionError as exc:
+            errors.append({"index": index, "field": f"comments[{index}].{exc.field}", "message": exc.message})
+    if errors:
+        return JsonResponse({"error": {"field": errors[0]["field"], "message": errors[0]["message"],
+                                       "items": errors}}, status=400)
+    try:
+        stored = accept_comments(site, cleans, source="api")
+    except DatabaseError:
+        return database_unavailable()
+    new_ids = [comment.pk for comment, created in stored if created]
+    if new_ids:
+        transaction.on_commit(lambda: dispatch(new_ids))
+    return JsonResponse(
+        {"comments": [{"id": c.pk, "site_comment_id": c.site_comment_id, "status": c.status,
+                       "duplicate": not created} for c, created in stored]},
+        status=202,
+    )
+
+
+@csrf_exempt
+def check(request: HttpRequest) -> JsonResponse:
+    """Score one text for the site's comment form (to warn the writer before posting); nothing is stored."""
+    if request.method != "POST":
+        return error(405, "method", "use POST to check a text", Allow="POST")
+    site = authenticate(request)
+    if isinstance(site, JsonResponse):
+        return site
+    try:
+        data = read_json_body(request)
+        if not isinstance(data, dict) or set(data) - {"text"}:
+            raise SubmissionError("body", 'send {"text": "..."} and no other field')
+        text = validate_submission(
+            {"text": data.get("text"), "site_comment_id": "check", "author_id": "check", "story_id": "check"}
+        )["text"]
+    except SubmissionError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    try:
+        model = current_model()
+    except ModelUnavailable as exc:
+        return error(503, "model", str(exc), Retry_After="30")
+    (scores,) = model.score([text])
+    result = apply_policy(scores, model.thresholds)
+    return JsonResponse(
+        {"scores": scores, "outcome": result.outcome, "reasons": result.reasons, "model_version": model.version}
+    )

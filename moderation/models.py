@@ -82,7 +82,15 @@ class Comment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["site", "site_comment_id"], name="uniq_site_comment"),
         ]
-        indexes = [models.Index(fields=["status", "submitted_at"], name="comment_status_submitted")]
+        indexes = [
+            models.Index(fields=["status", "submitted_at"], name="comment_status_submitted"),
+            # Dashboard: a queue page is ordered by (submitted_at, id) within a status; author history and
+            # "reject all pending by this author" look up one author's comments by status; the story filter.
+            models.Index(fields=["status", "submitted_at", "id"], name="comment_queue_page"),
+            models.Index(fields=["author_id", "status"], name="comment_author_status"),
+            models.Index(fields=["story_id", "status"], name="comment_story_status"),
+            models.Index(fields=["decided_at"], name="comment_decided_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.site_id}:{self.site_comment_id}"
@@ -133,3 +141,5 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The audit log page filters by moderator and action within a date range, newest first.
+        indexes = [models.Index(fields=["actor_label", "created_at"], name="audit_actor_created")]

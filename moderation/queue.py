@@ -41,3 +41,22 @@ def enqueue_decide(comment_ids: list[int]) -> bool:
         )
         return False
     return True
+
+
+def dispatch(comment_ids: list[int]) -> bool:
+    """Send stored comments to the workers packed into messages of up to MODERATION_DISPATCH_BATCH ids, so the
+    per-message cost of the broker and the worker is shared. False if any message could not be sent."""
+    size = settings.MODERATION_DISPATCH_BATCH
+    return all([enqueue_decide(comment_ids[i : i + size]) for i in range(0, len(comment_ids), size)])
+
+
+def requeue_stale(older_than_seconds: int) -> tuple[int, int]:
+    """Re-enqueue comments queued longer than ``older_than_seconds``. Returns (sent, left unsent)."""
+    from .services import stale_queued_comment_ids
+
+    ids = stale_queued_comment_ids(older_than_seconds)
+    size = settings.MODERATION_DISPATCH_BATCH
+    for start in range(0, len(ids), size):
+        if not enqueue_decide(ids[start : start + size]):
+            return start, len(ids) - start
+    return len(ids), 0

@@ -255,3 +255,213 @@ def apply_moderator_action(
             after={**_snapshot(comment), "reason_code": reason_code, "note": note},
         )
     return comment
+
+
+# --- Batches and the reconciler (queue path) -----------------------------------------------------------------
+
+
+def accept_comments(site: Site, cleans: list[Mapping[str, Any]], source: str) -> list[tuple[Comment, bool]]:
+    """Store many validated submissions as ``queued`` with bulk writes. Returns (comment, created) per input, in
+    input order; ids already stored (or repeated within the batch) come back with ``created=False``."""
+    ids = [c["site_comment_id"] for c in cleans]
+    existing = {c.site_comment_id: c for c in Comment.objects.filter(site=site, site_comment_id__in=ids)}
+    new: dict[str, Comment] = {}
+    for clean in cleans:
+        sid = clean["site_comment_id"]
+        if sid not in existing and sid not in new:
+            new[sid] = Comment(site=site, source=source, **clean)
+    if new:
+        try:
+            with transaction.atomic():
+                created = Comment.objects.bulk_create(list(new.values()))
+                AuditEntry.objects.bulk_create(
+                    AuditEntry(actor_label="site:" + site.slug, action="submitted", comment=c,
+                               after={"status": c.status, "source": source})
+                    for c in created
+                )
+        except IntegrityError:
+            # A concurrent submission of some of these ids: fall back to one at a time for this batch.
+            return [accept_comment(site, clean, source) for clean in cleans]
+    seen: set[str] = set()
+    result = []
+    for sid in ids:
+        if sid in new and sid not in seen:
+            result.append((new[sid], True))
+        else:
+            result.append((existing.get(sid) or new[sid], False))
+        seen.add(sid)
+    return result
+
+
+def stale_queued_comment_ids(older_than_seconds: int) -> list[int]:
+    """Ids of comments still ``queued`` after ``older_than_seconds``, oldest first (the reconciler's work)."""
+    from datetime import timedelta
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        Comment.objects.filter(status=CommentStatus.QUEUED, submitted_at__lte=cutoff)
+        .order_by("submitted_at")
+        .values_list("pk", flat=True)
+    )
+
+
+# --- Dashboard: moderator actions on one or many comments, reject by author, undo --------------------------------
+
+
+@dataclass
+class ModerationResult:
+    """What one moderator request did: the comments it changed, one message per comment it left alone (another
+    moderator or the model changed it first, it no longer exists, ...) and the audit entries it wrote, which are
+    what an undo reverts."""
+
+    changed: list[Comment]
+    conflicts: list[str]
+    audit_ids: list[int]
+
+
+def _dashboard_snapshot(comment: Comment) -> dict[str, Any]:
+    # decided_at too, so that an undo can restore the state exactly.
+    return {**_snapshot(comment), "decided_at": comment.decided_at.isoformat() if comment.decided_at else None}
+
+
+def _changed_message(comment: Comment) -> str:
+    return f"comment {comment.pk} is already {comment.get_status_display().lower()}" + (
+        f" by {comment.decided_by}" if comment.decided_by else ""
+    )
+
+
+def moderate_comments(
+    expected: Mapping[int, str],
+    user: AbstractBaseUser,
+    action: str,
+    reason_code: str = "",
+    note: str = "",
+    via: str = "single",
+) -> ModerationResult:
+    """Approve or reject the comments in ``expected`` ({comment id: the status the moderator saw}) as ``user``.
+
+    First wins: a comment whose status is no longer the one the moderator saw is left alone and reported in
+    ``conflicts``; the others get their new state, a moderator Decision and an AuditEntry (before/after, the
+    model's scores at the time, reason code, note, ``via`` = single | bulk | author) in one transaction.
+    Rejecting needs a reason code from ``REJECT_REASON_CODES``, and "other" needs a note. Raises ValueError for
+    a bad action, reason code or note.
+    """
+    if action not in MODERATOR_ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(MODERATOR_ACTIONS)}")
+    if action == "reject":
+        if reason_code not in REJECT_REASON_CODES:
+            raise ValueError(f"reason_code must be one of {', '.join(REJECT_REASON_CODES)}")
+        if reason_code == "other" and not note.strip():
+            raise ValueError("note is required when reason_code is other")
+    else:
+        reason_code = ""
+    note = note.strip()[:2000]
+    outcome = MODERATOR_ACTIONS[action]
+    username = user.get_username()
+    changed: list[Comment] = []
+    conflicts: list[str] = []
+    with transaction.atomic():
+        comments = {c.pk: c for c in Comment.objects.select_for_update().filter(pk__in=list(expected))}
+        now = timezone.now()
+        decisions, audits = [], []
+        for comment_id, seen_status in expected.items():
+            comment = comments.get(comment_id)
+            if comment is None:
+                conflicts.append(f"comment {comment_id} does not exist")
+                continue
+            if comment.status != seen_status:
+                conflicts.append(_changed_message(comment))
+                continue
+            before = _dashboard_snapshot(comment)
+            comment.status, comment.decided_by, comment.decided_at = outcome, username, now
+            decisions.append(
+                Decision(
+                    comment=comment, kind=DecisionKind.MODERATOR, outcome=outcome, scores=comment.scores,
+                    reasons=comment.reasons, model_version=comment.model_version, moderator=user,
+                    reason_code=reason_code, note=note,
+                )
+            )
+            audits.append(
+                AuditEntry(
+                    actor=user, actor_label=username, action=action, comment=comment, before=before,
+                    after={**_dashboard_snapshot(comment), "reason_code": reason_code, "note": note, "via": via},
+                )
+            )
+            changed.append(comment)
+        if changed:
+            Comment.objects.bulk_update(changed, ["status", "decided_by", "decided_at"])
+            Decision.objects.bulk_create(decisions)
+            audits = AuditEntry.objects.bulk_create(audits)
+    return ModerationResult(changed, conflicts, [a.pk for a in audits])
+
+
+def reject_pending_by_author(
+    site_id: int, author_id: str, user: AbstractBaseUser, reason_code: str, note: str = ""
+) -> ModerationResult:
+    """Reject every comment of one author (on one site) that is waiting for review, as ``user``, with one
+    reason code. Comments of that author in other states are left as they are. Same errors as
+    ``moderate_comments``."""
+    with transaction.atomic():
+        ids = Comment.objects.filter(
+            site_id=site_id, author_id=author_id, status=CommentStatus.NEEDS_REVIEW
+        ).values_list("pk", flat=True)
+        expected = {pk: CommentStatus.NEEDS_REVIEW.value for pk in ids}
+        return moderate_comments(expected, user, "reject", reason_code, note, via="author")
+
+
+def undo_moderator_actions(audit_ids: Iterable[int], user: AbstractBaseUser) -> ModerationResult:
+    """Undo approve/reject actions recorded by the audit entries ``audit_ids``: each comment gets back its
+    state from before the action, through a new Decision and an ``undo`` AuditEntry (nothing is deleted).
+
+    Only the moderator who acted can undo, and only while nobody (moderator, model, system) has changed the
+    comment since: otherwise that comment is left alone and reported in ``conflicts``.
+    """
+    from django.utils.dateparse import parse_datetime
+
+    username = user.get_username()
+    changed: list[Comment] = []
+    conflicts: list[str] = []
+    audit_out: list[int] = []
+    with transaction.atomic():
+        entries = list(AuditEntry.objects.filter(pk__in=list(audit_ids)).order_by("-id"))
+        for entry in entries:
+            if entry.actor_id != user.pk or entry.action not in MODERATOR_ACTIONS or entry.comment_id is None:
+                conflicts.append(f"audit entry {entry.pk} is not an action of yours that can be undone")
+                continue
+            comment = Comment.objects.select_for_update().filter(pk=entry.comment_id).first()
+            latest = AuditEntry.objects.filter(comment_id=entry.comment_id).order_by("-id").values_list(
+                "pk", flat=True
+            ).first()
+            if comment is None or latest != entry.pk or comment.status != entry.after.get("status"):
+                conflicts.append(
+                    f"comment {entry.comment_id} was changed since"
+                    + (f" (now {comment.get_status_display().lower()} by {comment.decided_by})" if comment else "")
+                )
+                continue
+            before = _dashboard_snapshot(comment)
+            restored = entry.before
+            comment.status = restored.get("status", CommentStatus.NEEDS_REVIEW)
+            comment.decided_by = restored.get("decided_by", "")
+            if "decided_at" in restored:
+                comment.decided_at = parse_datetime(restored["decided_at"]) if restored["decided_at"] else None
+            else:
+                # Written by apply_moderator_action, which does not record decided_at: the decision before.
+                earlier = comment.decisions.filter(created_at__lt=entry.created_at).order_by("-id")
+                previous = [
+                    d for d in earlier[:2]
+                    if not (d.moderator_id == user.pk and d.outcome == entry.after.get("status"))
+                ]
+                comment.decided_at = previous[0].created_at if previous else None
+            comment.save(update_fields=["status", "decided_by", "decided_at"])
+            Decision.objects.create(
+                comment=comment, kind=DecisionKind.MODERATOR, outcome=comment.status, scores=comment.scores,
+                reasons=comment.reasons, model_version=comment.model_version, moderator=user,
+                reason_code="undo", note=f"undo of audit entry {entry.pk}",
+            )
+            audit = AuditEntry.objects.create(
+                actor=user, actor_label=username, action="undo", comment=comment, before=before,
+                after={**_dashboard_snapshot(comment), "undoes": entry.pk, "undone_action": entry.action},
+            )
+            changed.append(comment)
+            audit_out.append(audit.pk)
+    return ModerationResult(changed, conflicts, audit_out)

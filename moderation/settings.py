@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "moderation.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "moderation.urls"
@@ -153,6 +154,10 @@ MODERATION_QUEUE = env.str("MODERATION_QUEUE", default="moderation")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # How often a worker sweeps for messages a dead worker left unacknowledged past the visibility timeout
+    # (kombu's default is about every 100 s; the scan is one sorted-set range query).
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": 1,
 }
 # A prefix for every key the broker writes, so several installations (or test runs) can share one Redis.
 if env.str("MODERATION_REDIS_KEY_PREFIX", default=""):
@@ -176,18 +181,32 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-comments": {
+        "task": "moderation.requeue_stale",
+        "schedule": float(env.int("MODERATION_REQUEUE_EVERY_SECONDS", default=30)),
+    },
+}
 
 # --- Moderation ---------------------------------------------------------------------------------------------------
 # Longest comment text accepted, in characters (after stripping surrounding white space). Documented in README.
 MODERATION_MAX_TEXT_CHARS = env.int("MODERATION_MAX_TEXT_CHARS", default=10_000)
 # Largest HTTP request body accepted by the ingestion API, in bytes.
 MODERATION_MAX_BODY_BYTES = env.int("MODERATION_MAX_BODY_BYTES", default=64 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(MODERATION_MAX_BODY_BYTES * 2, 2_621_440)
+# Largest body of a batch request (POST /api/v1/comments:batch), in bytes.
+MODERATION_MAX_BATCH_BODY_BYTES = env.int("MODERATION_MAX_BATCH_BODY_BYTES", default=8 * 1024 * 1024)
+# Django's own cap sits above ours so that our 413 with the field and the limit is what a client sees.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(MODERATION_MAX_BODY_BYTES, MODERATION_MAX_BATCH_BODY_BYTES) + 1
 MODERATION_MODEL_PATH = env.str("MODERATION_MODEL_PATH", default="")  # empty: the shipped models/default.joblib
 # Max attempts at scoring one comment before it is marked `failed` and shown in the Failed queue.
 MODERATION_MAX_ATTEMPTS = env.int("MODERATION_MAX_ATTEMPTS", default=5)
 # Comments still `queued` after this many seconds are re-enqueued by `manage.py requeue_stale`.
 MODERATION_STALE_AFTER_SECONDS = env.int("MODERATION_STALE_AFTER_SECONDS", default=60)
+# Most comments in one HTTP batch request, and most comment ids packed into one message for the workers.
+MODERATION_MAX_BATCH = env.int("MODERATION_MAX_BATCH", default=500)
+MODERATION_DISPATCH_BATCH = env.int("MODERATION_DISPATCH_BATCH", default=100)
+# How often the reconciler (Celery beat, or `make up`'s loop) looks for stale queued comments.
+MODERATION_REQUEUE_EVERY_SECONDS = env.int("MODERATION_REQUEUE_EVERY_SECONDS", default=30)
 
 LOGGING = {
     "version": 1,

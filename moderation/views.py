@@ -1,83 +1,312 @@
-"""The moderators' dashboard: queues of comments and the approve/reject actions. Login required everywhere;
-every state change is a POST with CSRF and goes through ``services.apply_moderator_action``."""
+"""The moderators' dashboard: queues, one comment with its explanation and author history, actions (approve,
+reject with a reason, bulk, reject all pending by an author, undo), the audit log and the stats page.
+
+Login required everywhere. Every state change is a POST with CSRF and goes through a function of
+``services.py`` that writes the audit entry in the same transaction; views only parse, call and report.
+"""
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from .models import Comment, CommentStatus
-from .services import REJECT_REASON_CODES, ActionConflict, apply_moderator_action
+from . import explain as explaining
+from . import queries, stats
+from .models import AuditEntry, Comment, CommentStatus
+from .services import (
+    MODERATOR_ACTIONS,
+    REJECT_REASON_CODES,
+    ModerationResult,
+    moderate_comments,
+    reject_pending_by_author,
+    undo_moderator_actions,
+)
 
-QUEUES = [
-    (CommentStatus.NEEDS_REVIEW, "Needs review"),
-    (CommentStatus.REJECTED, "Rejected"),
-    (CommentStatus.APPROVED, "Approved"),
-    (CommentStatus.FAILED, "Failed"),
-    (CommentStatus.QUEUED, "Queued"),
-]
 PAGE_SIZE = 50
+AUDIT_PAGE_SIZE = 100
+MAX_BULK = 500
+# Explaining a comment costs a few ms the first time (then it is cached per process): a queue page spends at most
+# this much on explanations, and the rest of the page shows them after the next load or on the item's own page.
+EXPLAIN_BUDGET_SECONDS = 0.12
+UNDO_SESSION_KEY = "moderation_undo"
+UNDO_DEPTH = 20
+REASON_LABELS = {"toxic": "Toxic", "spam": "Spam", "off_topic": "Off-topic", "other": "Other (note)"}
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _score_rows(comment: Comment, thresholds: dict) -> list[dict]:
+    rows = []
+    for label, score in sorted((comment.scores or {}).items(), key=lambda kv: -kv[1]):
+        cut = thresholds.get(label, {})
+        rows.append(
+            {
+                "label": label,
+                "score": score,
+                "pct": round(score * 100, 1),
+                "review": round(cut["review"] * 100, 1) if cut else None,
+                "reject": round(cut["reject"] * 100, 1) if cut else None,
+                "level": "reject" if cut and score >= cut["reject"] else "review" if cut and score >= cut["review"]
+                else "low",
+            }
+        )
+    return rows
+
+
+def _explanations(comment: Comment, limit: int) -> list:
+    out = []
+    for label in explaining.labels_to_explain(comment.scores or {}, limit=limit):
+        explanation = explaining.explain(comment.text, label)
+        if explanation and explanation.terms:
+            out.append(explanation)
+    return out
+
+
+def _push_undo(request: HttpRequest, result: ModerationResult, what: str) -> None:
+    if not result.audit_ids:
+        return
+    stack = request.session.get(UNDO_SESSION_KEY, [])
+    stack.append({"ids": result.audit_ids, "what": what})
+    request.session[UNDO_SESSION_KEY] = stack[-UNDO_DEPTH:]
+
+
+def _report(request: HttpRequest, result: ModerationResult, done: str) -> None:
+    if result.changed:
+        n = len(result.changed)
+        subject = f"Comment {result.changed[0].pk}" if n == 1 else f"{n} comments"
+        messages.success(request, f"{subject} {done}. Press u to undo.")
+    for conflict in result.conflicts[:10]:
+        messages.error(request, f"Not changed: {conflict}.")
+    if len(result.conflicts) > 10:
+        messages.error(request, f"… and {len(result.conflicts) - 10} more not changed.")
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = reverse("dashboard:queue")
+    return redirect(next_url)
+
+
+def _done_word(action: str) -> str:
+    return MODERATOR_ACTIONS[action].label.lower()
+
+
+def _thresholds() -> dict:
+    model = explaining.get_model()
+    return model.thresholds if model else {}
+
+
+# --- pages --------------------------------------------------------------------------------------------------------
 
 
 @require_GET
 @login_required
 def queue(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", CommentStatus.NEEDS_REVIEW)
-    if status not in CommentStatus.values:
-        return HttpResponseBadRequest("status must be one of " + ", ".join(CommentStatus.values))
-    counts = dict(Comment.objects.values_list("status").annotate(n=Count("id")).order_by())
-    rows = (
-        Comment.objects.filter(status=status)
-        .select_related("site")
-        .order_by("-submitted_at", "-id")
-        .only(
-            "id", "text", "author_id", "author_name", "story_id", "story_title", "status", "scores", "reasons",
-            "model_version", "submitted_at", "decided_at", "decided_by", "last_error", "site__slug",
-        )
-    )
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    for comment in page:
-        comment.score_rows = sorted(
-            ((label, score, round(score * 100)) for label, score in (comment.scores or {}).items()),
-            key=lambda row: -row[1],
-        )
+    try:
+        filters = queries.QueueFilters.from_query(request.GET)
+    except queries.FilterError as exc:
+        return HttpResponseBadRequest(str(exc))
+    thresholds = _thresholds()
+    page = Paginator(queries.queue_queryset(filters, thresholds), PAGE_SIZE).get_page(request.GET.get("page"))
+    items = list(page.object_list)
+    history = queries.author_history(items)
+    deadline = time.monotonic() + EXPLAIN_BUDGET_SECONDS
+    for comment in items:
+        comment.score_rows = _score_rows(comment, thresholds)
+        comment.history = history.get((comment.site_id, comment.author_id), {})
+        comment.why = _explanations(comment, limit=1) if time.monotonic() < deadline else []
+    counts = queries.queue_counts()
     return render(
         request,
         "moderation/queue.html",
         {
-            "status": status,
-            "queues": [(value, label, counts.get(value, 0)) for value, label in QUEUES],
+            "filters": filters,
+            "status": filters.status,
+            "queues": [(value, label, counts.get(value, 0)) for value, label in queries.QUEUES],
             "page": page,
-            "reason_codes": REJECT_REASON_CODES,
+            "items": items,
+            "sorts": queries.SORTS,
+            "labels": queries.LABELS,
+            "decided_by_choices": queries.DECIDED_BY,
+            "reason_codes": [(code, REASON_LABELS.get(code, code)) for code in REJECT_REASON_CODES],
+            "actionable": filters.status != CommentStatus.QUEUED,
+            "page_qs": filters.querystring(),
+            "model_error": explaining.model_error() if not thresholds else "",
+            "poll_seconds": getattr(settings, "MODERATION_DASHBOARD_POLL_SECONDS", 10),
         },
     )
+
+
+@require_GET
+@login_required
+@never_cache
+def counts(request: HttpRequest) -> JsonResponse:
+    """Tab counts for the page to refresh without reloading: {"counts": {status: n, "all": n}}."""
+    return JsonResponse({"counts": queries.queue_counts()})
+
+
+@require_GET
+@login_required
+def comment_detail(request: HttpRequest, comment_id: int) -> HttpResponse:
+    comment = get_object_or_404(Comment.objects.select_related("site"), pk=comment_id)
+    thresholds = _thresholds()
+    comment.score_rows = _score_rows(comment, thresholds)
+    comment.why = _explanations(comment, limit=3)
+    comment.history = queries.author_history([comment]).get((comment.site_id, comment.author_id), {})
+    return render(
+        request,
+        "moderation/comment.html",
+        {
+            "comment": comment,
+            "recent": queries.recent_by_author(comment),
+            "decisions": comment.decisions.select_related("moderator").order_by("-created_at", "-id")[:50],
+            "audit": comment.audit.order_by("-created_at", "-id")[:50],
+            "reason_codes": [(code, REASON_LABELS.get(code, code)) for code in REJECT_REASON_CODES],
+            "model_error": explaining.model_error() if not thresholds else "",
+            "explaining_model": explaining.get_model(),
+        },
+    )
+
+
+@require_GET
+@login_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    try:
+        filters = queries.AuditFilters.from_query(request.GET)
+    except queries.FilterError as exc:
+        return HttpResponseBadRequest(str(exc))
+    page = Paginator(queries.audit_queryset(filters), AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    actors, actions = queries.audit_choices()
+    return render(
+        request,
+        "moderation/audit.html",
+        {"filters": filters, "page": page, "actors": actors, "actions": actions, "page_qs": filters.querystring()},
+    )
+
+
+@require_GET
+@login_required
+def stats_page(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    override_chart, override_table = stats.override_rates(now=now)
+    age_chart, age = stats.queue_age(now=now)
+    model = explaining.get_model()
+    return render(
+        request,
+        "moderation/stats.html",
+        {
+            "charts": [
+                stats.hourly_outcomes(now=now),
+                stats.auto_vs_human(now=now),
+                override_chart,
+                age_chart,
+                stats.model_versions(now=now),
+            ],
+            "override_table": override_table,
+            "age": age,
+            "model": model,
+            "model_error": explaining.model_error() if model is None else "",
+            "counts": queries.queue_counts(),
+        },
+    )
+
+
+# --- actions ------------------------------------------------------------------------------------------------------
 
 
 @require_POST
 @login_required
 def act(request: HttpRequest, comment_id: int) -> HttpResponse:
+    """Approve or reject one comment: action, expected_status (the status the moderator saw), reason_code, note."""
     action = request.POST.get("action", "")
     expected = request.POST.get("expected_status", "")
-    reason_code = request.POST.get("reason_code", "") if action == "reject" else ""
-    note = request.POST.get("note", "")[:2000]
     try:
-        comment = apply_moderator_action(comment_id, request.user, action, expected, reason_code, note)
-    except ActionConflict as exc:
-        messages.error(request, f"Not changed: {exc}.")
-    except Comment.DoesNotExist:
-        messages.error(request, f"Comment {comment_id} does not exist.")
+        result = moderate_comments(
+            {comment_id: expected}, request.user, action,
+            request.POST.get("reason_code", ""), request.POST.get("note", ""),
+        )
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
-    else:
-        messages.success(request, f"Comment {comment.pk} {comment.get_status_display().lower()}.")
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        next_url = reverse("dashboard:queue")
-    return redirect(next_url)
+    _push_undo(request, result, f"{action} {comment_id}")
+    _report(request, result, _done_word(action))
+    return _back(request)
+
+
+@require_POST
+@login_required
+def bulk(request: HttpRequest) -> HttpResponse:
+    """Approve or reject the selected comments. Each ``selected`` value is ``<id>:<status seen>``."""
+    action = request.POST.get("action", "")
+    expected: dict[int, str] = {}
+    for value in request.POST.getlist("selected")[:MAX_BULK]:
+        pk, _, seen = value.partition(":")
+        if pk.isdigit() and seen in CommentStatus.values:
+            expected[int(pk)] = seen
+    if not expected:
+        messages.error(request, "Nothing selected: select comments with x (or the check boxes) first.")
+        return _back(request)
+    try:
+        result = moderate_comments(
+            expected, request.user, action, request.POST.get("reason_code", ""), request.POST.get("note", ""),
+            via="bulk",
+        )
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    _push_undo(request, result, f"bulk {action}")
+    _report(request, result, _done_word(action))
+    return _back(request)
+
+
+@require_POST
+@login_required
+def reject_author(request: HttpRequest) -> HttpResponse:
+    """Reject every needs-review comment of one author (``site_id``, ``author_id``)."""
+    site_id = request.POST.get("site_id", "")
+    author_id = request.POST.get("author_id", "")
+    if not site_id.isdigit() or not author_id:
+        return HttpResponseBadRequest("site_id and author_id are required")
+    try:
+        result = reject_pending_by_author(
+            int(site_id), author_id, request.user, request.POST.get("reason_code", ""),
+            request.POST.get("note", ""),
+        )
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    if not result.changed and not result.conflicts:
+        messages.info(request, "This author has no comments waiting for review.")
+    _push_undo(request, result, f"reject all by {author_id}")
+    _report(request, result, "rejected")
+    return _back(request)
+
+
+@require_POST
+@login_required
+def undo(request: HttpRequest) -> HttpResponse:
+    """Undo this session's last action (one comment, or every comment of a bulk action)."""
+    stack = request.session.get(UNDO_SESSION_KEY, [])
+    if not stack:
+        messages.info(request, "Nothing to undo in this session.")
+        return _back(request)
+    last = stack.pop()
+    request.session[UNDO_SESSION_KEY] = stack
+    result = undo_moderator_actions(last["ids"], request.user)
+    if result.changed:
+        n = len(result.changed)
+        messages.success(request, f"Undone: {last['what']} ({n} comment{'s' if n != 1 else ''} restored).")
+    for conflict in result.conflicts[:10]:
+        messages.error(request, f"Not undone: {conflict}.")
+    return _back(request)
+

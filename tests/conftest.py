@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -139,7 +140,9 @@ class WorkerProcess:
             "--without-heartbeat",
         ]
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=worker_env(**env), stdout=self.log, stderr=subprocess.STDOUT)
+        # Its own process group, so a test can kill the worker with its pool processes at once.
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=worker_env(**env), stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60) -> None:
@@ -162,8 +165,12 @@ class WorkerProcess:
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever is left of its pool
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
         self.log.close()
 
 

@@ -8,6 +8,7 @@ import os
 
 import django
 from celery import Celery
+from celery.signals import worker_init
 from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation.settings")
@@ -32,3 +33,16 @@ def check_time_limits() -> None:
 
 
 check_time_limits()
+
+
+@worker_init.connect
+def load_model_before_consuming(**kwargs) -> None:
+    """Load and verify the model before the first message: a load inside a task would count against the task's
+    time limit. Prefork pool processes inherit it (copy-on-write); a failure is logged and retried by the first
+    batch, whose comments then go to review with the reason."""
+    from moderation.engine import ModelUnavailable, current_model
+
+    try:
+        current_model()
+    except ModelUnavailable:
+        pass

@@ -10,7 +10,10 @@ import logging
 
 from django.db import InterfaceError, OperationalError
 
-from moderation.services import DEFAULT_SITE_SLUG, accept_comment, get_or_create_site
+from django.conf import settings
+
+from moderation.queue import requeue_stale as requeue_stale_comments
+from moderation.services import DEFAULT_SITE_SLUG, accept_comment, accept_comments, get_or_create_site
 from moderation.validation import SubmissionError, validate_submission
 
 from .celery import app
@@ -51,3 +54,31 @@ def decide_comments(self, comment_ids: list[int]) -> dict:
     if retry:
         raise self.retry(kwargs={"comment_ids": retry}, countdown=2 ** min(self.request.retries, 6))
     return {"decided": len(comment_ids) - len(retry)}
+
+
+@app.task(name="moderation.submit_comments", bind=True, **DB_RETRY)
+def submit_comments(self, comments: list[dict], site: str | None = None) -> dict:
+    """Many comments in one message (same fields as ``submit_comment`` each): validated one by one (invalid ones
+    are logged and dropped, the rest go on), stored with bulk writes, decided in one model call."""
+    cleans, refused = [], []
+    for index, payload in enumerate(comments):
+        try:
+            cleans.append(validate_submission(payload))
+        except SubmissionError as exc:
+            sid = payload.get("site_comment_id") if isinstance(payload, dict) else None
+            log.warning("submission %d refused (site_comment_id=%r): %s", index, sid, exc)
+            refused.append({"index": index, "field": exc.field, "message": exc.message})
+    stored = accept_comments(get_or_create_site(site or DEFAULT_SITE_SLUG), cleans, source="celery") if cleans else []
+    ids = sorted({comment.pk for comment, _ in stored})
+    retry = decide(ids)
+    if retry:
+        # The stored ones are in the database now; retry only the decisions.
+        decide_comments.apply_async(kwargs={"comment_ids": retry}, countdown=1)
+    return {"stored": len(ids), "refused": refused}
+
+
+@app.task(name="moderation.requeue_stale", ignore_result=True)
+def requeue_stale() -> dict:
+    """The reconciler (Celery beat): re-enqueue comments queued longer than MODERATION_STALE_AFTER_SECONDS."""
+    sent, left = requeue_stale_comments(settings.MODERATION_STALE_AFTER_SECONDS)
+    return {"sent": sent, "left": left}

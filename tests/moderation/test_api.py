@@ -132,3 +132,60 @@ def test_another_sites_comment_is_404(client, make_comment):
     _, other_key = create_api_key(get_or_create_site("other-site"))
     response = client.get(f"/api/v1/comments/{comment.pk}", HTTP_AUTHORIZATION=f"Bearer {other_key}")
     assert response.status_code == 404
+
+
+def post_batch(client, items, key):
+    return client.post("/api/v1/comments:batch", json.dumps({"comments": items}), content_type="application/json",
+                       HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+def test_batch_stores_all_and_dispatches_in_packed_messages(
+    client, api_key, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.MODERATION_DISPATCH_BATCH = 4
+    sent = []
+    monkeypatch.setattr("moderation.queue.enqueue_decide", lambda ids: sent.append(list(ids)) or True)
+    items = [comment_payload(n) for n in range(10)] + [comment_payload(3)]  # one repeat inside the batch
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_batch(client, items, api_key)
+    assert response.status_code == 202
+    body = response.json()["comments"]
+    assert len(body) == 11 and body[3]["id"] == body[10]["id"] and body[10]["duplicate"] is True
+    assert Comment.objects.count() == 10
+    assert [len(chunk) for chunk in sent] == [4, 4, 2]
+    assert sorted(pk for chunk in sent for pk in chunk) == sorted(Comment.objects.values_list("pk", flat=True))
+
+
+def test_batch_with_a_bad_item_stores_nothing_and_names_each_item(client, api_key):
+    items = [comment_payload(1), comment_payload(2, text=""), comment_payload(3, author_id=None)]
+    response = post_batch(client, items, api_key)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "comments[1].text"
+    assert [e["field"] for e in error["items"]] == ["comments[1].text", "comments[2].author_id"]
+    assert Comment.objects.count() == 0
+
+
+def test_batch_over_the_limit_is_413(client, api_key, settings):
+    settings.MODERATION_MAX_BATCH = 3
+    response = post_batch(client, [comment_payload(n) for n in range(4)], api_key)
+    assert response.status_code == 413 and "limit is 3" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("body", [{"comments": []}, {"comments": "x"}, {"comment": []}, {"comments": [], "x": 1}])
+def test_batch_shape_errors(client, api_key, body):
+    response = client.post("/api/v1/comments:batch", json.dumps(body), content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    assert response.status_code == 400 and response.json()["error"]["field"] == "comments"
+
+
+def test_database_failure_is_503_with_retry_after(client, api_key, monkeypatch):
+    from django.db import OperationalError
+
+    def broken(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr("moderation.api.accept_comment", broken)
+    response = post(client, comment_payload(), api_key)
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["error"]["field"] == "database"

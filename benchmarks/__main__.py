@@ -1,0 +1,48 @@
+"""``python -m benchmarks NAME [args]`` runs one benchmark; ``all`` runs every one with its defaults (what
+``make bench`` does) and prints each one's JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+BENCHMARKS = {
+    "pipeline": ("benchmarks.pipeline", ["--json"]),
+    "model": ("benchmarks.model", ["--json"]),
+    "dashboard": ("benchmarks.dashboard", ["--json"]),
+    "robustness": ("benchmarks.robustness", ["--json"]),
+}
+
+
+def available() -> list[str]:
+    names = []
+    for name, (module, _) in BENCHMARKS.items():
+        try:
+            importlib.util.find_spec(module) and names.append(name)
+        except ModuleNotFoundError:
+            pass
+    return names
+
+
+def main(argv: list[str]) -> int:
+    names = available()
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(f"usage: python -m benchmarks {{{','.join(names + ['all'])}}} [options]")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name == "all":
+        failed = 0
+        for each in names:
+            module, default_args = BENCHMARKS[each]
+            print(f"== {each}", flush=True)
+            failed |= subprocess.call([sys.executable, "-m", module, *default_args, *rest]) != 0
+        return int(failed)
+    if name not in names:
+        print(f"unknown benchmark {name!r}; choose one of {', '.join(names + ['all'])}", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, "-m", BENCHMARKS[name][0], *rest])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,140 @@
+"""Benchmark the shipped scoring engine: load time, throughput, latency, and quality vs alt-profanity-check.
+
+    python -m benchmarks.model [--model PATH] [--quality] [--json]
+
+Speed figures depend on the machine; run it on a quiet one and quote the figures with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+
+def speed(model_path: Path | None) -> dict:
+    started = time.perf_counter()
+    from training.runtime import load_model  # import cost (scikit-learn) is part of a cold start
+
+    imported = time.perf_counter()
+    model = load_model(model_path)
+    loaded = time.perf_counter()
+    from training.datasets import data_dir, read_rows
+
+    texts = [r["text"] for r in read_rows(data_dir() / "civil_comments_samples_4k" / "data.csv", ["text"])]
+    model.score(texts[:200])  # warm the word cache a little, as a running worker would be
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), 1000):
+        model.score(texts[i : i + 1000])
+    batch_rate = len(texts) / (time.perf_counter() - t0)
+    latencies = []
+    for text in texts[-500:]:
+        t = time.perf_counter()
+        model.score([text])
+        latencies.append(time.perf_counter() - t)
+    latencies.sort()
+    return {
+        "model_version": model.version,
+        "artifact_bytes": model.path.stat().st_size,
+        "import_seconds": round(imported - started, 3),
+        "load_model_seconds": round(loaded - imported, 3),
+        "batch_comments_per_second": round(batch_rate),
+        "batch_note": "batches of 1000 civil-comments texts (mean ~270 chars), one process, one core",
+        "single_p50_ms": round(statistics.median(latencies) * 1e3, 3),
+        "single_p95_ms": round(latencies[int(0.95 * len(latencies))] * 1e3, 3),
+    }
+
+
+def quality(model_path: Path | None) -> dict:
+    """Our scores vs alt-profanity-check's `predict_prob` on evaluation sets + held-out split."""
+    import numpy as np
+
+    from training import datasets
+    from training.compare import peer_scores
+    from training.evaluate import binary_metrics, scorer_for
+    from training.pipeline import TrainingConfig, _identity_corpus, _load_corpora
+    from training.runtime import LABELS, load_model
+
+    model = load_model(model_path)
+    root = datasets.data_dir()
+    sets: dict[str, tuple[list[str], list[int], str]] = {}
+
+    def add(name, folder, file, label, task="toxicity", keep=lambda r: True):
+        rows = [r for r in datasets.read_rows(root / folder / file, ["text", label]) if keep(r)]
+        sets[name] = ([r["text"] for r in rows], [int(r[label]) for r in rows], task)
+
+    add("fox_news_hateful", "fox_news_comments_hate", "data.csv", "hateful")
+    add("globe_and_mail_level3", "globe_and_mail_constructiveness_toxicity", "data.csv", "toxic")
+    add(
+        "globe_and_mail_level2plus", "globe_and_mail_constructiveness_toxicity", "data.csv", "toxic_incl_mild"
+    )
+    add("hatecheck", "hatecheck", "test_suite_cases.csv", "hateful")
+    add(
+        "wiki_identity_nonfuzzed",
+        "wiki_toxicity_identity_testset",
+        "nonfuzzed.csv",
+        "toxic",
+        keep=lambda r: r["text_in_shared_jigsaw"] != "1",
+    )
+    add("bias_madlibs_77k", "bias_madlibs", "bias_madlibs_77k.csv", "toxic")
+
+    # held-out test split, rebuilt exactly as training built it
+    config = TrainingConfig(**model.metadata["config"])
+    corpora = _load_corpora(config, root)
+    if config.identity_augmentation_weight > 0:
+        corpora.append(_identity_corpus(config))
+    split = datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), config.seed)
+    for corpus in split.test:
+        for task in ("toxicity", "spam"):
+            j = LABELS.index(task)
+            known = ~np.isnan(corpus.y[:, j])
+            y = (corpus.y[known, j] >= 0.5).astype(int)
+            if known.any() and 0 < y.sum() < len(y) and corpus.name != "identity_augmentation":
+                sets[f"heldout_{corpus.name}_{task}"] = (
+                    [t for t, k in zip(corpus.texts, known, strict=True) if k],
+                    y.tolist(),
+                    task,
+                )
+    out = {}
+    for name, (texts, y, task) in sets.items():
+        ours = binary_metrics(y, scorer_for(model, task)(texts))
+        peer = binary_metrics(y, peer_scores(texts))
+        out[name] = {
+            "task": task,
+            "n": ours["n"],
+            "positives": ours["positives"],
+            "ours_auc": ours["roc_auc"],
+            "ours_ap": ours["average_precision"],
+            "peer_auc": peer["roc_auc"],
+            "peer_ap": peer["average_precision"],
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument(
+        "--quality", action="store_true", help="also compare quality with alt-profanity-check"
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = {"speed": speed(args.model)}
+    if args.quality:
+        result["quality"] = quality(args.model)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    for key, value in result["speed"].items():
+        print(f"{key:28s} {value}")
+    for name, r in result.get("quality", {}).items():
+        print(
+            f"{name:48s} n={r['n']:6d} pos={r['positives']:6d}  ours AUC {r['ours_auc']:.3f} AP "
+            f"{r['ours_ap']:.3f} | alt-profanity-check AUC {r['peer_auc']:.3f} AP {r['peer_ap']:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

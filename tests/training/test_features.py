@@ -1,0 +1,49 @@
+"""Estimators pickled inside artifacts."""
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from training.features import CachedCharTfidf, LinearHeads, TextNormalizer
+
+DOCS = [
+    "you are an idiot",
+    "thanks for the article",
+    "idiots everywhere",
+    "a b c",
+    "",
+    "the council voted no",
+    "what an idiot idea",
+    "thanks again",
+] * 3
+
+
+def test_cached_char_tfidf_matches_sklearn():
+    kw = dict(
+        analyzer="char_wb", ngram_range=(2, 5), lowercase=False, sublinear_tf=True, min_df=1, dtype=np.float32
+    )
+    ours = CachedCharTfidf(**kw).fit(DOCS)
+    ref = TfidfVectorizer(**kw).fit(DOCS)
+    new = ["idiot council", "unseen wordsss here", ""]
+    for _ in range(2):  # second pass hits the word cache
+        assert abs(ours.transform(new) - ref.transform(new)).max() == 0
+    assert "_word_cache" not in CachedCharTfidf.__getstate__(ours)
+
+
+def test_cached_char_tfidf_refuses_other_analyzers():
+    with pytest.raises(ValueError, match="char_wb"):
+        CachedCharTfidf(analyzer="word").fit(DOCS)
+
+
+def test_linear_heads_skip_unknown_labels_and_take_soft_targets():
+    x = TfidfVectorizer().fit_transform(DOCS)
+    y = np.array([[1.0 if "idiot" in d else 0.0, np.nan if i % 2 else 0.3] for i, d in enumerate(DOCS)])
+    heads = LinearHeads(labels=["a", "b"]).fit(x, y)
+    p = heads.predict_proba(x)
+    assert p.shape == (len(DOCS), 2) and ((p >= 0) & (p <= 1)).all()
+    assert heads.n_train_rows_ == {"a": len(DOCS), "b": int((~np.isnan(y[:, 1])).sum())}
+    assert p[0, 0] > p[1, 0]
+
+
+def test_text_normalizer_is_stateless():
+    assert TextNormalizer().fit_transform(["ＨＥＬＬＯ  wörld"]) == ["hello world"]

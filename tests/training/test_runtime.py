@@ -1,0 +1,170 @@
+"""The runtime scoring engine: artifact verification and the score/explain contract."""
+
+import json
+import pickle
+
+import joblib
+import pytest
+
+from training.runtime import LABELS, ArtifactError, ModelArtifact, default_model_path, load_model
+
+
+def test_default_model_path_points_into_repo_models(monkeypatch):
+    monkeypatch.delenv("MODERATION_MODEL_PATH", raising=False)
+    path = default_model_path()
+    assert path.name == "default.joblib" and path.parent.name == "models"
+    assert path.with_suffix(".json").is_file()
+
+
+def test_default_model_path_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("MODERATION_MODEL_PATH", str(tmp_path / "other.joblib"))
+    assert default_model_path() == tmp_path / "other.joblib"
+
+
+def test_shipped_model_loads_with_metadata(shipped_model):
+    assert isinstance(shipped_model, ModelArtifact)
+    assert shipped_model.labels == LABELS
+    sha = shipped_model.metadata["sha256"]
+    assert shipped_model.version.startswith("tox-spam-") and shipped_model.version.endswith(sha[:8])
+    for key in ("created_at", "library_versions", "training_data", "metrics", "thresholds", "labels", "seed"):
+        assert key in shipped_model.metadata
+    assert {"toxicity", "spam"} <= set(shipped_model.thresholds)
+    for t in shipped_model.thresholds.values():
+        assert 0 <= t["review"] <= t["reject"] <= 1
+    assert shipped_model.metadata["thresholds"] == shipped_model.thresholds
+
+
+def test_score_returns_every_label_in_unit_interval(shipped_model):
+    texts = [
+        "Thanks for the thoughtful article.",
+        "You are a pathetic idiot.",
+        "",
+        "CHECK OUT MY CHANNEL!!! subscribe http://bit.ly/x",
+        "ｆｕｃｋ  y o u",
+    ]
+    scores = shipped_model.score(texts)
+    assert len(scores) == len(texts)
+    for row in scores:
+        assert list(row) == LABELS
+        assert all(0.0 <= v <= 1.0 for v in row.values())
+    assert scores[1]["toxicity"] > scores[0]["toxicity"]
+    assert scores[3]["spam"] > scores[0]["spam"]
+    assert shipped_model.score([]) == []
+
+
+def test_score_rejects_a_bare_string(shipped_model):
+    with pytest.raises(TypeError):
+        shipped_model.score("a single comment")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I am a Muslim",
+        "Afghan people live here",
+        "I am gay",
+        "My neighbour is Jewish",
+        pytest.param(
+            "She is a black woman",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known bias of tox-spam-2026.11.27-303f3a52: short 'she is ...' texts score ~0.33, "
+                "above the 0.085 review threshold (see models/README.md, known limits)",
+            ),
+        ),
+        "I am a transgender man",
+    ],
+)
+def test_identity_mentions_alone_stay_below_review(shipped_model, text):
+    score = shipped_model.score([text])[0]["toxicity"]
+    assert score < shipped_model.thresholds["toxicity"]["review"], (text, score)
+
+
+def test_obvious_abuse_reaches_review(shipped_model):
+    th = shipped_model.thresholds["toxicity"]
+    for text in ["you are a stupid idiot", "shut up you f u c k i n g moron", "y0u 1d10t"]:
+        assert shipped_model.score([text])[0]["toxicity"] >= th["review"], text
+
+
+def test_explain_names_the_offending_words(shipped_model):
+    top = shipped_model.explain("Thanks for the article, but you are a stupid idiot.", "toxicity", top_k=5)
+    words = [w for w, _ in top]
+    assert len(top) <= 5 and top == sorted(top, key=lambda kv: kv[1], reverse=True)
+    assert all(v > 0 for _, v in top)
+    assert "idiot" in words or "stupid" in words
+    with pytest.raises(KeyError):
+        shipped_model.explain("x", "not-a-label")
+
+
+def test_sha256_mismatch_is_refused(artifact_copy):
+    data = bytearray(artifact_copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    artifact_copy.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="sha256"):
+        load_model(artifact_copy)
+
+
+def test_pinned_sha256_is_enforced(artifact_copy):
+    with pytest.raises(ArtifactError, match="pinned"):
+        load_model(artifact_copy, expected_sha256="0" * 64)
+
+
+def test_truncated_file_is_refused(artifact_copy):
+    data = artifact_copy.read_bytes()
+    artifact_copy.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ArtifactError, match="truncated"):
+        load_model(artifact_copy)
+    # without the size hint the hash still catches it
+    meta_path = artifact_copy.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    del meta["size_bytes"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="sha256"):
+        load_model(artifact_copy)
+
+
+def test_missing_file_and_missing_sidecar_are_refused(artifact_copy, tmp_path):
+    with pytest.raises(ArtifactError, match="not found"):
+        load_model(tmp_path / "absent.joblib")
+    artifact_copy.with_suffix(".json").unlink()
+    with pytest.raises(ArtifactError, match="sidecar"):
+        load_model(artifact_copy)
+
+
+def test_other_sklearn_version_is_refused(artifact_copy):
+    import sklearn
+
+    meta_path = artifact_copy.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["library_versions"]["scikit-learn"] = "0.24.2"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError) as info:
+        load_model(artifact_copy)
+    assert "0.24.2" in str(info.value) and sklearn.__version__ in str(info.value)
+
+
+class _Exploit:
+    """Unpickling this runs `open(path, "w")`: what a malicious artifact would do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_code_executing_pickle_is_refused_before_unpickling(artifact_copy, tmp_path):
+    sentinel = tmp_path / "pwned"
+    joblib.dump(
+        _Exploit(sentinel), artifact_copy
+    )  # same path: the shipped sidecar now describes another file
+    meta_path = artifact_copy.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["size_bytes"] = artifact_copy.stat().st_size  # an attacker can fake the size, not the hash
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="sha256"):
+        load_model(artifact_copy)
+    assert not sentinel.exists()
+    # sanity: the payload really would have run code if unpickled
+    pickle.loads(pickle.dumps(_Exploit(sentinel)))
+    assert sentinel.exists()

@@ -1,0 +1,87 @@
+"""Training end to end on a few hundred rows per source: seconds, not minutes."""
+
+import numpy as np
+import pytest
+
+from training.datasets import dedupe_and_split, load_moderator_export, match_key
+from training.pipeline import ConfigError, TrainingConfig, save_model, train_model
+from training.runtime import LABELS, load_model
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    config = TrainingConfig(
+        max_rows_per_source=150,
+        evaluate_external=False,
+        word_max_features=5000,
+        char_max_features=10000,
+        identity_sentences_per_identity=2,
+    )
+    model = train_model(config, progress=lambda _: None)
+    return save_model(model, tmp_path_factory.mktemp("model") / "small.joblib")
+
+
+def test_small_training_round_trips(small_model):
+    reloaded = load_model(small_model.path)
+    texts = ["what a lovely idea", "you idiot", "win a free iphone, click here"]
+    assert reloaded.score(texts) == small_model.score(texts)
+    assert reloaded.version == small_model.version
+    assert {"toxicity", "spam"} <= set(reloaded.thresholds)
+    meta = reloaded.metadata
+    assert meta["sha256"] and meta["library_versions"]["scikit-learn"]
+    assert all("sha256" in d and "rows_train" in d for d in meta["training_data"] if d.get("path"))
+    for row in reloaded.score(texts):
+        assert set(row) == set(LABELS) and all(0 <= v <= 1 for v in row.values())
+
+
+def test_training_is_reproducible(small_model, tmp_path):
+    config = TrainingConfig(**small_model.metadata["config"])
+    again = train_model(config, progress=lambda _: None)
+    texts = ["what a lovely idea", "you idiot"]
+    assert np.allclose(
+        [list(r.values()) for r in again.score(texts)], [list(r.values()) for r in small_model.score(texts)]
+    )
+
+
+def test_config_rejects_eval_only_and_unknown_fields(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"sources": {"hatecheck": 1.0}}')
+    with pytest.raises(ConfigError, match="hatecheck"):
+        TrainingConfig.from_file(bad)
+    bad.write_text('{"learning_rate": 1}')
+    with pytest.raises(ConfigError, match="learning_rate"):
+        TrainingConfig.from_file(bad)
+
+
+def test_split_keeps_normalised_duplicates_together_and_out_of_eval():
+    from training.datasets import Corpus
+
+    texts = [
+        "You are an IDIOT",
+        "you are an 1d10t",
+        "Nice article",
+        "A perfectly ordinary long sentence here",
+    ]
+    y = np.zeros((4, len(LABELS)))
+    corpus = Corpus("c", None, texts, y, np.ones(4))
+    banned = {match_key("A perfectly ordinary long sentence here")}
+    split = dedupe_and_split([corpus], banned)
+    kept = [t for part in (split.train, split.val, split.test) for t in part[0].texts]
+    assert sorted(kept) == ["Nice article", "You are an IDIOT"]
+    assert split.dropped["c"] == 2
+
+
+def test_moderator_export_mapping(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "text,label,label_source,decided_at\nhello,ok,moderator,2026-01-01\n"
+        "buy now,spam,moderator,2026-01-01\nyou fool,toxic,moderator,2026-01-02\n"
+    )
+    corpus = load_moderator_export(path, weight=2.0)
+    tox, spam = LABELS.index("toxicity"), LABELS.index("spam")
+    assert corpus.y[0, tox] == 0 and corpus.y[0, spam] == 0
+    assert corpus.y[1, spam] == 1 and np.isnan(corpus.y[1, tox])
+    assert corpus.y[2, tox] == 1 and corpus.weight.tolist() == [2.0, 2.0, 2.0]
+    path.write_text("text,label\nhello,maybe\n")
+    with pytest.raises(Exception, match="maybe"):
+        load_moderator_export(path)

@@ -1,0 +1,197 @@
+"""`python -m training {train,evaluate,predict,compare,report}` — the offline command line.
+
+Errors name the bad argument and exit with status 2 (argparse convention); a model that fails verification
+exits with status 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+from training.runtime import LABELS, ArtifactError, default_model_path, load_model
+
+TASKS = ("toxicity", "spam")
+
+
+def _existing_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"file not found: {value}")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train the toxicity + spam model and write .joblib + .json")
+    p.add_argument("--config", type=_existing_file, help="JSON file overriding TrainingConfig fields")
+    p.add_argument("--out", type=Path, default=None, help=f"artifact path (default {default_model_path()})")
+    p.add_argument(
+        "--no-external-eval",
+        action="store_true",
+        help="skip scoring the evaluation-only sets (faster; metadata then lacks those metrics)",
+    )
+
+    def model_arg(p):
+        p.add_argument(
+            "--model", type=Path, default=None, help="artifact .joblib (default: the shipped model)"
+        )
+
+    p = sub.add_parser("evaluate", help="metrics of a model on a labelled CSV")
+    model_arg(p)
+    p.add_argument("--data", type=_existing_file, required=True, help="CSV file")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", required=True, help="0/1 label column")
+    p.add_argument("--task", choices=TASKS, default="toxicity", help="which score to evaluate")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("predict", help="add one score column per label to a CSV")
+    model_arg(p)
+    p.add_argument("--data", type=_existing_file, required=True, help="input CSV")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--out", type=Path, required=True, help="output CSV")
+
+    p = sub.add_parser("compare", help="our model vs alt-profanity-check on a labelled CSV")
+    model_arg(p)
+    p.add_argument("--data", type=_existing_file, required=True)
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", required=True)
+    p.add_argument("--task", choices=TASKS, default="toxicity")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("report", help="Markdown report with plots, bias audit and HateCheck breakdown")
+    model_arg(p)
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    return parser
+
+
+def _load(path: Path | None):
+    try:
+        return load_model(path)
+    except ArtifactError as exc:
+        print(f"error: --model: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+
+
+def _check_columns(parser, path: Path, *columns: tuple[str, str]) -> None:
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh), [])
+    for option, column in columns:
+        if column not in header:
+            parser.error(f"{option}: column {column!r} not in {path} (columns: {header})")
+
+
+def cmd_train(args) -> int:
+    from training.pipeline import ConfigError, TrainingConfig, save_model, train_model
+
+    try:
+        config = TrainingConfig.from_file(args.config) if args.config else TrainingConfig()
+    except ConfigError as exc:
+        print(f"error: --config: {exc}", file=sys.stderr)
+        return 2
+    if args.no_external_eval:
+        config.evaluate_external = False
+    out = args.out or default_model_path()
+    started = time.perf_counter()
+    model = save_model(train_model(config, progress=lambda msg: print(msg, flush=True)), out)
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) version {model.version} "
+        f"in {time.perf_counter() - started:.0f}s"
+    )
+    print(f"thresholds: {json.dumps(model.thresholds)}")
+    return 0
+
+
+def cmd_evaluate(args, parser) -> int:
+    from training.evaluate import evaluate_csv
+
+    _check_columns(
+        parser, args.data, ("--text-column", args.text_column), ("--label-column", args.label_column)
+    )
+    model = _load(args.model)
+    try:
+        result = evaluate_csv(model, args.data, args.text_column, args.label_column, args.task)
+    except ValueError as exc:
+        parser.error(f"--label-column: {exc}")
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:20s} {value}")
+    return 0
+
+
+def cmd_predict(args, parser) -> int:
+    _check_columns(parser, args.data, ("--text-column", args.text_column))
+    model = _load(args.model)
+    with open(args.data, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        fieldnames = list(reader.fieldnames or [])
+    scores = []
+    for i in range(0, len(rows), 4096):
+        scores.extend(model.score([r[args.text_column] for r in rows[i : i + 4096]]))
+    clash = [label for label in model.labels if label in fieldnames]
+    if clash:
+        parser.error(f"--data: input already has column(s) {clash}; rename them first")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fieldnames + model.labels)
+        writer.writeheader()
+        for row, score in zip(rows, scores, strict=True):
+            writer.writerow({**row, **{k: f"{v:.6f}" for k, v in score.items()}})
+    print(f"wrote {len(rows)} rows to {args.out}")
+    return 0
+
+
+def cmd_compare(args, parser) -> int:
+    from training.compare import compare_csv
+
+    _check_columns(
+        parser, args.data, ("--text-column", args.text_column), ("--label-column", args.label_column)
+    )
+    model = _load(args.model)
+    result = compare_csv(model, args.data, args.text_column, args.label_column, args.task)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{'':24s}{'ROC AUC':>10s}{'AP':>10s}   (n={result['n']}, positives={result['positives']})")
+        for name in ("ours", "alt_profanity_check"):
+            r = result[name]
+            print(f"{name:24s}{r['roc_auc']:>10.4f}{r['average_precision']:>10.4f}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from training.report import write_report
+
+    model = _load(args.model)
+    path = write_report(model, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        return cmd_train(args)
+    if args.command == "evaluate":
+        return cmd_evaluate(args, parser)
+    if args.command == "predict":
+        return cmd_predict(args, parser)
+    if args.command == "compare":
+        return cmd_compare(args, parser)
+    if args.command == "report":
+        return cmd_report(args)
+    parser.error(f"unknown command {args.command!r}")  # unreachable: argparse enforces the choices
+    return 2
+
+
+assert set(TASKS) <= set(LABELS)

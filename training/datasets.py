@@ -1,0 +1,455 @@
+"""Loaders for the shared labelled datasets and moderator-decision exports (offline training only).
+
+Every loader maps its source's labels onto our label set explicitly (see `LABELS`); a source that says nothing
+about a label leaves it NaN, and `training.features.LinearHeads` then leaves those rows out of that label's
+model. Label values in (0, 1) are soft targets (fraction of raters).
+
+Data lives in `<repo>/../shared/data`, or in `$MODERATION_SHARED_DATA`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from training.normalize import normalize
+from training.runtime import LABELS
+
+DATA_ENV = "MODERATION_SHARED_DATA"
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+NAN = float("nan")
+TOXICITY_SUBTYPES = ["severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
+
+# Never trained on: the data README's evaluation-only sets (bias/functional test suites, the Jigsaw test
+# examples, and two other sites' news comments, one of them non-commercial).
+EVAL_ONLY = {
+    "fox_news_comments_hate",
+    "globe_and_mail_constructiveness_toxicity",
+    "hatecheck",
+    "bias_madlibs",
+    "wiki_toxicity_identity_testset",
+    "jigsaw_toxic_test_examples_ibm",
+}
+
+csv.field_size_limit(1 << 24)
+
+
+class DataError(Exception):
+    """A dataset file is missing or does not have the expected columns."""
+
+
+def data_dir() -> Path:
+    """`$MODERATION_SHARED_DATA`, else `<repo root>/../shared/data` (independent of the working directory)."""
+    override = os.environ.get(DATA_ENV)
+    return (
+        Path(override).expanduser().resolve()
+        if override
+        else (_REPO_ROOT.parent / "shared" / "data").resolve()
+    )
+
+
+def match_key(text: str) -> str:
+    """Loose identity of a text for de-duplication and overlap checks: normalised, alphanumerics only."""
+    return "".join(ch for ch in normalize(text) if ch.isalnum())
+
+
+_TAG_RE = re.compile(r"<[^>]{0,200}>")
+_MENTION_RE = re.compile(r"(?:^|\s)(?:rt\s+)?@\w+:?", re.IGNORECASE)
+
+
+def clean_markup(text: str) -> str:
+    """Undo HTML escaping and drop tags (YouTube `<br />`, `&#39;`, Davidson `&amp;`)."""
+    if "<" in text:
+        text = _TAG_RE.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return text
+
+
+@dataclass
+class Corpus:
+    """Rows from one file: texts, a (n, len(LABELS)) label matrix (NaN = unknown), per-row weights."""
+
+    name: str
+    path: Path | None
+    texts: list[str]
+    y: np.ndarray
+    weight: np.ndarray
+    file_sha256: str = ""
+    extra: dict[str, list] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, mask: np.ndarray) -> Corpus:
+        idx = np.flatnonzero(mask)
+        return Corpus(
+            self.name,
+            self.path,
+            [self.texts[i] for i in idx],
+            self.y[idx],
+            self.weight[idx],
+            self.file_sha256,
+            {k: [v[i] for i in idx] for k, v in self.extra.items()},
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_rows(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
+    """Read a UTF-8 CSV into dicts; raise `DataError` naming the file and any missing column."""
+    if not path.is_file():
+        raise DataError(f"dataset file {path} not found (set {DATA_ENV} to the shared data directory)")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {missing}; found {reader.fieldnames}")
+        return list(reader)
+
+
+def _f(value: str) -> float:
+    return float(value) if value not in ("", None) else NAN
+
+
+def _make(
+    name: str,
+    path: Path,
+    texts: list[str],
+    rows_labels: list[dict[str, float]],
+    weight: float,
+    extra: dict[str, list] | None = None,
+) -> Corpus:
+    y = np.full((len(texts), len(LABELS)), NAN)
+    for i, labels in enumerate(rows_labels):
+        for label, value in labels.items():
+            y[i, LABELS.index(label)] = value
+    return Corpus(name, path, texts, y, np.full(len(texts), float(weight)), _sha256(path), extra or {})
+
+
+def _clean_toxicity_labels(toxic: float, subtypes: dict[str, float] | None = None) -> dict[str, float]:
+    """Toxicity plus subtypes; a non-toxic row is a negative for every subtype, a toxic one only if given."""
+    labels = {"toxicity": toxic, "spam": 0.0}
+    for sub in TOXICITY_SUBTYPES:
+        if subtypes is not None and sub in subtypes:
+            labels[sub] = subtypes[sub]
+        elif toxic == 0:
+            labels[sub] = 0.0
+    return labels
+
+
+# ---------------------------------------------------------------------------------------------- toxicity
+
+
+def load_jigsaw_binary(root: Path, weight: float = 1.0) -> Corpus:
+    """Jigsaw 20k, `toxic` only; drops the 620 texts also in the 5k sample (kept there, six labels)."""
+    path = root / "jigsaw_toxic_binary_20k" / "data.csv"
+    rows = [
+        r for r in read_rows(path, ["text", "toxic", "also_in_sample_5k"]) if r["also_in_sample_5k"] != "1"
+    ]
+    return _make(
+        "jigsaw_toxic_binary_20k",
+        path,
+        [r["text"] for r in rows],
+        [_clean_toxicity_labels(float(r["toxic"])) for r in rows],
+        weight,
+    )
+
+
+def load_jigsaw_sample(root: Path, weight: float = 1.0) -> Corpus:
+    """Jigsaw 5k with six labels: toxic->toxicity, severe_toxic->severe_toxicity,
+    identity_hate->identity_attack."""
+    path = root / "jigsaw_toxic_sample_5k" / "data.csv"
+    cols = ["text", "toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
+    rows = read_rows(path, cols)
+    labels = [
+        {
+            "toxicity": float(r["toxic"]),
+            "severe_toxicity": float(r["severe_toxic"]),
+            "obscene": float(r["obscene"]),
+            "threat": float(r["threat"]),
+            "insult": float(r["insult"]),
+            "identity_attack": float(r["identity_hate"]),
+            "spam": 0.0,
+        }
+        for r in rows
+    ]
+    return _make("jigsaw_toxic_sample_5k", path, [r["text"] for r in rows], labels, weight)
+
+
+def load_civil_comments_4k(root: Path, weight: float = 1.0) -> Corpus:
+    """Civil Comments 4k (news comments, the in-domain negatives).
+
+    The 1,000-row scored file contributes soft targets for every label (fraction of raters); the binary files
+    contribute `toxic`. Rows also in the toxic-spans or toxic-sample folders are dropped here (kept there).
+    """
+    path = root / "civil_comments_samples_4k" / "data.csv"
+    rows = read_rows(
+        path,
+        [
+            "text",
+            "toxic",
+            "toxicity",
+            "source_file",
+            "in_civil_comments_toxic_spans",
+            "in_civil_comments_toxic_sample",
+        ],
+    )
+    texts, labels = [], []
+    for r in rows:
+        if r["in_civil_comments_toxic_spans"] == "1" or r["in_civil_comments_toxic_sample"] == "1":
+            continue
+        texts.append(r["text"])
+        if r["toxicity"] != "":
+            subtypes = {sub: _f(r[sub]) for sub in TOXICITY_SUBTYPES}
+            labels.append(_clean_toxicity_labels(_f(r["toxicity"]), subtypes))
+        else:
+            labels.append(_clean_toxicity_labels(float(r["toxic"])))
+    return _make("civil_comments_samples_4k", path, texts, labels, weight)
+
+
+def load_civil_comments_spans(root: Path, weight: float = 0.35) -> Corpus:
+    """Civil Comments toxic spans: positives only (every post had `target` >= 0.5).
+
+    Subtype soft targets = share of span raters who marked a span of that type. Posts where no rater
+    highlighted anything are dropped (label noise: several read as civil). Down-weighted by default because
+    its positives outnumber the in-domain negatives ~5:1 and would teach "news topic = toxic".
+    """
+    path = root / "civil_comments_toxic_spans" / "data.csv"
+    cols = [
+        "text",
+        "n_raters",
+        "n_raters_with_spans",
+        "insult_raters",
+        "threat_raters",
+        "identity_attack_raters",
+        "obscene_raters",
+        "in_civil_comments_toxic_sample",
+    ]
+    rows = [
+        r
+        for r in read_rows(path, cols)
+        if r["in_civil_comments_toxic_sample"] != "1" and int(r["n_raters_with_spans"] or 0) > 0
+    ]
+    labels = []
+    for r in rows:
+        n = max(int(r["n_raters"]), 1)
+        labels.append(
+            {
+                "toxicity": 1.0,
+                "spam": 0.0,
+                "insult": int(r["insult_raters"]) / n,
+                "threat": int(r["threat_raters"]) / n,
+                "identity_attack": int(r["identity_attack_raters"]) / n,
+                "obscene": int(r["obscene_raters"]) / n,
+            }
+        )
+    return _make("civil_comments_toxic_spans", path, [r["text"] for r in rows], labels, weight)
+
+
+def load_davidson(root: Path, weight: float = 0.3) -> Corpus:
+    """Davidson tweets. Mapping: hate (0) -> toxicity 1 + identity_attack 1; offensive (1) -> toxicity 1,
+    identity_attack 0; neither (2) -> all toxicity labels 0. Spam unknown. @mentions/RT markers removed so
+    they do not become toxicity cues. Low default weight: keyword-sampled, and known dialect bias.
+    """
+    path = root / "davidson_hate_offensive" / "data.csv"
+    rows = read_rows(path, ["text", "class"])
+    texts, labels = [], []
+    for r in rows:
+        text = _MENTION_RE.sub(" ", clean_markup(r["text"])).strip()
+        if not text:
+            continue
+        cls = int(r["class"])
+        texts.append(text)
+        if cls == 2:
+            labels.append({"toxicity": 0.0, **{sub: 0.0 for sub in TOXICITY_SUBTYPES}})
+        else:
+            labels.append({"toxicity": 1.0, "identity_attack": 1.0 if cls == 0 else 0.0})
+    return _make("davidson_hate_offensive", path, texts, labels, weight)
+
+
+# -------------------------------------------------------------------------------------------------- spam
+
+
+def load_youtube_spam(root: Path, weight: float = 1.0) -> Corpus:
+    """YouTube Spam Collection (5 videos). Spam only: a YouTube 'ham' comment may still be rude."""
+    path = root / "youtube_spam_collection" / "data.csv"
+    rows = read_rows(path, ["text", "spam", "video"])
+    return _make(
+        "youtube_spam_collection",
+        path,
+        [clean_markup(r["text"]) for r in rows],
+        [{"spam": float(r["spam"])} for r in rows],
+        weight,
+        {"group": [r["video"] for r in rows]},
+    )
+
+
+def load_youtube_spam_extra(root: Path, weight: float = 1.0) -> Corpus:
+    """YouTube 2014 extra; drops rows already in the main collection and the repeated PewDiePie ids."""
+    path = root / "youtube_spam_2014_extra" / "data.csv"
+    rows = [
+        r
+        for r in read_rows(path, ["text", "spam", "video", "in_youtube_spam_collection", "dup_comment_id"])
+        if r["in_youtube_spam_collection"] != "1" and r["dup_comment_id"] != "1"
+    ]
+    return _make(
+        "youtube_spam_2014_extra",
+        path,
+        [clean_markup(r["text"]) for r in rows],
+        [{"spam": float(r["spam"])} for r in rows],
+        weight,
+        {"group": [r["video"] for r in rows]},
+    )
+
+
+def load_sms_spam(root: Path, weight: float = 0.7) -> Corpus:
+    """SMS Spam Collection: spam/ham. Ham SMS are not toxicity-labelled, so toxicity stays unknown."""
+    path = root / "sms_spam_collection" / "data.csv"
+    rows = read_rows(path, ["text", "spam"])
+    return _make(
+        "sms_spam_collection",
+        path,
+        [clean_markup(r["text"]) for r in rows],
+        [{"spam": float(r["spam"])} for r in rows],
+        weight,
+    )
+
+
+def load_spamassassin(root: Path, weight: float = 0.15, max_chars: int = 1500) -> Corpus:
+    """SpamAssassin e-mail (subject + body), cut to `max_chars`, weighted low: e-mail, not comments."""
+    path = root / "spamassassin" / "data.csv"
+    rows = read_rows(path, ["text", "spam"])
+    return _make(
+        "spamassassin",
+        path,
+        [clean_markup(r["text"][:max_chars]) for r in rows],
+        [{"spam": float(r["spam"])} for r in rows],
+        weight,
+    )
+
+
+# ------------------------------------------------------------------------------------ moderator decisions
+
+MODERATOR_LABELS = {
+    "ok": {"toxicity": 0.0, "spam": 0.0, **{sub: 0.0 for sub in TOXICITY_SUBTYPES}},
+    "approve": {"toxicity": 0.0, "spam": 0.0, **{sub: 0.0 for sub in TOXICITY_SUBTYPES}},
+    "toxic": {"toxicity": 1.0, "spam": 0.0},
+    "spam": {"spam": 1.0},
+    **{sub: {"toxicity": 1.0, sub: 1.0, "spam": 0.0} for sub in TOXICITY_SUBTYPES},
+}
+
+
+def load_moderator_export(path: Path | str, weight: float = 1.0) -> Corpus:
+    """A moderator-decision export: CSV with `text`, `label` (ok/toxic/spam or a toxicity subtype),
+    `label_source`, `decided_at`, ... Unknown label values raise `DataError` naming the row."""
+    path = Path(path)
+    rows = read_rows(path, ["text", "label"])
+    texts, labels = [], []
+    for line, r in enumerate(rows, start=2):
+        value = r["label"].strip().lower()
+        if value not in MODERATOR_LABELS:
+            raise DataError(f"{path}:{line}: label {r['label']!r} not one of {sorted(MODERATOR_LABELS)}")
+        texts.append(r["text"])
+        labels.append(MODERATOR_LABELS[value])
+    return _make(f"moderator_export:{path.name}", path, texts, labels, weight)
+
+
+TRAINING_LOADERS = {
+    "jigsaw_toxic_sample_5k": load_jigsaw_sample,
+    "jigsaw_toxic_binary_20k": load_jigsaw_binary,
+    "civil_comments_samples_4k": load_civil_comments_4k,
+    "civil_comments_toxic_spans": load_civil_comments_spans,
+    "davidson_hate_offensive": load_davidson,
+    "youtube_spam_collection": load_youtube_spam,
+    "youtube_spam_2014_extra": load_youtube_spam_extra,
+    "sms_spam_collection": load_sms_spam,
+    "spamassassin": load_spamassassin,
+}
+
+
+# ---------------------------------------------------------------------------------- evaluation-only sets
+
+
+def eval_only_keys(root: Path) -> set[str]:
+    """Match keys of every evaluation-only text, to keep them out of training (wiki set ⊂ Jigsaw)."""
+    files = [
+        ("fox_news_comments_hate", "data.csv"),
+        ("globe_and_mail_constructiveness_toxicity", "data.csv"),
+        ("hatecheck", "test_suite_cases.csv"),
+        ("wiki_toxicity_identity_testset", "nonfuzzed.csv"),
+        ("wiki_toxicity_identity_testset", "fuzzed.csv"),
+        ("jigsaw_toxic_test_examples_ibm", "data.csv"),
+    ]
+    keys: set[str] = set()
+    for folder, name in files:
+        for r in read_rows(root / folder / name, ["text"]):
+            key = match_key(r["text"])
+            if len(key) >= 12:  # "Pathetic." style one-word overlaps are too generic to ban
+                keys.add(key)
+    return keys
+
+
+def split_of(key: str, seed: int = 0) -> str:
+    """Deterministic 80/10/10 train/val/test bucket from the match key: identical texts share a split."""
+    bucket = int(hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()[:8], 16) % 100
+    return "train" if bucket < 80 else ("val" if bucket < 90 else "test")
+
+
+@dataclass
+class SplitCorpora:
+    """Per-source corpora after de-duplication, overlap removal and the train/val/test split."""
+
+    train: list[Corpus]
+    val: list[Corpus]
+    test: list[Corpus]
+    dropped: dict[str, int]
+
+
+def dedupe_and_split(corpora: list[Corpus], banned: set[str], seed: int = 0) -> SplitCorpora:
+    """Drop empty texts, texts in `banned` (evaluation sets) and repeats of an earlier text (across all
+    corpora, first occurrence wins, so order sources by trust), then split each corpus by match key."""
+    seen: set[str] = set()
+    out = SplitCorpora([], [], [], {})
+    for corpus in corpora:
+        splits = []
+        keep = np.zeros(len(corpus), dtype=bool)
+        dropped = 0
+        for i, text in enumerate(corpus.texts):
+            key = match_key(text)
+            if not key or key in seen or key in banned:
+                dropped += 1
+                splits.append("")
+                continue
+            seen.add(key)
+            keep[i] = True
+            splits.append(split_of(key, seed))
+        out.dropped[corpus.name] = dropped
+        splits_arr = np.array(splits)
+        out.train.append(corpus.subset(keep & (splits_arr == "train")))
+        out.val.append(corpus.subset(keep & (splits_arr == "val")))
+        out.test.append(corpus.subset(keep & (splits_arr == "test")))
+    return out
+
+
+def concat(corpora: list[Corpus]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(texts, Y, weights, source index per row) of several corpora."""
+    texts = [t for c in corpora for t in c.texts]
+    y = np.vstack([c.y for c in corpora]) if corpora else np.zeros((0, len(LABELS)))
+    w = np.concatenate([c.weight for c in corpora]) if corpora else np.zeros(0)
+    src = np.concatenate([np.full(len(c), i) for i, c in enumerate(corpora)]) if corpora else np.zeros(0, int)
+    return texts, y, w, src

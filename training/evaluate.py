@@ -1,0 +1,296 @@
+"""Offline evaluation: ranking metrics, metrics at the artifact's thresholds, identity-bias AUCs, HateCheck.
+
+All functions take already-computed scores or a `ModelArtifact`; nothing here is used at scoring time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from training.datasets import data_dir, read_rows
+
+# Identity terms for bias audits (the usual identity-term list of the bias literature). Longest first so
+# "african american" wins over "african", "middle eastern" over nothing.
+IDENTITY_TERMS = sorted(
+    [
+        "african",
+        "african american",
+        "american",
+        "asian",
+        "bisexual",
+        "black",
+        "blind",
+        "buddhist",
+        "canadian",
+        "catholic",
+        "chinese",
+        "christian",
+        "deaf",
+        "elderly",
+        "european",
+        "female",
+        "gay",
+        "heterosexual",
+        "hispanic",
+        "homosexual",
+        "indian",
+        "japanese",
+        "jewish",
+        "latina",
+        "latino",
+        "latinx",
+        "lesbian",
+        "lgbt",
+        "lgbtq",
+        "male",
+        "mexican",
+        "middle aged",
+        "middle eastern",
+        "millenial",
+        "muslim",
+        "nonbinary",
+        "old",
+        "older",
+        "paralyzed",
+        "protestant",
+        "queer",
+        "sikh",
+        "straight",
+        "taoist",
+        "teenage",
+        "trans",
+        "transgender",
+        "white",
+        "young",
+        "younger",
+    ],
+    key=len,
+    reverse=True,
+)
+_IDENTITY_RE = re.compile(r"\b(" + "|".join(re.escape(t) for t in IDENTITY_TERMS) + r")\b", re.IGNORECASE)
+
+
+def identities_in(text: str) -> set[str]:
+    """Identity terms mentioned in `text` (lower-case, longest match)."""
+    return {m.lower() for m in _IDENTITY_RE.findall(text)}
+
+
+def _safe_auc(y: np.ndarray, s: np.ndarray) -> float | None:
+    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else None
+
+
+def binary_metrics(
+    y: Sequence[int], scores: Sequence[float], threshold: dict[str, float] | None = None
+) -> dict:
+    """ROC AUC, average precision, counts, and precision/recall at `threshold` {"reject": r, "review": v}.
+
+    `precision`/`recall` are at the review threshold (score >= review: the comment leaves the auto-approve
+    path); `precision_at_reject`/`recall_at_reject` at the reject threshold.
+    AUC/AP are None for one-class data.
+    """
+    y = np.asarray(y, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    out: dict = {
+        "n": int(len(y)),
+        "positives": int(y.sum()),
+        "roc_auc": _safe_auc(y, s),
+        "average_precision": float(average_precision_score(y, s)) if y.sum() > 0 else None,
+    }
+    if threshold:
+        for name, suffix in (("review", ""), ("reject", "_at_reject")):
+            flagged = s >= threshold[name]
+            tp = int((flagged & (y == 1)).sum())
+            out["precision" + suffix] = tp / int(flagged.sum()) if flagged.any() else None
+            out["recall" + suffix] = tp / int(y.sum()) if y.sum() else None
+        out["threshold"] = {
+            "review": threshold["review"],
+            "reject": threshold["reject"],
+            "note": "precision/recall: score >= review; *_at_reject: score >= reject",
+        }
+    return out
+
+
+def bias_aucs(y: np.ndarray, s: np.ndarray, groups: list[set[str]], min_count: int = 10) -> dict[str, dict]:
+    """Per identity: subgroup AUC, BPSN AUC (subgroup negatives vs background positives) and BNSP AUC
+    (subgroup positives vs background negatives), as in Borkan et al. 2019."""
+    y = np.asarray(y, dtype=int)
+    s = np.asarray(s, dtype=float)
+    terms = sorted({t for g in groups for t in g})
+    out = {}
+    for term in terms:
+        in_group = np.array([term in g for g in groups])
+        if in_group.sum() < min_count:
+            continue
+        sub_pos, sub_neg = in_group & (y == 1), in_group & (y == 0)
+        bg_pos, bg_neg = ~in_group & (y == 1), ~in_group & (y == 0)
+        out[term] = {
+            "n": int(in_group.sum()),
+            "subgroup_auc": _safe_auc(y[in_group], s[in_group]),
+            "bpsn_auc": _safe_auc(y[sub_neg | bg_pos], s[sub_neg | bg_pos]),
+            "bnsp_auc": _safe_auc(y[sub_pos | bg_neg], s[sub_pos | bg_neg]),
+        }
+    return out
+
+
+def _worst(per_identity: dict[str, dict], key: str) -> dict:
+    vals = [(v[key], k) for k, v in per_identity.items() if v[key] is not None]
+    if not vals:
+        return {"value": None, "identity": None}
+    value, term = min(vals)
+    return {"value": value, "identity": term}
+
+
+Scorer = Callable[[list[str]], np.ndarray]
+
+
+def scorer_for(model, label: str, batch_size: int = 4096) -> Scorer:
+    """Function texts -> np.ndarray of `label` scores from a ModelArtifact, in batches."""
+
+    def score(texts: list[str]) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), batch_size):
+            out.extend(r[label] for r in model.score(texts[i : i + batch_size]))
+        return np.asarray(out)
+
+    return score
+
+
+# ------------------------------------------------------------------------------------------ external sets
+
+
+def evaluate_external(model, root: Path | None = None, include_bias: bool = True) -> dict:
+    """Every evaluation-only set scored by `model` (a ModelArtifact). Returns a JSON-able dict."""
+    root = root or data_dir()
+    tox = scorer_for(model, "toxicity")
+    th = model.thresholds.get("toxicity")
+    res: dict = {}
+
+    rows = read_rows(root / "fox_news_comments_hate" / "data.csv", ["text", "hateful"])
+    texts = [r["text"] for r in rows]
+    y = [int(r["hateful"]) for r in rows]
+    res["fox_news_hateful"] = {
+        "toxicity": binary_metrics(y, tox(texts), th),
+        "identity_attack": binary_metrics(y, scorer_for(model, "identity_attack")(texts)),
+    }
+
+    rows = read_rows(
+        root / "globe_and_mail_constructiveness_toxicity" / "data.csv", ["text", "toxic", "toxic_incl_mild"]
+    )
+    texts = [r["text"] for r in rows]
+    s = tox(texts)
+    res["globe_and_mail_toxic_level3"] = binary_metrics([int(r["toxic"]) for r in rows], s, th)
+    res["globe_and_mail_toxic_incl_mild"] = binary_metrics([int(r["toxic_incl_mild"]) for r in rows], s, th)
+
+    rows = read_rows(root / "jigsaw_toxic_test_examples_ibm" / "data.csv", ["text", "toxic"])
+    res["jigsaw_ibm_examples"] = binary_metrics(
+        [int(r["toxic"]) for r in rows], tox([r["text"] for r in rows]), th
+    )
+
+    res["hatecheck"] = hatecheck_report(model, root)
+
+    for name in ("nonfuzzed", "fuzzed"):
+        rows = [
+            r
+            for r in read_rows(
+                root / "wiki_toxicity_identity_testset" / f"{name}.csv",
+                ["text", "toxic", "text_in_shared_jigsaw"],
+            )
+            if r["text_in_shared_jigsaw"] != "1"
+        ]
+        texts = [r["text"] for r in rows]
+        y = np.array([int(r["toxic"]) for r in rows])
+        s = tox(texts)
+        per_id = bias_aucs(y, s, [identities_in(t) for t in texts])
+        res[f"wiki_identity_{name}"] = {
+            **binary_metrics(y, s, th),
+            "note": "rows also in our Jigsaw folders excluded",
+            "worst_bpsn": _worst(per_id, "bpsn_auc"),
+            "worst_bnsp": _worst(per_id, "bnsp_auc"),
+            "worst_subgroup": _worst(per_id, "subgroup_auc"),
+            "per_identity": per_id,
+        }
+
+    if include_bias:
+        for name in ("bias_madlibs_77k", "intersectional_madlibs"):
+            rows = read_rows(root / "bias_madlibs" / f"{name}.csv", ["text", "toxic"])
+            texts = [r["text"] for r in rows]
+            y = np.array([int(r["toxic"]) for r in rows])
+            s = tox(texts)
+            per_id = bias_aucs(y, s, [identities_in(t) for t in texts])
+            res[name] = {
+                **binary_metrics(y, s, th),
+                "worst_bpsn": _worst(per_id, "bpsn_auc"),
+                "worst_bnsp": _worst(per_id, "bnsp_auc"),
+                "worst_subgroup": _worst(per_id, "subgroup_auc"),
+                "identities_bpsn_below_0.90": sorted(
+                    k for k, v in per_id.items() if v["bpsn_auc"] is not None and v["bpsn_auc"] < 0.90
+                ),
+                "per_identity": per_id,
+            }
+    return res
+
+
+def hatecheck_report(model, root: Path | None = None) -> dict:
+    """HateCheck: overall AUC, and per functionality the accuracy of "toxicity >= review threshold" as the
+    hateful prediction (non-hateful profanity counts as an error: HateCheck's labels are about hate)."""
+    root = root or data_dir()
+    rows = read_rows(root / "hatecheck" / "test_suite_cases.csv", ["text", "hateful", "functionality"])
+    texts = [r["text"] for r in rows]
+    y = np.array([int(r["hateful"]) for r in rows])
+    s = scorer_for(model, "toxicity")(texts)
+    review = model.thresholds["toxicity"]["review"]
+    pred = s >= review
+    per_func = {}
+    for func in sorted({r["functionality"] for r in rows}):
+        m = np.array([r["functionality"] == func for r in rows])
+        per_func[func] = {
+            "n": int(m.sum()),
+            "accuracy": float((pred[m] == (y[m] == 1)).mean()),
+            "mean_score": float(s[m].mean()),
+        }
+    return {
+        **binary_metrics(y, s),
+        "accuracy_at_review": float((pred == (y == 1)).mean()),
+        "per_functionality": per_func,
+    }
+
+
+def read_labelled_csv(
+    path: Path, text_column: str, label_column: str, task: str
+) -> tuple[list[str], list[int]]:
+    """(texts, 0/1 labels) from a CSV; labels may be 0/1, true/false, fractions (>= 0.5 is positive) or words
+    (toxic/spam/ok/ham). Raises `ValueError` naming the line and column of a value it cannot read."""
+    rows = read_rows(Path(path), [text_column, label_column])
+    texts, y = [], []
+    for line, r in enumerate(rows, start=2):
+        raw = r[label_column].strip().lower()
+        if raw in ("1", "true", "yes", task, "toxic", "spam"):
+            y.append(1)
+        elif raw in ("0", "false", "no", "ok", "ham", "not toxic"):
+            y.append(0)
+        else:
+            try:
+                y.append(int(float(raw) >= 0.5))
+            except ValueError:
+                raise ValueError(
+                    f"{path}:{line}: column {label_column!r} value {r[label_column]!r} is not a 0/1 label"
+                ) from None
+        texts.append(r[text_column])
+    return texts, y
+
+
+def evaluate_csv(model, path: Path, text_column: str, label_column: str, task: str) -> dict:
+    """Metrics of `model` on any CSV; `task` is "toxicity" or "spam" (the label scored). Precision/recall are
+    at the artifact's thresholds for that label (see `binary_metrics`)."""
+    texts, y = read_labelled_csv(path, text_column, label_column, task)
+    scores = scorer_for(model, task)(texts)
+    return {
+        "task": task,
+        "model_version": model.version,
+        **binary_metrics(y, scores, model.thresholds.get(task)),
+    }

@@ -1,0 +1,444 @@
+"""Offline training: data -> features -> per-label linear heads -> thresholds -> artifact on disk.
+
+from training.pipeline import TrainingConfig, train_model, save_model
+model = train_model(TrainingConfig())          # ModelArtifact, in memory
+model = save_model(model, "models/default.joblib")   # writes .joblib + .json, reloads it verified
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import precision_recall_curve
+from sklearn.pipeline import FeatureUnion
+
+from training import datasets
+from training.datasets import Corpus, concat
+from training.evaluate import binary_metrics
+from training.features import CachedCharTfidf, LinearHeads, TextNormalizer
+from training.identity_augment import identity_sentences, identity_words
+from training.runtime import ARTIFACT_FORMAT, LABELS, ModelArtifact, file_sha256, load_model, metadata_path
+
+DEFAULT_SOURCES = {
+    "jigsaw_toxic_sample_5k": 1.0,
+    "jigsaw_toxic_binary_20k": 1.0,
+    "civil_comments_samples_4k": 1.5,
+    "civil_comments_toxic_spans": 0.35,
+    "davidson_hate_offensive": 0.0,
+    "youtube_spam_collection": 1.0,
+    "youtube_spam_2014_extra": 1.0,
+    "sms_spam_collection": 0.7,
+    "spamassassin": 0.15,
+}
+# Sources whose validation rows pick the thresholds: real comments at a realistic class balance. The
+# positives-only, tweet, e-mail and synthetic sources would make precision look better than it is.
+THRESHOLD_SOURCES = {
+    "jigsaw_toxic_sample_5k",
+    "jigsaw_toxic_binary_20k",
+    "civil_comments_samples_4k",
+    "youtube_spam_collection",
+    "youtube_spam_2014_extra",
+    "sms_spam_collection",
+}
+ALWAYS_THRESHOLDED = ("toxicity", "spam")
+# identity_attack keeps the identity-word features (naming a group is part of what it detects), so it must not
+# drive decisions on its own: it gets no thresholds and is shown to moderators as information only.
+NEVER_THRESHOLDED = ("identity_attack",)
+
+
+class ConfigError(ValueError):
+    """A training config has an unknown field or a bad value."""
+
+
+@dataclass
+class TrainingConfig:
+    """Everything that decides a trained model. JSON files given to `train --config` override these fields."""
+
+    seed: int = 20261127
+    sources: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_SOURCES)
+    )  # name -> weight (0: off)
+    identity_augmentation_weight: float = 2.0
+    identity_sentences_per_identity: int = 24
+    neutralize_identity_features: bool = (
+        True  # clip identity-word coefficients to <= 0 (except identity_attack)
+    )
+    moderator_exports: list[dict] = field(default_factory=list)  # [{"path": "...csv", "weight": 2.0}]
+    max_rows_per_source: int | None = None  # small-sample option for smoke tests
+    word_max_features: int = 50000
+    char_max_features: int = 100000
+    word_min_df: int = 2
+    char_min_df: int = 3
+    C: dict[str, float] = field(default_factory=lambda: {label: 2.0 for label in LABELS})
+    reject_precision: float = 0.90
+    review_recall: float = 0.90
+    threshold_min_positives: int = 40
+    evaluate_external: bool = True
+    data_dir: str | None = None
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> TrainingConfig:
+        """Load a JSON config; unknown keys and unknown source names raise `ConfigError` naming them."""
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"config {path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config {path}: top level must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"config {path}: unknown field(s) {unknown}; known: {sorted(known)}")
+        config = cls(**{**asdict(cls()), **raw})
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        bad = sorted(set(self.sources) - set(datasets.TRAINING_LOADERS))
+        if bad:
+            raise ConfigError(
+                f"sources: unknown dataset(s) {bad}; trainable: {sorted(datasets.TRAINING_LOADERS)}"
+                f" (evaluation-only sets cannot be trained on)"
+            )
+        for name, weight in self.sources.items():
+            if weight < 0:
+                raise ConfigError(f"sources.{name}: weight must be >= 0, got {weight}")
+        for i, export in enumerate(self.moderator_exports):
+            if "path" not in export:
+                raise ConfigError(f"moderator_exports[{i}]: needs a 'path'")
+        for name in ("reject_precision", "review_recall"):
+            if not 0 < getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+
+
+def build_features(config: TrainingConfig) -> FeatureUnion:
+    """Word 1-2-gram and char_wb 2-5-gram TF-IDF on normalised text; vocabulary capped for file size."""
+    return FeatureUnion(
+        [
+            (
+                "word",
+                TfidfVectorizer(
+                    analyzer="word",
+                    ngram_range=(1, 2),
+                    lowercase=False,
+                    sublinear_tf=True,
+                    min_df=config.word_min_df,
+                    max_df=0.5,
+                    max_features=config.word_max_features,
+                    token_pattern=r"(?u)\b\w\w+\b",
+                    dtype=np.float32,
+                ),
+            ),
+            (
+                "char",
+                CachedCharTfidf(
+                    analyzer="char_wb",
+                    ngram_range=(2, 5),
+                    lowercase=False,
+                    sublinear_tf=True,
+                    min_df=config.char_min_df,
+                    max_features=config.char_max_features,
+                    dtype=np.float32,
+                ),
+            ),
+        ]
+    )
+
+
+def _load_corpora(config: TrainingConfig, root: Path) -> list[Corpus]:
+    corpora = []
+    for name, loader in datasets.TRAINING_LOADERS.items():
+        weight = config.sources.get(name, 0.0)
+        if weight > 0:
+            corpora.append(loader(root, weight=weight))
+    for export in config.moderator_exports:
+        corpora.append(
+            datasets.load_moderator_export(export["path"], weight=float(export.get("weight", 1.0)))
+        )
+    if config.max_rows_per_source:
+        rng = np.random.default_rng(config.seed)
+        sampled = []
+        for c in corpora:
+            if len(c) > config.max_rows_per_source:
+                mask = np.zeros(len(c), dtype=bool)
+                mask[rng.choice(len(c), config.max_rows_per_source, replace=False)] = True
+                c = c.subset(mask)
+            sampled.append(c)
+        corpora = sampled
+    return corpora
+
+
+def _identity_corpus(config: TrainingConfig) -> Corpus:
+    texts = identity_sentences(config.seed, config.identity_sentences_per_identity)
+    y = np.full((len(texts), len(LABELS)), np.nan)
+    y[:, :] = 0.0  # civil, not spam
+    return Corpus(
+        "identity_augmentation", None, texts, y, np.full(len(texts), config.identity_augmentation_weight)
+    )
+
+
+def neutralize_identity_features(features: FeatureUnion, heads: LinearHeads, words: set[str]) -> int:
+    """Clip to <= 0 the coefficients of features that only say "an identity group is named".
+
+    Word features: unigrams/bigrams made only of identity words. Char features: every n-gram of 3+ characters
+    inside " <identity word> " (" gay", "usli", "slim "). Positive weights only, so a shared n-gram ("lack" in
+    "black" and "slack") loses at most its push towards toxic. Applied to every label except identity_attack.
+    Returns the number of coefficients changed.
+    """
+    identity_grams = set()
+    for word in words:
+        padded = f" {word} "
+        for n in range(3, len(padded) + 1):
+            identity_grams.update(padded[i : i + n] for i in range(len(padded) - n + 1))
+    columns = []
+    offset = 0
+    for name, vectorizer in features.transformer_list:
+        for term, idx in vectorizer.vocabulary_.items():
+            if (name == "word" and all(tok in words for tok in term.split())) or (
+                name == "char" and term in identity_grams
+            ):
+                columns.append(offset + idx)
+        offset += len(vectorizer.vocabulary_)
+    columns = np.asarray(columns, dtype=int)
+    changed = 0
+    for j, label in enumerate(heads.labels):
+        if label in NEVER_THRESHOLDED or label == "spam":
+            continue
+        block = heads.coef_[columns, j]
+        changed += int((block > 0).sum())
+        heads.coef_[columns, j] = np.minimum(block, 0)
+    return changed
+
+
+def choose_thresholds(y: np.ndarray, s: np.ndarray, reject_precision: float, review_recall: float) -> dict:
+    """Reject: the lowest score from which precision stays >= `reject_precision`; review: the highest score
+    that
+    still catches `review_recall` of positives (never above reject). Includes the precision/recall reached."""
+    precision, recall, thr = precision_recall_curve(y, s)
+    precision, recall = precision[:-1], recall[:-1]
+    # precision is not monotone in the threshold; require it to hold for every higher threshold too
+    prec_from_here = np.minimum.accumulate(precision[::-1])[::-1]
+    ok = np.flatnonzero(prec_from_here >= reject_precision)
+    reject = float(thr[ok[0]]) if len(ok) else float(min(0.99, thr[-1]))
+    ok = np.flatnonzero(recall >= review_recall)
+    review = float(thr[ok[-1]]) if len(ok) else float(thr[0])
+    review = min(review, reject)
+    th = {"reject": round(reject, 4), "review": round(review, 4)}
+    m = binary_metrics(y, s, th)
+    return {
+        **th,
+        "validation": {
+            k: m[k]
+            for k in (
+                "n",
+                "positives",
+                "roc_auc",
+                "average_precision",
+                "precision",
+                "recall",
+                "precision_at_reject",
+                "recall_at_reject",
+            )
+        },
+    }
+
+
+def _hard(y: np.ndarray) -> np.ndarray:
+    return (y >= 0.5).astype(int)
+
+
+def _per_label_metrics(
+    heads_proba: np.ndarray, y: np.ndarray, src: np.ndarray, corpora: list[Corpus], thresholds: dict
+) -> dict:
+    """Per label: pooled over threshold sources, and per source."""
+    out: dict = {}
+    for j, label in enumerate(LABELS):
+        known = ~np.isnan(y[:, j])
+        entry = {}
+        pooled = known & np.isin(src, [i for i, c in enumerate(corpora) if c.name in THRESHOLD_SOURCES])
+        if pooled.any() and len(np.unique(_hard(y[pooled, j]))) == 2:
+            entry["pooled"] = binary_metrics(
+                _hard(y[pooled, j]), heads_proba[pooled, j], thresholds.get(label)
+            )
+        for i, c in enumerate(corpora):
+            m = known & (src == i)
+            if m.any() and len(np.unique(_hard(y[m, j]))) == 2:
+                entry[c.name] = binary_metrics(_hard(y[m, j]), heads_proba[m, j], thresholds.get(label))
+        out[label] = entry
+    return out
+
+
+def train_model(
+    config: TrainingConfig | None = None, progress: Callable[[str], None] = print
+) -> ModelArtifact:
+    """Train every label on the configured sources; return an in-memory, unsaved `ModelArtifact`.
+
+    Steps: load + map labels, drop evaluation-set texts and duplicates, hash-split 80/10/10 by normalised
+    text,
+    fit TF-IDF and heads on train, pick thresholds on validation, measure on test (and, if
+    `config.evaluate_external`, on every evaluation-only set). Raises `ConfigError` / `datasets.DataError`.
+    """
+    config = config or TrainingConfig()
+    config.validate()
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    started = time.perf_counter()
+    root = Path(config.data_dir).resolve() if config.data_dir else datasets.data_dir()
+
+    corpora = _load_corpora(config, root)
+    if config.identity_augmentation_weight > 0:
+        corpora.append(_identity_corpus(config))
+    banned = datasets.eval_only_keys(root)
+    split = datasets.dedupe_and_split(corpora, banned, config.seed)
+    progress(
+        f"loaded {sum(len(c) for c in corpora)} rows from {len(corpora)} sources; "
+        f"train {sum(len(c) for c in split.train)}, val {sum(len(c) for c in split.val)}, "
+        f"test {sum(len(c) for c in split.test)}; dropped (duplicates / eval overlaps) {split.dropped}"
+    )
+
+    texts, y, w, _ = concat(split.train)
+    normalizer = TextNormalizer()
+    norm_texts = normalizer.transform(texts)
+    features = build_features(config)
+    x = features.fit_transform(norm_texts)
+    for _, vectorizer in features.transformer_list:
+        vectorizer.stop_words_ = None  # only needed for introspection; it would triple the file size
+    progress(f"features: {x.shape[1]} columns ({time.perf_counter() - started:.0f}s)")
+
+    heads = LinearHeads(labels=list(LABELS), C=dict(config.C)).fit(x, y, sample_weight=w)
+    progress(f"heads fitted ({time.perf_counter() - started:.0f}s)")
+    if config.neutralize_identity_features:
+        changed = neutralize_identity_features(features, heads, identity_words())
+        progress(f"identity features neutralised: {changed} positive coefficients clipped to 0")
+
+    def proba(parts: list[Corpus]):
+        t, yy, _, src = concat(parts)
+        return heads.predict_proba(features.transform(normalizer.transform(t))), yy, src
+
+    p_val, y_val, src_val = proba(split.val)
+    thresholds: dict = {}
+    threshold_details: dict = {}
+    usable = np.isin(src_val, [i for i, c in enumerate(split.val) if c.name in THRESHOLD_SOURCES])
+    for j, label in enumerate(LABELS):
+        m = usable & ~np.isnan(y_val[:, j])
+        yy = _hard(y_val[m, j])
+        if label in NEVER_THRESHOLDED:
+            continue
+        if yy.sum() < (1 if label in ALWAYS_THRESHOLDED else config.threshold_min_positives) or yy.all():
+            continue
+        chosen = choose_thresholds(yy, p_val[m, j], config.reject_precision, config.review_recall)
+        ap = chosen["validation"]["average_precision"] or 0.0
+        if label in ALWAYS_THRESHOLDED or ap >= 0.5:
+            thresholds[label] = {"reject": chosen["reject"], "review": chosen["review"]}
+            threshold_details[label] = chosen
+    progress(f"thresholds: {thresholds}")
+
+    p_test, y_test, src_test = proba(split.test)
+    metrics = {
+        "held_out_test": _per_label_metrics(p_test, y_test, src_test, split.test, thresholds),
+        "validation_thresholds": threshold_details,
+        "threshold_policy": f"reject: precision >= {config.reject_precision} on validation; "
+        f"review: recall >= {config.review_recall} on validation "
+        f"(validation sources: {sorted(THRESHOLD_SOURCES)})",
+    }
+    payload = {
+        "format": ARTIFACT_FORMAT,
+        "normalizer": normalizer,
+        "features": features,
+        "heads": heads,
+        "labels": list(LABELS),
+        "thresholds": thresholds,
+    }
+    training_data = []
+    for c_train, c_val, c_test, corpus in zip(split.train, split.val, split.test, corpora, strict=True):
+        entry = {
+            "name": corpus.name,
+            "weight": float(corpus.weight[0]) if len(corpus) else 0.0,
+            "rows_train": len(c_train),
+            "rows_val": len(c_val),
+            "rows_test": len(c_test),
+            "rows_dropped": split.dropped[corpus.name],
+        }
+        if corpus.path is not None:
+            try:
+                entry["path"] = str(corpus.path.resolve().relative_to(root))
+            except ValueError:
+                entry["path"] = str(corpus.path)
+            entry["sha256"] = corpus.file_sha256
+        training_data.append(entry)
+    metadata = {
+        "labels": list(LABELS),
+        "thresholds": thresholds,
+        "seed": config.seed,
+        "config": asdict(config),
+        "training_data": training_data,
+        "metrics": metrics,
+        "training_seconds": round(time.perf_counter() - started, 1),
+        "n_features": int(x.shape[1]),
+    }
+    artifact = ModelArtifact(payload, metadata)
+    if config.evaluate_external:
+        from training.evaluate import evaluate_external
+
+        metrics["external"] = evaluate_external(artifact, root)
+        progress(f"external evaluation done ({time.perf_counter() - started:.0f}s)")
+    metadata["training_seconds"] = round(time.perf_counter() - started, 1)
+    return artifact
+
+
+def library_versions() -> dict[str, str]:
+    import joblib
+    import scipy
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def save_model(model: ModelArtifact, path: Path | str, compress: int = 3) -> ModelArtifact:
+    """Write `model` as `<path>` (joblib) + `<path stem>.json` (metadata with sha256) and return it reloaded
+    through `training.runtime.load_model`, so a saved model is always a verified one."""
+    import joblib
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    joblib.dump(model._payload, tmp, compress=compress)
+    sha = file_sha256(tmp)
+    created = datetime.now(UTC)
+    metadata = {
+        "version": f"tox-spam-{created:%Y.%m.%d}-{sha[:8]}",
+        "created_at": created.isoformat(timespec="seconds"),
+        "sha256": sha,
+        "size_bytes": tmp.stat().st_size,
+        "artifact_format": ARTIFACT_FORMAT,
+        "library_versions": library_versions(),
+        **{k: v for k, v in model.metadata.items() if k not in ("version", "sha256", "size_bytes")},
+    }
+    meta_tmp = metadata_path(path).with_name(metadata_path(path).name + ".tmp")
+    meta_tmp.write_text(
+        json.dumps(metadata, indent=1, sort_keys=False, default=_json_default) + "\n", encoding="utf-8"
+    )
+    tmp.replace(path)
+    meta_tmp.replace(metadata_path(path))
+    return load_model(path)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,209 @@
+"""The scoring engine shared by the worker and the web endpoints.
+
+    from training.runtime import load_model, ModelArtifact, ArtifactError, default_model_path
+
+    model = load_model()                   # models/default.joblib, or $MODERATION_MODEL_PATH
+    model.score(["some comment", ...])     # -> [{"toxicity": 0.03, ..., "spam": 0.01}, ...]
+    model.explain("some comment", "toxicity")  # -> [("word", contribution), ...]
+    model.thresholds                       # -> {"toxicity": {"reject": 0.8, "review": 0.3}, ...}
+
+An artifact is a joblib file plus a JSON sidecar with the same stem (`default.joblib` + `default.json`).
+The sidecar's sha256 is checked before anything is unpickled, because unpickling runs code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ArtifactError", "ModelArtifact", "default_model_path", "load_model", "LABELS", "ARTIFACT_FORMAT"]
+
+LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack", "spam"]
+ARTIFACT_FORMAT = 1
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL_PATH_ENV = "MODERATION_MODEL_PATH"
+
+
+class ArtifactError(Exception):
+    """A model artifact is missing, corrupt, tampered with, or built for other library versions."""
+
+
+def default_model_path() -> Path:
+    """`$MODERATION_MODEL_PATH` if set, else `<repo>/models/default.joblib`."""
+    override = os.environ.get(MODEL_PATH_ENV)
+    return Path(override).expanduser() if override else _REPO_ROOT / "models" / "default.joblib"
+
+
+def metadata_path(model_path: Path | str) -> Path:
+    """Sidecar metadata path for an artifact: same directory and stem, `.json` suffix."""
+    return Path(model_path).with_suffix(".json")
+
+
+def file_sha256(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return sklearn.__version__
+
+
+class ModelArtifact:
+    """A verified, loaded model. Build it with `load_model`, not directly.
+
+    Attributes: `version` (str), `labels` (list[str]), `thresholds`
+    ({label: {"reject": float, "review": float}}),
+    `metadata` (the sidecar dict), `path` (Path of the joblib file).
+    """
+
+    def __init__(self, payload: dict[str, Any], metadata: dict[str, Any], path: Path | None = None):
+        self._payload = payload
+        self._normalizer = payload["normalizer"]
+        self._features = payload["features"]
+        self._heads = payload["heads"]
+        self.labels: list[str] = list(payload["labels"])
+        self.thresholds: dict[str, dict[str, float]] = {
+            label: {"reject": float(t["reject"]), "review": float(t["review"])}
+            for label, t in payload["thresholds"].items()
+        }
+        self.metadata = metadata
+        self.version: str = str(metadata.get("version", "unversioned"))
+        self.path = path
+        self._feature_names: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"ModelArtifact(version={self.version!r}, labels={self.labels!r})"
+
+    def _matrix(self, texts: list[str]):
+        return self._features.transform(self._normalizer.transform(texts))
+
+    def score(self, texts: list[str]) -> list[dict[str, float]]:
+        """Score a batch: one {label: probability in [0, 1]} dict per input text, in input order.
+
+        The whole batch goes through one feature transform, so pass many texts at once. Raises `TypeError`
+        if `texts` is a bare string or holds a non-string.
+        """
+        if isinstance(texts, str):
+            raise TypeError("score() takes a list of texts, not a single str; wrap it: score([text])")
+        texts = list(texts)
+        if not texts:
+            return []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{i}] must be str, got {type(text).__name__}")
+        proba = self._heads.predict_proba(self._matrix(texts))
+        labels = self.labels
+        return [dict(zip(labels, row, strict=True)) for row in proba.tolist()]
+
+    def _names(self) -> np.ndarray:
+        if self._feature_names is None:
+            self._feature_names = self._features.get_feature_names_out()
+        return self._feature_names
+
+    def explain(self, text: str, label: str, top_k: int = 8) -> list[tuple[str, float]]:
+        """Words/word n-grams of `text` that raised `label`'s score, largest contribution first.
+
+        A contribution is coefficient x feature value in the label's linear model (log-odds units). Character
+        n-gram contributions are credited to the normalised words they occur in, so the result names words a
+        dashboard can highlight (in their normalised spelling). Only positive contributions are returned.
+        Raises `KeyError` for an unknown label.
+        """
+        if label not in self.labels:
+            raise KeyError(f"unknown label {label!r}; expected one of {self.labels}")
+        j = self.labels.index(label)
+        normalized = self._normalizer.transform([text])[0]
+        row = self._features.transform([normalized]).tocsr()
+        contributions = row.data * self._heads.coef_[row.indices, j]
+        names = self._names()[row.indices]
+        words = normalized.split()
+        totals: dict[str, float] = {}
+        for name, value in zip(names, contributions, strict=True):
+            kind, _, feature = str(name).partition("__")
+            if kind == "char":
+                gram = feature.strip()
+                owners = [w for w in words if gram and gram in f" {w} "] or [feature]
+                for owner in owners:
+                    totals[owner] = totals.get(owner, 0.0) + float(value) / len(owners)
+            else:
+                totals[feature] = totals.get(feature, 0.0) + float(value)
+        ranked = sorted(((k, v) for k, v in totals.items() if v > 0), key=lambda kv: kv[1], reverse=True)
+        return ranked[:top_k]
+
+
+def _read_metadata(meta_path: Path) -> dict[str, Any]:
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"model metadata {meta_path} is missing; every .joblib needs its .json sidecar"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"model metadata {meta_path} is unreadable: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"model metadata {meta_path} must hold a JSON object")
+    for key in ("sha256", "library_versions"):
+        if key not in metadata:
+            raise ArtifactError(f"model metadata {meta_path} has no {key!r} field")
+    return metadata
+
+
+def load_model(path: Path | str | None = None, *, expected_sha256: str | None = None) -> ModelArtifact:
+    """Verify and load a model artifact.
+
+    `path`: the .joblib file (default `default_model_path()`). `expected_sha256`: optional pin; the file must
+    have this hash as well as the one in its sidecar. Checks run in this order, before unpickling: file
+    exists,
+    sidecar readable, size and sha256 match the sidecar (a truncated or tampered file fails here), the
+    installed scikit-learn equals the one the model was built with. Raises `ArtifactError` naming the problem.
+    """
+    model_path = Path(path) if path is not None else default_model_path()
+    if not model_path.is_file():
+        raise ArtifactError(f"model file {model_path} not found (set {MODEL_PATH_ENV} to use another file)")
+    metadata = _read_metadata(metadata_path(model_path))
+
+    expected_size = metadata.get("size_bytes")
+    actual_size = model_path.stat().st_size
+    if expected_size is not None and int(expected_size) != actual_size:
+        raise ArtifactError(
+            f"model file {model_path} is {actual_size} bytes but its metadata says {expected_size}: "
+            "truncated or replaced; re-fetch or retrain it"
+        )
+    actual_sha = file_sha256(model_path)
+    if actual_sha != metadata["sha256"]:
+        raise ArtifactError(
+            f"model file {model_path} has sha256 {actual_sha}, metadata expects {metadata['sha256']}: "
+            "refusing to unpickle a file that does not match its metadata"
+        )
+    if expected_sha256 is not None and actual_sha != expected_sha256.lower():
+        raise ArtifactError(f"model file {model_path} has sha256 {actual_sha}, pinned {expected_sha256}")
+
+    built_with = metadata["library_versions"].get("scikit-learn")
+    installed = _sklearn_version()
+    if built_with != installed:
+        raise ArtifactError(
+            f"model {model_path} was built with scikit-learn {built_with} but scikit-learn {installed} is "
+            f"installed; install scikit-learn=={built_with} or retrain with `python -m training train`"
+        )
+
+    import joblib
+
+    try:
+        payload = joblib.load(model_path)
+    except Exception as exc:  # a corrupt pickle can raise almost anything
+        raise ArtifactError(f"model file {model_path} could not be unpickled: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
+        raise ArtifactError(f"model file {model_path} is not a format-{ARTIFACT_FORMAT} moderation artifact")
+    missing = [k for k in ("normalizer", "features", "heads", "labels", "thresholds") if k not in payload]
+    if missing:
+        raise ArtifactError(f"model file {model_path} lacks {missing}")
+    return ModelArtifact(payload, metadata, model_path)

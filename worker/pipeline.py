@@ -8,7 +8,14 @@ from django.conf import settings
 
 from moderation.engine import ModelUnavailable, current_model
 from moderation.models import Comment, CommentStatus
-from moderation.services import ModelVerdict, record_model_decisions, record_scoring_failure
+from moderation.models import Site
+from moderation.services import (
+    ModelVerdict,
+    accept_comments,
+    accept_decided_comments,
+    record_model_decisions,
+    record_scoring_failure,
+)
 
 
 log = logging.getLogger(__name__)
@@ -56,3 +63,40 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
             verdicts.append(ModelVerdict(pk, scores, model.version, model.thresholds))
     record_model_decisions(verdicts)
     return retry
+
+
+def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") -> list[int]:
+    """Store validated submissions and decide them, scoring before writing so each new comment costs one
+    transaction (comment, decision and audit rows together). Ids already stored are not stored again; any of
+    those still queued are decided. Returns the ids to retry, as ``decide_comments`` does."""
+    unique: dict[str, dict] = {}
+    for clean in cleans:
+        unique.setdefault(clean["site_comment_id"], clean)
+    known = dict(
+        Comment.objects.filter(site=site, site_comment_id__in=list(unique)).values_list("site_comment_id", "status")
+    )
+    new = [clean for sid, clean in unique.items() if sid not in known]
+    retry: list[int] = []
+    if any(status == CommentStatus.QUEUED for status in known.values()):
+        queued = Comment.objects.filter(
+            site=site, site_comment_id__in=list(known), status=CommentStatus.QUEUED
+        ).values_list("pk", flat=True)
+        retry += decide_comments(list(queued))
+    if not new:
+        return retry
+    verdicts = None
+    try:
+        model = current_model()
+    except ModelUnavailable as exc:
+        verdicts = [ModelVerdict(0, None, "", {}, error=str(exc)) for _ in new]
+    else:
+        try:
+            all_scores = model.score([clean["text"] for clean in new])
+            verdicts = [ModelVerdict(0, scores, model.version, model.thresholds) for scores in all_scores]
+        except Exception:
+            log.exception("scoring %d new comments failed; storing them queued and scoring one by one", len(new))
+    if verdicts is not None and accept_decided_comments(site, new, verdicts, source) is not None:
+        return retry
+    # A scoring error, or a concurrent submission of one of these ids: the general path copes with both.
+    stored = accept_comments(site, new, source)
+    return retry + decide_comments(sorted({comment.pk for comment, _ in stored}))

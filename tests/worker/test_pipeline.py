@@ -94,3 +94,37 @@ def test_a_poison_comment_fails_after_max_attempts_and_the_rest_are_decided(
     poison.refresh_from_db()
     assert poison.status == CommentStatus.FAILED and poison.attempts == 2
     assert "ValueError: cannot score this" in poison.last_error
+
+
+def test_submit_and_decide_writes_each_new_comment_with_its_decision(db, site, fresh_model_cache):
+    from moderation.models import AuditEntry
+    from moderation.validation import validate_submission
+    from tests.conftest import comment_payload
+    from worker.pipeline import submit_and_decide
+
+    cleans = [validate_submission(comment_payload(n)) for n in (1, 2, 2, 3)]  # a repeat inside the batch
+    assert submit_and_decide(site, cleans) == []
+    assert Comment.objects.count() == 3
+    for comment in Comment.objects.all():
+        assert comment.status != CommentStatus.QUEUED and comment.decided_by == "model"
+        assert comment.decisions.filter(kind="auto").count() == 1
+        assert set(AuditEntry.objects.filter(comment=comment).values_list("action", flat=True)) == {
+            "submitted", f"auto_{comment.status}"}
+    assert submit_and_decide(site, cleans) == []  # the same batch again changes nothing
+    assert Decision.objects.count() == 3
+
+
+def test_submit_and_decide_isolates_a_poison_comment(db, site, fresh_model_cache, monkeypatch, settings):
+    from moderation.validation import validate_submission
+    from tests.conftest import comment_payload
+    from worker.pipeline import submit_and_decide
+
+    model = fresh_model_cache.current_model()
+    real_score = type(model).score
+    monkeypatch.setattr(type(model), "score", lambda self, texts: (
+        (_ for _ in ()).throw(ValueError("bad")) if any("POISON" in t for t in texts) else real_score(self, texts)))
+    cleans = [validate_submission(comment_payload(1)), validate_submission(comment_payload(2, text="POISON"))]
+    retry = submit_and_decide(site, cleans)
+    poison = Comment.objects.get(site_comment_id="c-2")
+    assert retry == [poison.pk] and poison.status == CommentStatus.QUEUED and poison.attempts == 1
+    assert Comment.objects.get(site_comment_id="c-1").status != CommentStatus.QUEUED

@@ -26,7 +26,15 @@ from training.datasets import Corpus, concat
 from training.evaluate import binary_metrics
 from training.features import CachedCharTfidf, LinearHeads, TextNormalizer
 from training.identity_augment import identity_sentences, identity_words
-from training.runtime import ARTIFACT_FORMAT, LABELS, ModelArtifact, file_sha256, load_model, metadata_path
+from training.runtime import (
+    ARTIFACT_FORMAT,
+    LABELS,
+    ModelArtifact,
+    file_sha256,
+    load_model,
+    metadata_path,
+    serialize_payload,
+)
 
 DEFAULT_SOURCES = {
     "jigsaw_toxic_sample_5k": 1.0,
@@ -409,15 +417,14 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def save_model(model: ModelArtifact, path: Path | str, compress: int = 3) -> ModelArtifact:
-    """Write `model` as `<path>` (joblib) + `<path stem>.json` (metadata with sha256) and return it reloaded
-    through `training.runtime.load_model`, so a saved model is always a verified one."""
-    import joblib
-
+def save_model(model: ModelArtifact, path: Path | str) -> ModelArtifact:
+    """Write `model` as `<path>` (gzip-compressed pickle, see `runtime.serialize_payload`) + `<path stem>.json`
+    (metadata with sha256) and return it reloaded through `training.runtime.load_model`, so a saved model is
+    always a verified one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    joblib.dump(model._payload, tmp, compress=compress)
+    tmp.write_bytes(serialize_payload(model._payload))
     sha = file_sha256(tmp)
     created = datetime.now(UTC)
     metadata = {

@@ -13,13 +13,17 @@ The sidecar's sha256 is checked before anything is unpickled, because unpickling
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
+import pickle
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 __all__ = ["ArtifactError", "ModelArtifact", "default_model_path", "load_model", "LABELS", "ARTIFACT_FORMAT"]
 
@@ -50,6 +54,23 @@ def file_sha256(path: Path | str) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def serialize_payload(payload: dict[str, Any]) -> bytes:
+    """The artifact's bytes: a gzip-compressed pickle (protocol 5). Plain pickle loads the vocabularies about 8x
+    faster than joblib's pure-Python unpickler (0.25 s against 2 s for the shipped model)."""
+    return gzip.compress(pickle.dumps(payload, protocol=5), compresslevel=6, mtime=0)
+
+
+def _unpickle(data: bytes, path: Path) -> Any:
+    if data[:2] == GZIP_MAGIC:
+        return pickle.loads(gzip.decompress(data))
+    import joblib  # artifacts written before the gzip format
+
+    return joblib.load(io.BytesIO(data))
 
 
 def _sklearn_version() -> str:
@@ -85,7 +106,13 @@ class ModelArtifact:
         return f"ModelArtifact(version={self.version!r}, labels={self.labels!r})"
 
     def _matrix(self, texts: list[str]):
-        return self._features.transform(self._normalizer.transform(texts))
+        normalised = self._normalizer.transform(texts)
+        parts = getattr(self._features, "transformer_list", None)
+        if parts is None or getattr(self._features, "transformer_weights", None):
+            return self._features.transform(normalised)
+        # FeatureUnion.transform goes through joblib's Parallel machinery even with n_jobs=None, about 0.7 ms a
+        # call: half the cost of scoring one comment. Same matrix, built directly (a test checks equality).
+        return sparse.hstack([part.transform(normalised) for _, part in parts], format="csr")
 
     def score(self, texts: list[str]) -> list[dict[str, float]]:
         """Score a batch: one {label: probability in [0, 1]} dict per input text, in input order.
@@ -178,7 +205,9 @@ def load_model(path: Path | str | None = None, *, expected_sha256: str | None = 
             f"model file {model_path} is {actual_size} bytes but its metadata says {expected_size}: "
             "truncated or replaced; re-fetch or retrain it"
         )
-    actual_sha = file_sha256(model_path)
+    # Read once and verify the bytes that will be unpickled, so the file cannot change between check and load.
+    data = model_path.read_bytes()
+    actual_sha = hashlib.sha256(data).hexdigest()
     if actual_sha != metadata["sha256"]:
         raise ArtifactError(
             f"model file {model_path} has sha256 {actual_sha}, metadata expects {metadata['sha256']}: "
@@ -195,10 +224,8 @@ def load_model(path: Path | str | None = None, *, expected_sha256: str | None = 
             f"installed; install scikit-learn=={built_with} or retrain with `python -m training train`"
         )
 
-    import joblib
-
     try:
-        payload = joblib.load(model_path)
+        payload = _unpickle(data, model_path)
     except Exception as exc:  # a corrupt pickle can raise almost anything
         raise ArtifactError(f"model file {model_path} could not be unpickled: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:

@@ -68,7 +68,7 @@ def test_score_rejects_a_bare_string(shipped_model):
             "She is a black woman",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="known bias of tox-spam-2026.11.27-303f3a52: short 'she is ...' texts score ~0.33, "
+                reason="known bias of tox-spam-2026.11.27-c6cfe6a9 (weights of 303f3a52): short 'she is ...' texts score ~0.33, "
                 "above the 0.085 review threshold (see models/README.md, known limits)",
             ),
         ),
@@ -168,3 +168,14 @@ def test_code_executing_pickle_is_refused_before_unpickling(artifact_copy, tmp_p
     # sanity: the payload really would have run code if unpickled
     pickle.loads(pickle.dumps(_Exploit(sentinel)))
     assert sentinel.exists()
+
+
+def test_direct_feature_matrix_equals_the_feature_union():
+    from training.runtime import load_model
+
+    model = load_model()
+    texts = ["hello there", "f u c k off you 1d10t", "Check out my channel http://x.example", "ok"]
+    direct = model._matrix(texts)
+    union = model._features.transform(model._normalizer.transform(texts))
+    assert direct.shape == union.shape
+    assert abs(direct - union).max() == 0

@@ -7,11 +7,11 @@ after ``RETRY_SECONDS`` so a model published later is picked up without a restar
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,8 @@ MIN_HIGHLIGHT_LOG_ODDS = 0.25
 MIN_HIGHLIGHT_SHARE = 0.2
 _lock = threading.Lock()
 _state: dict = {"key": None, "model": None, "error": "", "checked": 0.0}
+CACHE_SIZE = 5000
+_cache: OrderedDict = OrderedDict()
 _TOKEN_RE = re.compile(r"\S+")
 _EDGE_PUNCT_RE = re.compile(r"^[^\w]+|[^\w]+$")
 
@@ -36,7 +38,7 @@ def model_path() -> Path:
 
 
 def get_model():
-    """The loaded ``training.runtime.ModelArtifact``, or None if it cannot be loaded now (see ``model_error``).
+    """The loaded ``training.runtime.ModelArtifact``, or None if it cannot be loaded now (``model_error``).
     Reloaded when the file changes."""
     path = model_path()
     try:
@@ -67,12 +69,6 @@ def _core(word: str) -> str:
     return _EDGE_PUNCT_RE.sub("", word)
 
 
-@functools.lru_cache(maxsize=4096)
-def _explain_cached(model_key: int, text: str, label: str, top_k: int) -> tuple[tuple[str, float], ...]:
-    model = _state["model"]
-    return tuple(model.explain(text, label, top_k))
-
-
 @dataclass(frozen=True)
 class Segment:
     """A run of the comment's text; ``level`` 0 is plain, 1–3 marks a word the model credits (3 strongest)."""
@@ -89,9 +85,17 @@ class Explanation:
     segments: list[Segment]
     model_version: str
 
+    @property
+    def strong_terms(self) -> list[tuple[str, float]]:
+        """The terms strong enough to be highlighted."""
+        if not self.terms:
+            return []
+        floor = max(MIN_HIGHLIGHT_LOG_ODDS, MIN_HIGHLIGHT_SHARE * self.terms[0][1])
+        return [(t, v) for t, v in self.terms if v >= floor]
+
 
 def highlight(text: str, terms: list[tuple[str, float]]) -> list[Segment]:
-    """Split ``text`` into segments, marking each whitespace-separated word whose normalised spelling is one of
+    """Split ``text`` into segments, marking each whitespace-separated word whose normalised spelling is in
     ``terms`` (words of an n-gram count separately). The segments joined give back ``text`` exactly."""
     from training.normalize import normalize
 
@@ -125,18 +129,27 @@ def highlight(text: str, terms: list[tuple[str, float]]) -> list[Segment]:
     return segments
 
 
-def explain(text: str, label: str, top_k: int = 8) -> Explanation | None:
-    """The model's explanation of ``label`` for ``text`` with highlighted segments, or None without a model or
-    for a label the model does not have. Cached per process."""
+def explain(text: str, label: str, top_k: int = 8, cached_only: bool = False) -> Explanation | None:
+    """The model's explanation of ``label`` for ``text`` with highlighted segments; None without a model, for
+    a label the model does not have, or (``cached_only``) if it is not in the per-process cache yet."""
     model = get_model()
     if model is None or label not in model.labels:
         return None
+    key = (id(model), text, label, top_k)
+    hit = _cache.get(key)
+    if hit is not None or cached_only:
+        return hit
     try:
-        terms = list(_explain_cached(id(model), text, label, top_k))
+        terms = list(model.explain(text, label, top_k))
     except Exception:  # an explanation is a help, never a reason to fail the page
         log.exception("explain failed for label %s", label)
         return None
-    return Explanation(label, terms, highlight(text, terms), model.version)
+    explanation = Explanation(label, terms, highlight(text, terms), model.version)
+    with _lock:
+        _cache[key] = explanation
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return explanation
 
 
 def labels_to_explain(scores: dict, limit: int = 3) -> list[str]:

@@ -1,6 +1,6 @@
 """Read-side queries of the dashboard: queue filtering and sorting, tab counts, author history, audit log.
 
-Every queue query is one indexed lookup on ``status`` (plus the filters) ordered by ``(submitted_at, id)`` or by
+Every queue query is one indexed lookup on ``status`` (plus filters) ordered by ``(submitted_at, id)`` or by
 an expression over the stored scores; pages are 50 rows, so a queue of any length renders in constant work.
 """
 
@@ -152,10 +152,12 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None) -> Que
     if filters.date_to:
         rows = rows.filter(submitted_at__lt=_day_start(filters.date_to + timedelta(days=1)))
     if filters.label:
-        # "Flagged by this label": one of the stored reasons is the label and its score ("toxicity 0.93 ≥ ..."),
+        # "Flagged by this label": one of the stored reasons is the label and its score ("toxicity 0.93 ≥
+        # ..."),
         # not "toxicity was not scored" and not "severe_toxicity 0.5 ...".
         rows = rows.annotate(reasons_text=Cast("reasons", TextField())).filter(
-            Q(reasons_text__contains=f'"{filters.label} 0.') | Q(reasons_text__contains=f'"{filters.label} 1.')
+            Q(reasons_text__contains=f'"{filters.label} 0.')
+            | Q(reasons_text__contains=f'"{filters.label} 1.')
         )
     if filters.sort == "oldest":
         rows = rows.order_by("submitted_at", "id")
@@ -166,8 +168,22 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None) -> Que
     else:
         rows = rows.order_by("-submitted_at", "-id")
     return rows.select_related("site").only(
-        "id", "text", "author_id", "author_name", "story_id", "story_title", "status", "scores", "reasons",
-        "model_version", "submitted_at", "decided_at", "decided_by", "last_error", "site__slug", "site_id",
+        "id",
+        "text",
+        "author_id",
+        "author_name",
+        "story_id",
+        "story_title",
+        "status",
+        "scores",
+        "reasons",
+        "model_version",
+        "submitted_at",
+        "decided_at",
+        "decided_by",
+        "last_error",
+        "site__slug",
+        "site_id",
     )
 
 

@@ -136,8 +136,8 @@ def _is_score_reason(words: list[str]) -> bool:
 
 
 def override_rates(days: int = 30, now=None) -> tuple[Chart, list[dict]]:
-    """Per label: of the comments the label flagged (it opens one of the model's reasons) that a moderator then
-    decided, the share the moderator approved, i.e. overturned the model."""
+    """Per label: of the comments the label flagged (it opens one of the model's reasons) that a moderator
+    then decided, the share the moderator approved, i.e. overturned the model."""
     now = now or timezone.now()
     rows = (
         Comment.objects.filter(decided_at__gte=now - timedelta(days=days))
@@ -148,19 +148,28 @@ def override_rates(days: int = 30, now=None) -> tuple[Chart, list[dict]]:
     flagged = dict.fromkeys(LABELS, 0)
     overturned = dict.fromkeys(LABELS, 0)
     for status, reasons in rows.iterator():
-        labels = {words[0] for words in (str(r).split(" ", 2) for r in reasons or []) if _is_score_reason(words)}
+        labels = {
+            words[0] for words in (str(r).split(" ", 2) for r in reasons or []) if _is_score_reason(words)
+        }
         for label in labels:
             flagged[label] += 1
             overturned[label] += status == CommentStatus.APPROVED
     table = [
-        {"label": label, "decided": flagged[label], "approved": overturned[label],
-         "rate": overturned[label] / flagged[label]}
+        {
+            "label": label,
+            "decided": flagged[label],
+            "approved": overturned[label],
+            "rate": overturned[label] / flagged[label],
+        }
         for label in LABELS
         if flagged[label]
     ]
     chart = _hbar_chart(
         f"Moderator override rate per label (last {days} days)",
-        [(r["label"], r["rate"] * 100, "k-override", f"{r['rate'] * 100:.0f}% of {r['decided']}") for r in table],
+        [
+            (r["label"], r["rate"] * 100, "k-override", f"{r['rate'] * 100:.0f}% of {r['decided']}")
+            for r in table
+        ],
         maximum=100,
     )
     return chart, table
@@ -181,7 +190,8 @@ def queue_age(now=None) -> tuple[Chart, dict]:
     oldest = result.pop("oldest")
     counts = {name: result[f"bucket{i}"] for i, (name, _) in enumerate(AGE_BUCKETS)}
     chart = _hbar_chart(
-        "Needs-review queue by age", [(name, counts[name], "k-age", str(counts[name])) for name, _ in AGE_BUCKETS]
+        "Needs-review queue by age",
+        [(name, counts[name], "k-age", str(counts[name])) for name, _ in AGE_BUCKETS],
     )
     return chart, {"oldest": oldest, "pending": sum(counts.values())}
 
@@ -189,13 +199,13 @@ def queue_age(now=None) -> tuple[Chart, dict]:
 def model_versions(days: int = 7, now=None) -> Chart:
     now = now or timezone.now()
     rows = (
-        Comment.objects.filter(decided_at__gte=now - timedelta(days=days), decided_by="model")
+        Comment.objects.filter(decided_at__gte=now - timedelta(days=days))
         .exclude(model_version="")
         .values_list("model_version")
         .annotate(n=Count("id"))
         .order_by("-n")[:8]
     )
     return _hbar_chart(
-        f"Model versions of automatic decisions (last {days} days)",
+        f"Model versions that scored the comments decided in the last {days} days",
         [(version[:28], n, "k-model", str(n)) for version, n in rows],
     )

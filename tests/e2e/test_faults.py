@@ -145,3 +145,39 @@ def test_redis_restart_without_persistence_loses_nothing_after_the_reconciler(
     wait_for(lambda: Comment.objects.filter(pk__in=ids, status__in=DECIDED).count() == len(ids), timeout=60,
              message="every comment decided after the reconciler ran")
     assert_each_decided_exactly_once(ids)
+
+
+def test_database_unavailable_for_a_moment_tasks_retry_and_nothing_is_lost(start_worker, site, settings):
+    """PostgreSQL only: new connections are refused and the worker's are cut while work arrives; the tasks
+    retry with backoff and every comment is decided once the database is back."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL): SQLite cannot refuse connections; .ci/run runs this")
+    from moderation.client import submit
+
+    worker = start_worker()
+    name = connection.settings_dict["NAME"]
+
+    def cut_off(allow: bool) -> None:
+        import psycopg
+
+        s = connection.settings_dict
+        with psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"],
+                             password=s["PASSWORD"] or None, dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allow else "false"}')
+            if not allow:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                              "AND pid <> %s", [name, connection.connection.info.backend_pid])
+
+    cut_off(allow=False)
+    try:
+        for n in range(5):
+            submit(**comment_payload(f"dbdown-{n}"), broker_url=settings.REDIS_URL, queue=settings.MODERATION_QUEUE)
+        wait_for(lambda: "Retry in" in worker.output(), timeout=30, message="the worker to retry")
+    finally:
+        cut_off(allow=True)
+    wait_for(lambda: Comment.objects.filter(site_comment_id__startswith="c-dbdown-", status__in=DECIDED).count() == 5,
+             timeout=90, interval=0.5, message="every comment decided once the database is back")
+    ids = list(Comment.objects.filter(site_comment_id__startswith="c-dbdown-").values_list("pk", flat=True))
+    assert_each_decided_exactly_once(ids)

@@ -23,6 +23,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .models import Comment, Site
 from .decision_policy import apply_policy
+from training.language import check_language
+
 from .engine import ModelUnavailable, current_model
 from .queue import dispatch, enqueue_decide
 from .services import accept_comment, accept_comments, site_for_api_key
@@ -215,6 +217,11 @@ def check(request: HttpRequest) -> JsonResponse:
         return error(503, "model", str(exc), Retry_After="30")
     (scores,) = model.score([text])
     result = apply_policy(scores, model.thresholds)
+    outcome, reasons = result.outcome, result.reasons
+    language = check_language(text)
+    if not language.supported:
+        outcome, reasons = "needs_review", [language.reason, *reasons]
     return JsonResponse(
-        {"scores": scores, "outcome": result.outcome, "reasons": result.reasons, "model_version": model.version}
+        {"scores": scores, "outcome": outcome, "reasons": reasons, "model_version": model.version,
+         "language": language.code or None}
     )

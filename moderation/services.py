@@ -97,6 +97,9 @@ class ModelVerdict:
     model_version: str
     thresholds: Mapping[str, Mapping[str, float]]
     error: str = ""
+    # Set when the comment is in a language the model was not trained on (training.language.check_language):
+    # the comment goes to a person whatever the scores say.
+    unsupported_language: str = ""
 
 
 def _apply_verdict(comment: Comment, verdict: ModelVerdict, now) -> tuple[Decision, AuditEntry]:
@@ -107,6 +110,8 @@ def _apply_verdict(comment: Comment, verdict: ModelVerdict, now) -> tuple[Decisi
     else:
         result = apply_policy(verdict.scores, verdict.thresholds)
         outcome, reasons, scores = result.outcome, result.reasons, dict(verdict.scores)
+        if verdict.unsupported_language:
+            outcome, reasons = CommentStatus.NEEDS_REVIEW, [verdict.unsupported_language, *reasons]
     comment.status = outcome
     comment.scores = scores
     comment.reasons = reasons

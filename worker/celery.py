@@ -41,7 +41,9 @@ def load_model_before_consuming(**kwargs) -> None:
     time limit. Prefork pool processes inherit it (copy-on-write); a failure is logged and retried by the first
     batch, whose comments then go to review with the reason."""
     from moderation.engine import ModelUnavailable, current_model
+    from training.language import preload
 
+    preload()
     try:
         current_model()
     except ModelUnavailable:

@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 
 from moderation.engine import ModelUnavailable, current_model
+from training.language import check_language
 from moderation.models import Comment, CommentStatus
 from moderation.models import Site
 from moderation.services import (
@@ -21,6 +22,12 @@ from moderation.services import (
 log = logging.getLogger(__name__)
 
 
+def language_note(text: str, declared: str) -> str:
+    """The reason to hold a comment the model cannot judge by language, or "" (see training.language)."""
+    check = check_language(text, declared)
+    return "" if check.supported else check.reason
+
+
 def decide_comments(comment_ids: list[int]) -> list[int]:
     """Decide the comments among ``comment_ids`` that are still ``queued``.
 
@@ -30,7 +37,7 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
     A model that cannot be loaded sends the comments to review with that reason.
     """
     rows = list(
-        Comment.objects.filter(pk__in=comment_ids, status=CommentStatus.QUEUED).values_list("pk", "text")
+        Comment.objects.filter(pk__in=comment_ids, status=CommentStatus.QUEUED).values_list("pk", "text", "language")
     )
     if not rows:
         return []
@@ -38,20 +45,21 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
         model = current_model()
     except ModelUnavailable as exc:
         record_model_decisions(
-            ModelVerdict(pk, None, "", {}, error=str(exc)) for pk, _ in rows
+            ModelVerdict(pk, None, "", {}, error=str(exc)) for pk, _, _ in rows
         )
         return []
 
     verdicts: list[ModelVerdict] = []
     retry: list[int] = []
     try:
-        all_scores = model.score([text for _, text in rows])
+        all_scores = model.score([text for _, text, _ in rows])
         verdicts = [
-            ModelVerdict(pk, scores, model.version, model.thresholds) for (pk, _), scores in zip(rows, all_scores)
+            ModelVerdict(pk, scores, model.version, model.thresholds, unsupported_language=language_note(text, lang))
+            for (pk, text, lang), scores in zip(rows, all_scores)
         ]
     except Exception:
         log.exception("batch scoring of %d comments failed; scoring one by one", len(rows))
-        for pk, text in rows:
+        for pk, text, lang in rows:
             try:
                 (scores,) = model.score([text])
             except Exception as exc:
@@ -60,7 +68,9 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
                 if comment is not None and comment.status == CommentStatus.QUEUED:
                     retry.append(pk)
                 continue
-            verdicts.append(ModelVerdict(pk, scores, model.version, model.thresholds))
+            verdicts.append(
+                ModelVerdict(pk, scores, model.version, model.thresholds, unsupported_language=language_note(text, lang))
+            )
     record_model_decisions(verdicts)
     return retry
 
@@ -92,7 +102,11 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
     else:
         try:
             all_scores = model.score([clean["text"] for clean in new])
-            verdicts = [ModelVerdict(0, scores, model.version, model.thresholds) for scores in all_scores]
+            verdicts = [
+                ModelVerdict(0, scores, model.version, model.thresholds,
+                             unsupported_language=language_note(clean["text"], clean["language"]))
+                for clean, scores in zip(new, all_scores)
+            ]
         except Exception:
             log.exception("scoring %d new comments failed; storing them queued and scoring one by one", len(new))
     if verdicts is not None and accept_decided_comments(site, new, verdicts, source) is not None:

@@ -189,3 +189,27 @@ def test_database_failure_is_503_with_retry_after(client, api_key, monkeypatch):
     response = post(client, comment_payload(), api_key)
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert response.json()["error"]["field"] == "database"
+
+
+def test_check_scores_without_storing(client, api_key):
+    response = client.post("/api/v1/check", json.dumps({"text": "You are a pathetic idiot"}),
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["outcome"] in {"rejected", "needs_review"} and body["scores"]["toxicity"] > 0.5
+    assert body["model_version"] and body["reasons"]
+    assert Comment.objects.count() == 0
+
+
+def test_check_sends_an_unsupported_language_to_review(client, api_key):
+    response = client.post("/api/v1/check", json.dumps({"text": "پاکستان کو طالبان حکومت تسلیم نہیں کرنی چاہیے"}),
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    body = response.json()
+    assert body["outcome"] == "needs_review" and body["language"] == "ur"
+
+
+@pytest.mark.parametrize("body,field", [({"text": ""}, "text"), ({"text": "hi", "extra": 1}, "body"), ({}, "text")])
+def test_check_validates(client, api_key, body, field):
+    response = client.post("/api/v1/check", json.dumps(body), content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    assert response.status_code == 400 and response.json()["error"]["field"] == field

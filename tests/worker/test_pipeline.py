@@ -128,3 +128,21 @@ def test_submit_and_decide_isolates_a_poison_comment(db, site, fresh_model_cache
     poison = Comment.objects.get(site_comment_id="c-2")
     assert retry == [poison.pk] and poison.status == CommentStatus.QUEUED and poison.attempts == 1
     assert Comment.objects.get(site_comment_id="c-1").status != CommentStatus.QUEUED
+
+
+@pytest.mark.parametrize("text,language", [
+    ("پاکستان کو طالبان حکومت تسلیم نہیں کرنی چاہیے، یہ بہت خطرناک ہوگا", ""),
+    ("Pakistan ko Taliban hukumat ko tasleem nahi karna chahiye yaar", ""),
+    ("ok", "ps"),
+])
+def test_comments_in_unsupported_languages_go_to_review_whatever_the_scores(
+    make_comment, fresh_model_cache, text, language
+):
+    from worker.pipeline import decide_comments
+
+    comment = make_comment(text=text, language=language)
+    decide_comments([comment.pk])
+    comment.refresh_from_db()
+    assert comment.status == CommentStatus.NEEDS_REVIEW
+    assert comment.reasons[0].startswith("language not supported by the model")
+    assert comment.scores  # still scored, for the moderator's information

@@ -1,0 +1,40 @@
+import pytest
+
+from training.language import check_language
+
+
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("پاکستان کو طالبان حکومت تسلیم نہیں کرنی چاہیے", "ur"),
+        ("پاکستان باید طالبان را به رسمیت نشناسد", "fa"),
+        ("پاکستان باید د طالبانو حکومت ونه مني", "ps"),
+        ("Pakistan ko Taliban hukumat ko tasleem nahi karna chahiye yaar", "ur-Latn"),
+        ("Die Regierung sollte die Taliban nicht anerkennen, das wäre falsch.", "de"),
+    ],
+)
+def test_languages_the_model_was_not_trained_on_are_flagged(text, code):
+    check = check_language(text)
+    assert not check.supported and check.code == code
+    assert check.reason.startswith("language not supported by the model (detected " + code)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Pakistan is right to be cautious about recognising the Taliban government.",
+        "You are a pathetic idiot and everyone here knows it",
+        "lol",  # too short to judge: the model decides
+        "Great article!",
+        "Check out my channel http://spam.example.com for free gift cards now",
+        "😫😓😏😪😔😖 https://www.facebook.com/photo.php?fbid=543627485763966",  # no language at all
+    ],
+)
+def test_english_and_unjudgeable_texts_are_left_to_the_model(text):
+    assert check_language(text).supported
+
+
+def test_a_declared_language_is_taken_at_its_word():
+    assert check_language("Short text", declared="ur").code == "ur"
+    assert not check_language("Short text", declared="ps-AF").supported
+    assert check_language("A perfectly normal English comment about the story.", declared="en-GB").supported

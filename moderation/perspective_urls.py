@@ -1,0 +1,10 @@
+"""URL patterns of the Perspective-compatible API; mount with ``path("", include("moderation.perspective_urls"))``."""
+
+from django.urls import path
+
+from . import perspective
+
+urlpatterns = [
+    path("v1alpha1/comments:analyze", perspective.analyze, name="perspective-analyze"),
+    path("v1alpha1/comments:suggestscore", perspective.suggest_score, name="perspective-suggestscore"),
+]

@@ -10,9 +10,11 @@ the artifact contract. Changing what it returns changes what shipped models see,
 from __future__ import annotations
 
 import html
+import logging
 import re
 import sys
 import unicodedata
+from pathlib import Path
 
 __all__ = ["normalize"]
 
@@ -23,7 +25,9 @@ def _build_strip_table() -> dict[int, None]:
     Scanning the first two planes plus the tag block at import costs ~20 ms once and covers every mark seen
     in real text ("Zalgo" stacking, zero-width joiners, BOMs, bidi controls, tag characters).
     """
-    code_points = list(range(0x20000)) + list(range(0xE0000, 0xE0080))
+    # Plane 14 whole: tag characters and the variation selectors supplement (VS17-256, U+E0100-E01EF), which
+    # render as nothing and were found by the fuzz test in tests/moderation/test_hostile_validation.py.
+    code_points = list(range(0x20000)) + list(range(0xE0000, 0xE1000))
     return {cp: None for cp in code_points if unicodedata.category(chr(cp)) in ("Mn", "Me", "Cf")}
 
 
@@ -79,6 +83,18 @@ _CONFUSABLES = {
     "ү": "y",
     "ь": "b",
     "ɡ": "g",
+    "є": "e",
+    "Є": "E",
+    "ѵ": "v",
+    # Armenian lowercase letters that render like Latin ones
+    "ո": "n",
+    "օ": "o",
+    "Օ": "O",
+    "ս": "u",
+    "Ս": "U",
+    "ց": "g",
+    "զ": "q",
+    "հ": "h",
     # Greek capitals
     "Α": "A",
     "Β": "B",
@@ -111,6 +127,9 @@ _CONFUSABLES = {
     "χ": "x",
     "ω": "w",
     "ς": "s",
+    "ϲ": "c",
+    "Ϲ": "C",
+    "ϳ": "j",
     # Latin extensions and IPA
     "ı": "i",
     "ȷ": "j",
@@ -172,6 +191,7 @@ _LEET_TABLE = str.maketrans(
         "4": "a",
         "5": "s",
         "7": "t",
+        "8": "b",
         "9": "g",
         "@": "a",
         "$": "s",
@@ -211,7 +231,151 @@ def _deleet_word(match: re.Match[str]) -> str:
 
 
 def _join_spaced(match: re.Match[str]) -> str:
-    return _SEPARATORS_RE.sub("", match.group(0))
+    joined = _SEPARATORS_RE.sub("", match.group(0))
+    # "c h e c k m y" (two spaced-out words in a row) joins to "checkmy": split it back into known words, also
+    # where the run is a rarer word ("checkout") than the split is common ("check out").
+    if _LEXICON and len(joined) >= 4:
+        split = _segment(joined)
+        if split and split[0] > 4 * _known(joined):
+            return split[1]
+    return joined
+
+
+# --- Known words --------------------------------------------------------------------------------------------
+# The last rewrites need to know which spellings are words: "st.upid" and "idiiot" are obfuscations,
+# "well-known", "youtube.com" and "good" are not. The lexicon is every word (normalised, 2+ letters) found in
+# at least three texts of the training corpora's train split, with its document count; it ships beside this
+# module and, like this module, is part of every model's inference path. Without the file these rewrites are
+# skipped.
+_LEXICON_PATH = Path(__file__).with_name("lexicon.txt")
+
+
+def _load_lexicon() -> dict[str, int]:
+    try:
+        lines = _LEXICON_PATH.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        # Loud, because a model then sees other spellings than it was evaluated with (package data missing?).
+        logging.getLogger(__name__).warning(
+            "known-word list %s unreadable (%s): normalize() skips its known-word rewrites",
+            _LEXICON_PATH,
+            exc,
+        )
+        return {}
+    words: dict[str, int] = {}
+    for line in lines:
+        if line and not line.startswith("#"):
+            word, _, count = line.partition(" ")
+            words[word] = int(count or 1)
+    return words
+
+
+_LEXICON = _load_lexicon()
+_CONTRACTION_ENDS = frozenset({"s", "t", "d", "ll", "re", "ve", "m"})
+# Letters split by single punctuation marks inside one word: "st.upid", "id*iot", "stu-pid", "idi'ot".
+_INNER_PUNCT_RE = re.compile(
+    r"(?<![a-z0-9.\-_*,'/@])[a-z]+(?:[.*_,'\-]{1,3}[a-z]+)+(?![a-z0-9/@]|[.\-_*,'][a-z0-9])"
+)
+_INNER_SEP_RE = re.compile(r"[.*_,'\-]{1,3}")
+# A word holding a doubled letter ("idiiot", "stuupid"; runs of 3+ are already squashed to 2).
+_DOUBLE_WORD_RE = re.compile(r"[a-z]*([a-z])\1[a-z]*")
+_DOUBLE_RE = re.compile(r"([a-z])\1")
+
+
+_ONE_LETTER_WORDS = {"a": 10**6, "i": 10**6}
+
+
+def _known(word: str) -> int:
+    return _LEXICON.get(word, 0)
+
+
+def _known_piece(word: str) -> int:
+    return _LEXICON.get(word, 0) or _ONE_LETTER_WORDS.get(word, 0)
+
+
+def _segment(letters: str) -> tuple[int, str] | None:
+    """``letters`` as two or three known words ("checkmy" -> "check my"): (score, split) of the split
+    whose rarest
+    piece is most common (three pieces count a quarter), or None."""
+    best: tuple[int, str] | None = None
+    n = len(letters)
+    for i in range(1, n):
+        a, rest = letters[:i], letters[i:]
+        if not _known_piece(a):
+            continue
+        if _known_piece(rest):
+            score = min(_known_piece(a), _known_piece(rest))
+            if best is None or score > best[0]:
+                best = (score, f"{a} {rest}")
+        for j in range(1, len(rest)):
+            b, c = rest[:j], rest[j:]
+            if _known_piece(b) and _known_piece(c):
+                score = min(_known_piece(a), _known_piece(b), _known_piece(c)) // 4  # prefer fewer pieces
+                if best is None or score > best[0]:
+                    best = (score, f"{a} {b} {c}")
+    return best
+
+
+def _join_inner_punct(match: re.Match[str]) -> str:
+    word = match.group(0)
+    parts = _INNER_SEP_RE.split(word)
+    seps = _INNER_SEP_RE.findall(word)
+    if "'" in seps and parts[-1] in _CONTRACTION_ENDS:
+        return word  # don't, it's, we'll
+    if all(len(p) == 1 for p in parts) and all(sep == "." for sep in seps):
+        return word  # abbreviations: u.s, a.m, e.g
+    joined = "".join(parts)
+    count = _known(joined)
+    # Join only if the joined spelling is a word more common than the pieces: "st.upid" -> "stupid",
+    # "m*y" -> "my", but not "end.then" or "well-known". Single letters count as unknown pieces.
+    if count and count > min(_known(p) if len(p) > 1 else 0 for p in parts):
+        return joined
+    return word
+
+
+def _undouble(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if _known(word):
+        return word
+    runs = [m.start() for m in _DOUBLE_RE.finditer(word)][:4]
+    best, best_count = word, 0
+    for mask in range(1, 1 << len(runs)):  # collapse each subset of the doubled letters
+        chars = list(word)
+        for k, pos in enumerate(runs):
+            if mask >> k & 1:
+                chars[pos] = ""
+        candidate = "".join(chars)
+        if _known(candidate) > best_count:
+            best, best_count = candidate, _known(candidate)
+    return best
+
+
+# Web addresses written to dodge a link filter: "site[dot]com", "site (dot) com", "site dot com",
+# "w w w . site . com", "hxxp://site[.]com". Rewritten to "site.com" so the spam features see a link.
+_TLDS = r"(?:com|net|org|info|biz|co|ly|tv|me|us|uk|de|ru|io|gl|xyz|online|site|club|gg)"
+_BRACKET_DOT = r"\s*[\[\(\{<]\s*(?:dot|\.)\s*[\]\)\}>]\s*"
+_BRACKET_DOT_RE = re.compile(
+    r"(?<=[a-z0-9])" + _BRACKET_DOT + r"(?=" + _TLDS + r"\b|[a-z0-9-]+" + _BRACKET_DOT + r")"
+)
+_WORD_DOT_RE = re.compile(r"(?<=[a-z0-9])\s+dot\s+(?=" + _TLDS + r"\b|www\b)")
+_SPACED_DOT_RE = re.compile(r"(?<=[a-z0-9])\s+\.\s+(?=" + _TLDS + r"\b|[a-z0-9-]+\s+\.\s+" + _TLDS + r"\b)")
+_WWW_DOT_RE = re.compile(r"\b(ww+)\s*\.\s*(?=[a-z0-9])")
+_HXXP_RE = re.compile(r"\bhxxp(s?)(?=:|\b)")
+
+
+_BARE_HOST_RE = re.compile(r"(?<![a-z0-9/.:@-])((?:[a-z0-9-]+\.)+" + _TLDS + r")\b")
+
+
+def _deobfuscate_links(text: str) -> str:
+    before = text
+    text = _BRACKET_DOT_RE.sub(".", text)
+    text = _WORD_DOT_RE.sub(".", text)
+    text = _SPACED_DOT_RE.sub(".", text)
+    text = _WWW_DOT_RE.sub(r"\1.", text)
+    text = _HXXP_RE.sub(r"http\1", text)
+    if text != before:
+        # A disguised link drops its scheme too ("site dot com"); give it back so it reads as the link it is.
+        text = _BARE_HOST_RE.sub(r"http://\1", text)
+    return text
 
 
 def normalize(text: str) -> str:
@@ -219,15 +383,20 @@ def normalize(text: str) -> str:
 
     Steps: HTML entities unescaped, NFKC (fullwidth, mathematical alphanumerics, ligatures), homoglyph
     folding, removal of format characters (zero-width, bidi, BOM) and combining marks (accents, "Zalgo"),
-    lower-casing, re-joining of spaced-out letters, leetspeak inside mixed words, squashing of runs of 3+
-    identical characters to 2,
-    whitespace collapsing. Never raises for a `str`; `None` or non-str input raises `TypeError`.
+    lower-casing, re-joining of spaced-out letters (split back into known words when two ran together),
+    leetspeak inside mixed words, squashing of runs of 3+ identical characters to 2, and, using the known-word
+    list (``lexicon.txt``), joining words split by one punctuation mark ("st.upid") and undoubling stretched
+    letters ("idiiot") when that gives a known word, whitespace collapsing. Never raises for a `str`; `None`
+    or non-str input raises `TypeError`.
     """
     if not isinstance(text, str):
         raise TypeError(f"normalize() expects str, got {type(text).__name__}")
     if "&" in text:  # "&#39;", "&amp;" from sites that store escaped HTML
         text = html.unescape(text)
     if not text.isascii():
+        # Fold lookalikes before NFKC too: NFKC turns some (Greek lunate sigma "ϲ") into other-looking
+        # letters.
+        text = text.translate(_CONFUSABLES_TABLE)
         text = unicodedata.normalize("NFKC", text)
         text = text.translate(_CONFUSABLES_TABLE)
         if not text.isascii():
@@ -242,8 +411,52 @@ def normalize(text: str) -> str:
         text = _LEET_WORD_RE.sub(_deleet_word, text)
     if _RUN_CANDIDATE_RE.search(text):
         text = _RUN_RE.sub(r"\1\1", text)
+    if "dot" in text or "xxp" in text or " ." in text or "[" in text or "(" in text:
+        text = _deobfuscate_links(text)
+    if _LEXICON:
+        text = _INNER_PUNCT_RE.sub(_join_inner_punct, text)
+        text = _DOUBLE_WORD_RE.sub(_undouble, text)
     return " ".join(text.split())
 
 
+def build_lexicon(out: Path = _LEXICON_PATH, min_texts: int = 3) -> int:
+    """Write the known-word list: every word (a-z, 2+ letters) of the training corpora's train split,
+    normalised without the known-word rewrites, found in at least ``min_texts`` texts, with its document
+    count. Needs the shared data (``training.datasets.data_dir()``). Returns the number of words. Changing
+    the list changes what every model sees, like changing this module."""
+    import collections
+
+    from training import datasets
+    from training.pipeline import TrainingConfig, _load_corpora
+
+    global _LEXICON
+    saved, _LEXICON = _LEXICON, {}
+    try:
+        config = TrainingConfig()
+        root = datasets.data_dir()
+        corpora = _load_corpora(config, root)
+        split = datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), config.seed)
+        counts: collections.Counter[str] = collections.Counter()
+        for corpus in split.train:
+            for text in corpus.texts:
+                counts.update(set(re.findall(r"[a-z]+", normalize(text))))
+    finally:
+        _LEXICON = saved
+    words = sorted((w, c) for w, c in counts.items() if c >= min_texts and len(w) >= 2)
+    header = (
+        f"# Words of the training corpora's train split (normalised, in >= {min_texts} texts) and their "
+        "document counts.\n# Built by `python -m training.normalize --build-lexicon`; read by "
+        "training.normalize. Part of the model contract.\n"
+    )
+    out.write_text(header + "".join(f"{w} {c}\n" for w, c in words), encoding="utf-8")
+    return len(words)
+
+
 if __name__ == "__main__":  # pragma: no cover - manual check: python -m training.normalize "t3xt"
-    print(normalize(" ".join(sys.argv[1:])))
+    if sys.argv[1:] == ["--build-lexicon"]:
+        # Through the imported module, not this __main__ copy: training.datasets uses that one's normalize().
+        from training import normalize as canonical
+
+        print(f"{canonical.build_lexicon()} words written to {_LEXICON_PATH}")
+    else:
+        print(normalize(" ".join(sys.argv[1:])))

@@ -85,7 +85,9 @@ def test_does_not_join_ordinary_short_words(raw):
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [("stuuuuupid", "stuupid"), ("nooooo!!!!!", "noo!!"), ("good", "good")]
+    # Runs of 3+ squash to 2; a doubled letter then undoubles when that gives a known word ("stuupid").
+    ("raw", "expected"),
+    [("stuuuuupid", "stupid"), ("nooooo!!!!!", "noo!!"), ("good", "good")],
 )
 def test_squashes_long_runs(raw, expected):
     assert normalize(raw) == expected
@@ -108,3 +110,119 @@ def test_idempotent_on_normalised_text():
 def test_rejects_non_string():
     with pytest.raises(TypeError):
         normalize(None)  # type: ignore[arg-type]
+
+
+# --- Obfuscations measured by benchmarks/robustness.py (one test each) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("st.upid", "stupid"),  # the published Perspective attack
+        ("id*iot", "idiot"),
+        ("stu-pid", "stupid"),
+        ("idi'ot", "idiot"),
+        ("stu,pid", "stupid"),
+        ("m*y cha,_nnel", "my channel"),  # two marks in a row
+    ],
+)
+def test_joins_words_split_by_punctuation(raw, expected):
+    assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["don't", "it's", "we'll", "well-known", "end.then", "u.s. policy", "a.m.", "youtube.com/watch"]
+)
+def test_keeps_contractions_compounds_abbreviations_and_domains(raw):
+    assert normalize(raw) == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("you idiiot", "you idiot"),
+        ("stuupid", "stupid"),
+        ("idiooooot", "idiot"),
+        ("looooser", "looser"),
+        ("good food", "good food"),
+        ("hawaii", "hawaii"),
+        ("all will see", "all will see"),
+    ],
+)
+def test_undoubles_stretched_letters_only_into_known_words(raw, expected):
+    assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("c h e c k m y channel", "check my channel"),  # two spaced words run together
+        ("c h e c k o u t", "check out"),
+        ("f u c k y o u", "fuck you"),
+        ("s o m e t h i n g", "something"),
+    ],
+)
+def test_splits_run_together_spaced_words_into_known_words(raw, expected):
+    assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("5u85cr183", "subscribe"), ("ch4nn3l", "channel"), ("gr8", "gr8")]
+)
+def test_leetspeak_b_and_digits_after_letters(raw, expected):
+    assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ϲheϲk", "check"),  # Greek lunate sigma (NFKC would make it a final sigma)
+        ("ѕtսpіd", "stupid"),  # Armenian u
+        ("օո", "on"),  # Armenian o, n
+        ("іdіоt", "idiot"),
+        ("ѕtєрһ", "steph"),  # Ukrainian ie, Cyrillic shha
+    ],
+)
+def test_folds_homoglyphs_from_other_scripts(raw, expected):
+    assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("ｉｄｉｏｔ", "idiot"), ("𝖎𝖉𝖎𝖔𝖙", "idiot"), ("𝕚𝕕𝕚𝕠𝕥", "idiot"), ("𝚒𝚍𝚒𝚘𝚝", "idiot"), ("ⓘⓓⓘⓞⓣ", "idiot")],
+)
+def test_folds_fullwidth_math_and_circled_letters(raw, expected):
+    assert normalize(raw) == expected
+
+
+def test_strips_stacked_combining_marks():
+    assert normalize("i\u0301\u0334d\u0308i\u0337o\u0300t\u0323") == "idiot"
+
+
+def test_strips_zero_width_between_every_letter():
+    assert normalize("i\u200bd\u200ci\u200do\u2060t\ufeff \u00adyou") == "idiot you"
+
+
+def test_mixed_case():
+    assert normalize("iDIoT YoU") == "idiot you"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("w w w . site . com", "http://ww.site.com"),
+        ("visit site[dot]com now", "visit http://site.com now"),
+        ("site (dot) com", "http://site.com"),
+        ("go to site dot com", "go to http://site.com"),
+        ("hxxp://site[.]com/x", "http://site.com/x"),
+        ("i went (dot) there", "i went (dot) there"),
+        ("connect the dots com", "connect the dots com"),
+    ],
+)
+def test_deobfuscates_links(raw, expected):
+    assert normalize(raw) == expected
+
+
+def test_strips_variation_selectors_supplement():
+    # U+E0100..E01EF render as nothing; found by the hypothesis fuzz test of normalize().
+    assert normalize("id\U000e0100io\U000e01eft") == "idiot"

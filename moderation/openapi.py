@@ -1,0 +1,344 @@
+"""The OpenAPI 3 description of the site-facing ingestion API, served at ``GET /api/v1/openapi.json``.
+
+A static document: the shapes, limits and error answers of ``moderation/api.py``. The limits are read from the
+settings and ``validation.py`` when it is served, so the document cannot drift from what the API enforces;
+``tests/moderation/test_openapi.py`` checks it against the live API (and fuzzes the API from it with
+schemathesis).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from .validation import REQUIRED_FIELDS, STRING_LIMITS
+
+# JSON Schema cannot say "not only invisible characters"; it says "no NUL" and "at least one character that
+# is not white space or a control/format character" for the common ones. The API refuses the rest with a 400
+# naming `text`.
+_NO_NUL = "^[^\\u0000]*$"
+_VISIBLE_TEXT = (
+    "^[^\\u0000]*"
+    "[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u200b-\\u200f\\u2028-\\u202f\\u2060-\\u206f\\ufeff]"
+    "[^\\u0000]*$"
+)
+_ID_FIELDS = ("site_comment_id", "author_id", "story_id", "parent_id")
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["field", "message"],
+            "properties": {
+                "field": {
+                    "type": "string",
+                    "description": "the field, header or part of the request at fault",
+                },
+                "message": {
+                    "type": "string",
+                    "description": "what is wrong, with the limit where there is one",
+                },
+                "items": {
+                    "type": "array",
+                    "description": "batch only: every bad item",
+                    "items": {
+                        "type": "object",
+                        "required": ["index", "field", "message"],
+                        "properties": {
+                            "index": {"type": "integer"},
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before sending again", "schema": {"type": "string"}}
+}
+
+_COMMON_ERRORS = {
+    "400": _error(
+        "a field is missing or wrong, the body is not a JSON object, not UTF-8, or nested too deep"
+    ),
+    "401": _error("missing or wrong `Authorization: Bearer <key>`"),
+    "405": _error("wrong method"),
+    "413": _error("text over MODERATION_MAX_TEXT_CHARS, or body over the body limit"),
+    "429": _error(
+        "this key sent more than MODERATION_RATE_LIMIT_PER_MINUTE requests in the current minute",
+        _RETRY_AFTER,
+    ),
+}
+
+
+def _submission(max_text: int) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "text": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": max_text,
+            "pattern": _VISIBLE_TEXT,
+            "description": "the comment; limit counted after trimming surrounding white space",
+        },
+        "created_at": {
+            "type": "string",
+            "format": "date-time",
+            "pattern": _NO_NUL,
+            "description": "ISO 8601 with a time zone offset, e.g. 2026-11-27T10:15:00Z",
+        },
+        "ip": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+    }
+    for field, limit in STRING_LIMITS.items():
+        string = {"type": "string", "maxLength": limit, "pattern": _NO_NUL}
+        if field in REQUIRED_FIELDS:
+            string = {**string, "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"}
+        if field in _ID_FIELDS:
+            properties[field] = {"anyOf": [string, {"type": "integer", "minimum": 0, "maximum": 2**53}]}
+        else:
+            properties[field] = string
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(REQUIRED_FIELDS),
+        "properties": properties,
+    }
+
+
+def _comment_state() -> dict[str, Any]:
+    nullable_string = {"type": ["string", "null"]}
+    return {
+        "type": "object",
+        "required": ["id", "site_comment_id", "status"],
+        "properties": {
+            "id": {"type": "integer"},
+            "site_comment_id": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": ["queued", "approved", "rejected", "needs_review", "failed", "erased"],
+            },
+            "scores": {"type": ["object", "null"], "additionalProperties": {"type": "number"}},
+            "reasons": {"type": ["array", "null"], "items": {"type": "string"}},
+            "model_version": nullable_string,
+            "decided_by": nullable_string,
+            "submitted_at": nullable_string,
+            "decided_at": nullable_string,
+            "duplicate": {"type": "boolean"},
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document for this installation's limits (a fresh dict each call)."""
+    max_text = settings.MODERATION_MAX_TEXT_CHARS
+    max_batch = settings.MODERATION_MAX_BATCH
+    json_body = lambda ref: {  # noqa: E731
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+    document = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Comment moderation ingestion API",
+            "version": "1",
+            "description": (
+                "Submit comments for moderation and read their decisions. Bodies are UTF-8 JSON objects; "
+                "unknown "
+                f"fields are refused. Body limit {settings.MODERATION_MAX_BODY_BYTES} bytes "
+                f"(batch: {settings.MODERATION_MAX_BATCH_BODY_BYTES}); "
+                "JSON nested deeper than 8 levels is refused."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/api/v1/comments": {
+                "post": {
+                    "operationId": "submitComment",
+                    "summary": "Submit one comment; a worker decides it",
+                    "requestBody": json_body("Submission"),
+                    "responses": {
+                        "202": {
+                            "description": "stored as queued",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["id", "status"],
+                                        "properties": {
+                                            "id": {"type": "integer"},
+                                            "status": {"type": "string"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "200": {
+                            "description": "submitted before: its current state, with duplicate: true",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/CommentState"}}
+                            },
+                        },
+                        **_COMMON_ERRORS,
+                        "503": _error("the database could not store it; nothing was accepted", _RETRY_AFTER),
+                    },
+                }
+            },
+            "/api/v1/comments:batch": {
+                "post": {
+                    "operationId": "submitComments",
+                    "summary": f"Submit up to {max_batch} comments; all or nothing",
+                    "requestBody": json_body("Batch"),
+                    "responses": {
+                        "202": {
+                            "description": "every comment stored (or found), in input order",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["comments"],
+                                        "properties": {
+                                            "comments": {
+                                                "type": "array",
+                                                "items": {
+                                                    "type": "object",
+                                                    "required": [
+                                                        "id",
+                                                        "site_comment_id",
+                                                        "status",
+                                                        "duplicate",
+                                                    ],
+                                                    "properties": {
+                                                        "id": {"type": "integer"},
+                                                        "site_comment_id": {"type": "string"},
+                                                        "status": {"type": "string"},
+                                                        "duplicate": {"type": "boolean"},
+                                                    },
+                                                },
+                                            }
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **_COMMON_ERRORS,
+                        "413": _error(
+                            f"over {max_batch} comments, a text over the limit, or body over the limit"
+                        ),
+                        "503": _error(
+                            "the database could not store them; nothing was accepted", _RETRY_AFTER
+                        ),
+                    },
+                }
+            },
+            "/api/v1/comments/{id}": {
+                "get": {
+                    "operationId": "getComment",
+                    "summary": "A comment's state and decision",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 0},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the comment",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/CommentState"}}
+                            },
+                        },
+                        "401": _COMMON_ERRORS["401"],
+                        "404": _error("no such comment for this site's key"),
+                        "405": _COMMON_ERRORS["405"],
+                        "429": _COMMON_ERRORS["429"],
+                    },
+                }
+            },
+            "/api/v1/check": {
+                "post": {
+                    "operationId": "checkText",
+                    "summary": "Score one text without storing it",
+                    "requestBody": json_body("Check"),
+                    "responses": {
+                        "200": {
+                            "description": "scores and the outcome the policy would give",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/CheckResult"}}
+                            },
+                        },
+                        **_COMMON_ERRORS,
+                        "503": _error("no verified model could be loaded", _RETRY_AFTER),
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "the site's API key"}
+            },
+            "schemas": {
+                "Error": _ERROR,
+                "Submission": _submission(max_text),
+                "Batch": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["comments"],
+                    "properties": {
+                        "comments": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": max_batch,
+                            "items": {"$ref": "#/components/schemas/Submission"},
+                        }
+                    },
+                },
+                "Check": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["text"],
+                    "properties": {"text": _submission(max_text)["properties"]["text"]},
+                },
+                "CommentState": _comment_state(),
+                "CheckResult": {
+                    "type": "object",
+                    "required": ["scores", "outcome", "reasons", "model_version", "language"],
+                    "properties": {
+                        "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "outcome": {"type": "string", "enum": ["approved", "rejected", "needs_review"]},
+                        "reasons": {"type": "array", "items": {"type": "string"}},
+                        "model_version": {"type": "string"},
+                        "language": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+    }
+    return copy.deepcopy(document)
+
+
+@require_GET
+def openapi_json(request: HttpRequest) -> JsonResponse:
+    """``GET /api/v1/openapi.json`` (no key needed: it describes the API, it holds nothing)."""
+    return JsonResponse(openapi_document())

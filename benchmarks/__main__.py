@@ -12,6 +12,7 @@ BENCHMARKS = {
     "model": ("benchmarks.model", ["--json"]),
     "dashboard": ("benchmarks.dashboard", ["--json"]),
     "robustness": ("benchmarks.robustness", ["--json"]),
+    "perspective": ("benchmarks.perspective", ["--json"]),
 }
 
 

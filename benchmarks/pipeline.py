@@ -155,8 +155,12 @@ def broker():
 
 
 def queue_depth(client) -> int:
+    """Messages waiting on both queues plus those delivered but not yet acknowledged."""
+    from django.conf import settings
+
     prefix = os.environ["MODERATION_REDIS_KEY_PREFIX"]
-    return client.llen(prefix + os.environ["MODERATION_QUEUE"]) + client.hlen(prefix + "unacked")
+    return (client.llen(prefix + settings.MODERATION_QUEUE) + client.llen(prefix + settings.MODERATION_SUBMIT_QUEUE)
+            + client.hlen(prefix + "unacked"))
 
 
 def drain_rate(n: int, fill, done, workers: int) -> float:
@@ -199,11 +203,12 @@ def decided_count(prefix: str) -> int:
 
 
 def bench_per_message(n: int, workers: int) -> dict:
+    from django.conf import settings
+
     from moderation.queue import SUBMIT_COMMENT, producer
 
     app = producer()
-    queue = os.environ["MODERATION_QUEUE"]
-    noop_done = {"n": 0}
+    queue = settings.MODERATION_QUEUE
 
     def fill_noop():
         with app.producer_or_acquire() as prod:
@@ -212,12 +217,11 @@ def bench_per_message(n: int, workers: int) -> dict:
 
     client = broker()
     noop_rate = drain_rate(n, fill_noop, lambda: queue_depth(client) == 0, workers)
-    del noop_done
 
     def fill_submit():
         with app.producer_or_acquire() as prod:
             for i in range(n):
-                app.send_task(SUBMIT_COMMENT, kwargs=payload(i, "pm"), queue=queue, producer=prod)
+                app.send_task(SUBMIT_COMMENT, kwargs=payload(i, "pm"), producer=prod)  # routed to the submit queue
 
     decide_rate = drain_rate(n, fill_submit, lambda: decided_count("pm") >= n, workers)
     return {
@@ -249,7 +253,7 @@ def bench_bulk(n: int, workers: int, per_message: int) -> dict:
         with app.producer_or_acquire() as prod:
             for i in range(0, n, per_message):
                 app.send_task("moderation.submit_comments", kwargs={"comments": items[i : i + per_message]},
-                              queue=queue, producer=prod)
+                              producer=prod)
         while decided_count("bulk") < n and time.monotonic() < deadline + 300:
             time.sleep(0.01)
         elapsed = time.monotonic() - start
@@ -299,7 +303,7 @@ def bench_latency(rate: float, seconds: float, workers: int) -> dict:
                     time.sleep(delay)
                 item = payload(i, "lat")
                 sent[item["site_comment_id"]] = timezone.now().timestamp()
-                app.send_task(SUBMIT_COMMENT, kwargs=item, queue=queue, producer=prod)
+                app.send_task(SUBMIT_COMMENT, kwargs=item, producer=prod)
         offered = n / (time.monotonic() - start)
         while decided_count("lat") < n and time.monotonic() < deadline + 120:
             time.sleep(0.05)

@@ -37,3 +37,175 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Webhooks: endpoints per site, the outbox and every delivery attempt ------------------------------------------
+
+from .models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint  # noqa: E402
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ("site", "url", "enabled", "disabled_reason", "updated_at")
+    list_filter = ("enabled", "site")
+    readonly_fields = ("disabled_reason", "created_at", "updated_at")
+    actions = ("enable_endpoints",)
+
+    @admin.action(description="Re-enable (pending deliveries are sent again)")
+    def enable_endpoints(self, request, queryset):
+        queryset.update(enabled=True, disabled_reason="")
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = ("attempted_at", "status_code", "error", "response_body", "duration_ms")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("message_id", "endpoint", "event_type", "comment", "status", "attempts", "next_attempt_at",
+                    "last_error", "created_at")
+    list_filter = ("status", "endpoint")
+    search_fields = ("message_id",)
+    readonly_fields = ("endpoint", "message_id", "event_type", "comment", "body", "status", "attempts",
+                       "next_attempt_at", "last_error", "created_at", "delivered_at")
+    inlines = [WebhookAttemptInline]
+    actions = ("retry_now",)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry now")
+    def retry_now(self, request, queryset):
+        from django.utils import timezone
+
+        from .queue import enqueue_webhook_delivery
+
+        ids = list(queryset.exclude(status=WebhookDeliveryStatus.DELIVERED).values_list("pk", flat=True))
+        WebhookDelivery.objects.filter(pk__in=ids).update(
+            status=WebhookDeliveryStatus.PENDING, next_attempt_at=timezone.now()
+        )
+        if ids:
+            enqueue_webhook_delivery(ids)
+
+
+@admin.register(WebhookAttempt)
+class WebhookAttemptAdmin(admin.ModelAdmin):
+    list_display = ("attempted_at", "delivery", "status_code", "error", "duration_ms")
+    list_filter = ("status_code",)
+    readonly_fields = ("delivery", "attempted_at", "status_code", "error", "response_body", "duration_ms")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- Model registry: promote / roll back from admin (same functions as the commands) ------------------------------
+
+from django.contrib import messages  # noqa: E402
+
+from .models import ModelVersion  # noqa: E402
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ("version", "is_active", "activated_at", "registered_at", "registered_by", "path")
+    list_filter = ("is_active",)
+    readonly_fields = ("version", "path", "sha256", "shadow_comparison", "metadata", "smoke_scores",
+                       "registered_at", "registered_by", "is_active", "activated_at", "is_shadow", "shadow_since")
+    actions = ("promote_selected", "rollback_active", "shadow_selected", "stop_shadow")
+
+    @admin.display(description="Shadow comparison")
+    def shadow_comparison(self, obj):
+        """Per label: agreement with moderators (active vs this model) and decisions it would have changed."""
+        from django.utils.html import format_html, format_html_join
+
+        from .shadow import shadow_report
+
+        report = shadow_report(obj.version)
+        if not report["scored"]:
+            return "No shadow scores for this version (shadow it to compare it on live traffic)."
+        pct = lambda v: "–" if v is None else f"{v:.0%}"  # noqa: E731
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((label, s["moderated"], pct(s["active_agreement"]), pct(s["shadow_agreement"]), s["would_change"])
+             for label, s in report["labels"].items()),
+        )
+        changes = ", ".join(f"{k}: {v}" for k, v in sorted(report["changes"].items())) or "none"
+        return format_html(
+            "<p>{} comments scored; {} outcomes would change ({}).</p><table><tr><th>label</th>"
+            "<th>moderated</th><th>active agrees</th><th>this model agrees</th><th>would change</th></tr>{}</table>",
+            report["scored"], report["changed"], changes, rows,
+        )
+
+    @admin.action(description="Shadow the selected version (score live traffic, never decide)")
+    def shadow_selected(self, request, queryset):
+        from .registry import VerificationError
+        from .shadow import start_shadow
+
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to shadow.", messages.ERROR)
+            return
+        try:
+            row = start_shadow(queryset.get().version, actor_label=request.user.get_username())
+        except (VerificationError, ValueError) as exc:
+            self.message_user(request, f"Refused: {exc}", messages.ERROR)
+            return
+        self.message_user(request, f"Shadowing {row.version}")
+
+    @admin.action(description="Stop shadow mode")
+    def stop_shadow(self, request, queryset):
+        from .shadow import stop_shadow
+
+        row = stop_shadow(actor_label=request.user.get_username())
+        self.message_user(request, f"Stopped shadowing {row.version}" if row else "No shadow model")
+
+    def has_add_permission(self, request):
+        return False  # registering verifies the file: `manage.py register_model PATH`
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Promote the selected version (verified again first)")
+    def promote_selected(self, request, queryset):
+        from .registry import VerificationError, promote
+
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
+            return
+        try:
+            row = promote(queryset.get().version, actor_label=request.user.get_username())
+        except VerificationError as exc:
+            self.message_user(request, f"Refused, the active version is unchanged: {exc}", messages.ERROR)
+            return
+        self.message_user(request, f"Active model: {row.version}")
+
+    @admin.action(description="Roll back to the previously active version")
+    def rollback_active(self, request, queryset):
+        from .registry import VerificationError, rollback
+
+        try:
+            row = rollback(actor_label=request.user.get_username())
+        except (ModelVersion.DoesNotExist, VerificationError) as exc:
+            self.message_user(request, f"Refused, the active version is unchanged: {exc}", messages.ERROR)
+            return
+        self.message_user(request, f"Active model: {row.version}")
+
+
+# --- Issue 5: moderators limited to some sites (none = every site; superusers always see every site) --------
+
+from .models import ModeratorSiteAccess  # noqa: E402
+
+
+@admin.register(ModeratorSiteAccess)
+class ModeratorSiteAccessAdmin(admin.ModelAdmin):
+    list_display = ("user", "site", "created_at")
+    list_filter = ("site",)

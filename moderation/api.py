@@ -21,13 +21,14 @@ from django.db import DatabaseError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .models import Comment, Site
+from .models import ApiKey, Comment, Site
+from .ratelimit import check_api_rate
 from .decision_policy import apply_policy
 from training.language import check_language
 
 from .engine import ModelUnavailable, current_model
 from .queue import dispatch, enqueue_decide
-from .services import accept_comment, accept_comments, site_for_api_key
+from .services import accept_comment, accept_comments, site_for_api_key, thresholds_for
 from .validation import SubmissionError, validate_submission
 
 MAX_JSON_DEPTH = 8
@@ -50,6 +51,11 @@ def authenticate(request: HttpRequest) -> Site | JsonResponse:
     site = site_for_api_key(raw_key.strip())
     if site is None:
         return error(401, "Authorization", "the API key is not valid", WWW_Authenticate="Bearer")
+    # Issue 6: per-key rate limit (moderation/ratelimit.py), keyed by the key's stored hash, never by a header.
+    rate = check_api_rate(ApiKey.hash_key(raw_key.strip()))
+    if not rate.allowed:
+        return error(429, "Authorization", f"this API key sent more than {rate.limit} requests this minute; "
+                     f"send again in {rate.retry_after} s", Retry_After=str(rate.retry_after))
     return site
 
 
@@ -148,6 +154,12 @@ def comment_detail(request: HttpRequest, comment_id: int) -> JsonResponse:
     return JsonResponse(comment_state(comment))
 
 
+@csrf_exempt
+def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
+    """Any other path under /api/: a JSON 404 like every other API answer, not Django's HTML page (issue 6)."""
+    return error(404, "path", f"no endpoint {request.path}; the API is described at /api/v1/openapi.json")
+
+
 def database_unavailable() -> JsonResponse:
     return error(503, "database", "the comment could not be stored; nothing was accepted, send it again",
                  Retry_After="5")
@@ -176,10 +188,13 @@ def comments_batch(request: HttpRequest) -> JsonResponse:
         try:
             cleans.append(validate_submission(item))
         except SubmissionError as exc:
-            errors.append({"index": index, "field": f"comments[{index}].{exc.field}", "message": exc.message})
+            errors.append({"index": index, "field": f"comments[{index}].{exc.field}", "message": exc.message,
+                           "status": exc.status})
     if errors:
+        # Issue 6: an item whose text is over the limit makes the batch a 413, as it is for one comment.
+        status = 413 if 413 in [e.pop("status") for e in errors] else 400
         return JsonResponse({"error": {"field": errors[0]["field"], "message": errors[0]["message"],
-                                       "items": errors}}, status=400)
+                                       "items": errors}}, status=status)
     try:
         stored = accept_comments(site, cleans, source="api")
     except DatabaseError:
@@ -216,7 +231,7 @@ def check(request: HttpRequest) -> JsonResponse:
     except ModelUnavailable as exc:
         return error(503, "model", str(exc), Retry_After="30")
     (scores,) = model.score([text])
-    result = apply_policy(scores, model.thresholds)
+    result = apply_policy(scores, thresholds_for(site, model.thresholds))  # the site's policy (issue 5)
     outcome, reasons = result.outcome, result.reasons
     language = check_language(text)
     if not language.supported:

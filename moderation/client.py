@@ -47,8 +47,8 @@ def submit(
     """Validate one comment and put it on the moderation queue as ``moderation.submit_comment``.
 
     ``optional`` takes story_title, author_name, parent_id, created_at (ISO 8601 string), ip, user_agent, language.
-    ``broker_url`` defaults to $REDIS_URL, then redis://127.0.0.1:6379/0; ``queue`` to $MODERATION_QUEUE, then
-    "moderation"; the broker key prefix is $MODERATION_REDIS_KEY_PREFIX if the workers use one; ``site`` is the site's slug (default "default"). Raises SubmissionError for bad input, and
+    ``broker_url`` defaults to $REDIS_URL, then redis://127.0.0.1:6379/0; ``queue`` (the submission queue the
+    workers read in batches) to $MODERATION_SUBMIT_QUEUE, then $MODERATION_QUEUE + ".submit"; the broker key prefix is $MODERATION_REDIS_KEY_PREFIX if the workers use one; ``site`` is the site's slug (default "default"). Raises SubmissionError for bad input, and
     kombu's OperationalError if the broker cannot be reached.
     """
     payload = {
@@ -62,6 +62,6 @@ def submit(
     if site is not None:
         payload["site"] = site
     broker_url = broker_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    queue = queue or os.environ.get("MODERATION_QUEUE", "moderation")
+    queue = queue or os.environ.get("MODERATION_SUBMIT_QUEUE") or os.environ.get("MODERATION_QUEUE", "moderation") + ".submit"
     key_prefix = os.environ.get("MODERATION_REDIS_KEY_PREFIX", "")
     _app(broker_url, key_prefix).send_task(SUBMIT_COMMENT, kwargs=payload, queue=queue)

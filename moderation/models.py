@@ -16,6 +16,17 @@ class Site(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Issue 5 (multi-site): per-label thresholds merged over the model's, e.g. {"toxicity": {"review": 0.4}}
+    # (services.thresholds_for; validated by services.validate_policy_overrides).
+    policy_overrides = models.JSONField(
+        default=dict, blank=True,
+        help_text='Per-label thresholds over the model\'s, e.g. {"toxicity": {"review": 0.4}}.',
+    )
+
+    def clean(self) -> None:
+        from .services import validate_policy_overrides
+
+        validate_policy_overrides(self.policy_overrides)
 
     def __str__(self) -> str:
         return self.slug
@@ -46,6 +57,8 @@ class CommentStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     NEEDS_REVIEW = "needs_review", "Needs review"
     FAILED = "failed", "Failed"
+    # Issue 5 (privacy): the author asked to be erased; only a non-personal tombstone is left (privacy.py).
+    ERASED = "erased", "Erased"
 
 
 class Comment(models.Model):
@@ -77,6 +90,10 @@ class Comment(models.Model):
     model_version = models.CharField(max_length=100, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # Issue 5 (privacy, moderation/privacy.py): the IP address was truncated by the retention job; when the
+    # author's data was erased.
+    ip_truncated = models.BooleanField(default=False)
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -143,3 +160,168 @@ class AuditEntry(models.Model):
         ordering = ["-created_at", "-id"]
         # The audit log page filters by moderator and action within a date range, newest first.
         indexes = [models.Index(fields=["actor_label", "created_at"], name="audit_actor_created")]
+
+
+class SuggestedScore(models.Model):
+    """A score a site says a comment should have (Perspective's SuggestCommentScore), kept as a label for
+    retraining. Stored only when MODERATION_STORE_SUGGESTED_SCORES is on and the request did not say doNotStore."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="suggested_scores")
+    text = models.TextField()
+    attribute = models.CharField(max_length=64, help_text="Perspective attribute name, e.g. TOXICITY")
+    label = models.CharField(max_length=32, help_text="Our model's label, e.g. toxicity")
+    score = models.FloatField(null=True, blank=True, help_text="Suggested summary score in [0, 1]")
+    span_scores = models.JSONField(default=list, blank=True, help_text='[{"begin", "end", "score"}]')
+    client_token = models.CharField(max_length=255, blank=True, default="")
+    community_id = models.CharField(max_length=255, blank=True, default="")
+    languages = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["site", "label", "created_at"], name="suggested_site_label_created")]
+
+    def __str__(self) -> str:
+        return f"{self.site_id}:{self.attribute}={self.score}"
+
+
+# --- Webhooks: decisions flow back to the site (moderation/webhooks.py) ------------------------------------------
+
+
+class WebhookEndpoint(models.Model):
+    """Where a site receives decision events. ``secrets`` holds one or more ``whsec_<base64>`` secrets separated
+    by white space: every one signs each message (rotation: add the new secret, move the receiver over, remove
+    the old one). A 410 Gone from the receiver disables the endpoint."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2000)
+    secrets = models.TextField(help_text="One or more whsec_… secrets, separated by spaces or new lines.")
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def secret_list(self) -> list[str]:
+        return self.secrets.split()
+
+    def clean(self) -> None:
+        from .webhooks import validate_endpoint
+
+        validate_endpoint(self.url, self.secrets)
+
+    def __str__(self) -> str:
+        return f"{self.site.slug} → {self.url}"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class WebhookDelivery(models.Model):
+    """The outbox: one event for one endpoint, written in the same transaction as the decision it reports.
+    ``body`` is the exact JSON that is signed and sent on every attempt; ``message_id`` is its ``webhook-id``
+    (the same on every retry, so a receiver can de-duplicate)."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    message_id = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=64)
+    comment = models.ForeignKey(Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        # The delivery task and the reconciler look for due pending rows.
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_due")]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt at a delivery, with what came back (kept for admins)."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    response_body = models.CharField(max_length=1000, blank=True, default="")
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-attempted_at", "-id"]
+
+
+# --- Model registry (moderation/registry.py) ----------------------------------------------------------------------
+
+
+class ModelVersion(models.Model):
+    """A model artifact that passed verification (sha256, metadata, library versions, a smoke score) when it was
+    registered. At most one is active: the one every worker serves. Workers re-verify the file (against the
+    sha256 recorded here) before they switch to it."""
+
+    version = models.CharField(max_length=100, unique=True)
+    path = models.CharField(max_length=1000)
+    sha256 = models.CharField(max_length=64)
+    metadata = models.JSONField(default=dict, blank=True)
+    smoke_scores = models.JSONField(default=dict, blank=True)
+    registered_at = models.DateTimeField(auto_now_add=True)
+    registered_by = models.CharField(max_length=150, blank=True, default="")
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    # Shadow mode: a candidate scoring live traffic beside the active model, never deciding (ShadowScore).
+    is_shadow = models.BooleanField(default=False)
+    shadow_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-registered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model"),
+            models.UniqueConstraint(fields=["is_shadow"], condition=Q(is_shadow=True), name="one_shadow_model"),
+        ]
+
+    def __str__(self) -> str:
+        return self.version + (" (active)" if self.is_active else "")
+
+
+# --- Issue 5 (multi-site): moderators limited to some sites (moderation/queries.py scopes the dashboard) ----
+
+
+class ModeratorSiteAccess(models.Model):
+    """A site a moderator may see and act on. A moderator with no rows here sees every site (as before sites
+    could be limited); one with rows sees only those sites; superusers always see every site."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_access")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="moderator_access")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "moderator site access"
+        constraints = [models.UniqueConstraint(fields=["user", "site"], name="uniq_moderator_site")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.site.slug}"
+
+
+class ShadowScore(models.Model):
+    """What a shadow model (ModelVersion.is_shadow) said about a comment the active model decided: its scores and
+    the outcome its thresholds would have given. Never changes the comment; read by the shadow report."""
+
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="shadow_scores")
+    model_version = models.CharField(max_length=100)
+    scores = models.JSONField(default=dict)
+    outcome = models.CharField(max_length=16, choices=CommentStatus.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["comment", "model_version"], name="one_shadow_score_per_version")
+        ]

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from training.runtime import LABELS
 
-from .models import AuditEntry, Comment, CommentStatus
+from .models import AuditEntry, Comment, CommentStatus, ModeratorSiteAccess
 
 ALL = "all"
 QUEUES = [
@@ -128,9 +128,28 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def queue_queryset(filters: QueueFilters, thresholds: dict | None = None) -> QuerySet[Comment]:
-    """Comments matching ``filters``, in the requested order, with only the columns a queue page shows."""
-    rows = Comment.objects.all()
+# --- Site scoping (issue 5): a moderator limited to some sites sees and acts on their comments only ---------
+
+
+def visible_site_ids(user) -> list[int] | None:
+    """The ids of the sites ``user`` may see, or None for every site (superusers, and moderators with no
+    ModeratorSiteAccess row)."""
+    if user is None or user.is_superuser:
+        return None
+    ids = list(ModeratorSiteAccess.objects.filter(user=user).values_list("site_id", flat=True))
+    return ids or None
+
+
+def scope_comments(rows: QuerySet[Comment], user) -> QuerySet[Comment]:
+    """``rows`` limited to the sites ``user`` may see."""
+    ids = visible_site_ids(user)
+    return rows if ids is None else rows.filter(site_id__in=ids)
+
+
+def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=None) -> QuerySet[Comment]:
+    """Comments matching ``filters`` (of the sites ``user`` may see, if given), in the requested order, with
+    only the columns a queue page shows."""
+    rows = scope_comments(Comment.objects.all(), user)
     if filters.status != ALL:
         rows = rows.filter(status=filters.status)
     if filters.q:
@@ -187,9 +206,10 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None) -> Que
     )
 
 
-def queue_counts() -> dict[str, int]:
-    """Comments per status, and ``all``."""
-    counts = dict(Comment.objects.values_list("status").annotate(n=Count("id")).order_by())
+def queue_counts(user=None) -> dict[str, int]:
+    """Comments per status (of the sites ``user`` may see, if given), and ``all``."""
+    rows = scope_comments(Comment.objects.all(), user)
+    counts = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
     out = {value: counts.get(value, 0) for value, _ in QUEUES if value != ALL}
     out[ALL] = sum(out.values())
     return out
@@ -261,8 +281,11 @@ class AuditFilters:
         return "?" + urlencode(params)
 
 
-def audit_queryset(filters: AuditFilters) -> QuerySet[AuditEntry]:
+def audit_queryset(filters: AuditFilters, user=None) -> QuerySet[AuditEntry]:
     rows = AuditEntry.objects.select_related("comment").order_by("-created_at", "-id")
+    site_ids = visible_site_ids(user)
+    if site_ids is not None:  # a moderator limited to some sites: entries about those sites' comments only
+        rows = rows.filter(comment__site_id__in=site_ids)
     if filters.moderator:
         rows = rows.filter(actor_label=filters.moderator)
     if filters.action:

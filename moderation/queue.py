@@ -60,3 +60,26 @@ def requeue_stale(older_than_seconds: int) -> tuple[int, int]:
         if not enqueue_decide(ids[start : start + size]):
             return start, len(ids) - start
     return len(ids), 0
+
+
+# --- Webhooks -----------------------------------------------------------------------------------------------------
+
+DELIVER_WEBHOOKS = "moderation.deliver_webhooks"
+
+
+def enqueue_webhook_delivery(delivery_ids: list[int], countdown: float | None = None) -> bool:
+    """Ask the workers to send these webhook outbox rows (``moderation.deliver_webhooks``), after ``countdown``
+    seconds if given. False (logged) if the broker cannot be reached: the rows stay pending and the reconciler
+    (``moderation.reconcile_webhooks``, Celery beat) sends them."""
+    try:
+        producer().send_task(
+            DELIVER_WEBHOOKS, kwargs={"delivery_ids": list(delivery_ids)}, queue=settings.MODERATION_QUEUE,
+            countdown=countdown,
+        )
+    except Exception as exc:  # kombu raises several connection error types; all mean "not sent"
+        log.warning(
+            "broker unreachable at %s: %d webhook delivery(ies) left for the reconciler: %s",
+            settings.CELERY_BROKER_URL, len(delivery_ids), exc,
+        )
+        return False
+    return True

@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz, /metrics for probes and scrapers, before the host check (observability.py).
+    "moderation.observability.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -161,9 +163,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": 1,
 }
-# A prefix for every key the broker writes, so several installations (or test runs) can share one Redis.
-if env.str("MODERATION_REDIS_KEY_PREFIX", default=""):
-    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.str("MODERATION_REDIS_KEY_PREFIX")
+# A prefix for every key the broker (and the rate limiter) writes, so several installations or test runs can share
+# one Redis.
+MODERATION_REDIS_KEY_PREFIX = env.str("MODERATION_REDIS_KEY_PREFIX", default="")
+if MODERATION_REDIS_KEY_PREFIX:
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = MODERATION_REDIS_KEY_PREFIX
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_SERIALIZER = "json"
@@ -177,7 +181,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
 CELERY_TASK_DEFAULT_QUEUE = MODERATION_QUEUE
+# Submissions go to their own queue, read in batches by worker/batching.py (one model call and one transaction per
+# batch, acknowledged after the write); everything else to the main queue.
+MODERATION_SUBMIT_QUEUE = env.str("MODERATION_SUBMIT_QUEUE", default=f"{MODERATION_QUEUE}.submit")
+MODERATION_BATCH_CONSUMER = env.bool("MODERATION_BATCH_CONSUMER", default=True)
+MODERATION_BATCH_MAX = env.int("MODERATION_BATCH_MAX", default=100)
+MODERATION_BATCH_FLUSH_MS = env.int("MODERATION_BATCH_FLUSH_MS", default=20)
 CELERY_TASK_ROUTES = {
+    "moderation.submit_comment": {"queue": MODERATION_SUBMIT_QUEUE},
+    "moderation.submit_comments": {"queue": MODERATION_SUBMIT_QUEUE},
     "moderation.*": {"queue": MODERATION_QUEUE},
     "worker.*": {"queue": MODERATION_QUEUE},
 }
@@ -188,9 +200,31 @@ CELERY_BEAT_SCHEDULE = {
         "task": "moderation.requeue_stale",
         "schedule": float(env.int("MODERATION_REQUEUE_EVERY_SECONDS", default=30)),
     },
+    # Webhooks: send outbox rows whose (re)try is due, including those whose on-commit enqueue was lost.
+    "deliver-due-webhooks": {
+        "task": "moderation.reconcile_webhooks",
+        "schedule": float(env.int("MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS", default=30)),
+    },
+    # Shadow mode: score newly decided comments with the shadow model (nothing to do without one).
+    "shadow-score": {
+        "task": "moderation.shadow_score",
+        "schedule": float(env.int("MODERATION_SHADOW_EVERY_SECONDS", default=30)),
+    },
 }
 
 # --- Moderation ---------------------------------------------------------------------------------------------------
+# Issue 6 (hostile input): refuse NUL in query/form values and answer a value the database cannot take (a huge id)
+# with 400 instead of 500 (moderation/request_guard.py). Placed right after the security middleware.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "moderation.request_guard.RequestGuardMiddleware")
+# Issue 6 (abuse limits, moderation/ratelimit.py; counters in Redis at REDIS_URL, fail open if it is down):
+# requests per API key per minute on /api/v1/ (0: no limit), and dashboard login failures per username and
+# address before that pair is locked out for the rest of the window.
+MODERATION_RATE_LIMIT_PER_MINUTE = env.int("MODERATION_RATE_LIMIT_PER_MINUTE", default=1200)
+MODERATION_LOGIN_MAX_FAILURES = env.int("MODERATION_LOGIN_MAX_FAILURES", default=5)
+MODERATION_LOGIN_LOCKOUT_SECONDS = env.int("MODERATION_LOGIN_LOCKOUT_SECONDS", default=900)
+# Prefix of every Redis key this installation writes (the broker's keys too, see CELERY_BROKER_TRANSPORT_OPTIONS).
+MODERATION_REDIS_KEY_PREFIX = env.str("MODERATION_REDIS_KEY_PREFIX", default="")
 # Longest comment text accepted, in characters (after stripping surrounding white space). Documented in README.
 MODERATION_MAX_TEXT_CHARS = env.int("MODERATION_MAX_TEXT_CHARS", default=10_000)
 # Largest HTTP request body accepted by the ingestion API, in bytes.
@@ -209,12 +243,56 @@ MODERATION_MAX_BATCH = env.int("MODERATION_MAX_BATCH", default=500)
 MODERATION_DISPATCH_BATCH = env.int("MODERATION_DISPATCH_BATCH", default=100)
 # How often the reconciler (Celery beat, or `make up`'s loop) looks for stale queued comments.
 MODERATION_REQUEUE_EVERY_SECONDS = env.int("MODERATION_REQUEUE_EVERY_SECONDS", default=30)
+# Perspective-compatible API: keep the scores sites send to /v1alpha1/comments:suggestscore as labels for
+# retraining (SuggestedScore). Off: the request is answered the same way and nothing is stored.
+MODERATION_STORE_SUGGESTED_SCORES = env.bool("MODERATION_STORE_SUGGESTED_SCORES", default=False)
+
+# --- Webhooks (moderation/webhooks.py): signed decision events to each site's endpoints.
+# Address ranges a webhook URL may resolve to although they are not public: any of loopback, private,
+# link_local (comma-separated), or "all". Empty in production: a URL resolving to such an address is refused,
+# so a site cannot point the pipeline at internal services. The test settings allow loopback.
+MODERATION_WEBHOOK_ALLOW_PRIVATE = env.list(
+    "MODERATION_WEBHOOK_ALLOW_PRIVATE", default=["loopback"] if MODERATION_ENV == "test" else []
+)
+# Retry schedule: exponential backoff from BASE seconds, capped at MAX, with +-25 % jitter, for at least
+# RETRY_FOR seconds after the event (default 26 h), then the delivery is marked failed.
+MODERATION_WEBHOOK_BACKOFF_BASE_SECONDS = env.float("MODERATION_WEBHOOK_BACKOFF_BASE_SECONDS", default=5.0)
+MODERATION_WEBHOOK_BACKOFF_MAX_SECONDS = env.float("MODERATION_WEBHOOK_BACKOFF_MAX_SECONDS", default=3 * 3600.0)
+MODERATION_WEBHOOK_RETRY_FOR_SECONDS = env.float("MODERATION_WEBHOOK_RETRY_FOR_SECONDS", default=26 * 3600.0)
+MODERATION_WEBHOOK_TIMEOUT_SECONDS = env.float("MODERATION_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS = env.int("MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS", default=30)
+# --- Model registry: how often a process checks which registered model version is active (cached DB read).
+MODERATION_MODEL_CHECK_SECONDS = env.float("MODERATION_MODEL_CHECK_SECONDS", default=5.0)
+
+# --- Operations and privacy (issue 5; docs/deployment.md) ---------------------------------------------------
+# /metrics: with a token, scrapers send "Authorization: Bearer <token>"; without one, only loopback clients
+# are answered (403 otherwise), so a default install never publishes its figures.
+MODERATION_METRICS_TOKEN = env.str("MODERATION_METRICS_TOKEN", default="")
+# IP addresses are truncated (IPv4 to /24, IPv6 to /48) once comments are older than this many days
+# (Celery beat task moderation.apply_retention).
+MODERATION_IP_RETENTION_DAYS = env.int("MODERATION_IP_RETENTION_DAYS", default=30)
+MODERATION_RETENTION_EVERY_SECONDS = env.int("MODERATION_RETENTION_EVERY_SECONDS", default=3600)
+CELERY_BEAT_SCHEDULE["apply-retention"] = {
+    "task": "moderation.apply_retention",
+    "schedule": float(MODERATION_RETENTION_EVERY_SECONDS),
+}
+# Beat's schedule state under var/ (writable in the image; per run in tests), not in the working directory.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Logs: LOG_FORMAT=json for one JSON object per line (moderation/logging.py). Comment text, names and IP
+# addresses are left out of JSON logs unless MODERATION_LOG_PERSONAL_DATA is on (for debugging only).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not one of plain, json")
+MODERATION_LOG_PERSONAL_DATA = env.bool("MODERATION_LOG_PERSONAL_DATA", default=False)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "moderation.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

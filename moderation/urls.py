@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import JsonResponse
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from . import api, views
+from . import api, observability, openapi, privacy, views
+from .ratelimit import ThrottledLoginView
 
 dashboard = (
     [
@@ -25,14 +25,26 @@ dashboard = (
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard:queue", permanent=False)),
     path("dashboard/", include(dashboard)),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # Issue 6: Django's LoginView behind a failed-login limit per username and address (moderation/ratelimit.py).
+    path("login/", ThrottledLoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/comments", api.comments, name="api-comments"),
     path("api/v1/comments:batch", api.comments_batch, name="api-comments-batch"),
     path("api/v1/check", api.check, name="api-check"),
     path("api/v1/comments/<int:comment_id>", api.comment_detail, name="api-comment"),
-    path("healthz", lambda request: JsonResponse({"status": "ok"}), name="healthz"),
+    # Issue 6: the API's OpenAPI document (moderation/openapi.py), also what the schemathesis fuzz test reads.
+    path("api/v1/openapi.json", openapi.openapi_json, name="api-openapi"),
+    # Issue 5 (privacy): erase an author on the key's site (moderation/privacy.py).
+    path("api/v1/authors/<str:author_id>:erase", privacy.erase_author_view, name="api-erase-author"),
+    # Operations (moderation/observability.py; its middleware serves them before the host check).
+    path("healthz", observability.healthz, name="healthz"),
+    path("readyz", observability.readyz, name="readyz"),
+    path("metrics", observability.metrics, name="metrics"),
+    # Perspective-compatible API (moderation/perspective.py): /v1alpha1/comments:analyze and :suggestscore.
+    path("", include("moderation.perspective_urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (Django's admin); answer instead of a 404.
     path("favicon.ico", RedirectView.as_view(url=static("moderation/favicon.svg"), permanent=True)),
+    # Issue 6: any other /api/ path is a JSON 404 (keep last).
+    re_path(r"^api/", api.not_found),
 ]

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -137,7 +137,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     except queries.FilterError as exc:
         return HttpResponseBadRequest(str(exc))
     thresholds = _thresholds()
-    page = Paginator(queries.queue_queryset(filters, thresholds), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(queries.queue_queryset(filters, thresholds, user=request.user), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     items = list(page.object_list)
     history = queries.author_history(items)
     deadline = time.monotonic() + EXPLAIN_BUDGET_SECONDS
@@ -148,7 +150,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         comment.why = _explanations(comment, limit=1, cached_only=time.monotonic() >= deadline)
         comment.detail_url = f"{act_base}{comment.pk}/"
         comment.act_url = f"{act_base}{comment.pk}/action"
-    counts = queries.queue_counts()
+    counts = queries.queue_counts(request.user)
     return render(
         request,
         "moderation/queue.html",
@@ -182,13 +184,15 @@ def queue(request: HttpRequest) -> HttpResponse:
 @never_cache
 def counts(request: HttpRequest) -> JsonResponse:
     """Tab counts for the page to refresh without reloading: {"counts": {status: n, "all": n}}."""
-    return JsonResponse({"counts": queries.queue_counts()})
+    return JsonResponse({"counts": queries.queue_counts(request.user)})
 
 
 @require_GET
 @login_required
 def comment_detail(request: HttpRequest, comment_id: int) -> HttpResponse:
-    comment = get_object_or_404(Comment.objects.select_related("site"), pk=comment_id)
+    # Site scoping (issue 5): another site's comment is a 404 for a moderator limited to some sites.
+    visible = queries.scope_comments(Comment.objects.select_related("site"), request.user)
+    comment = get_object_or_404(visible, pk=comment_id)
     thresholds = _thresholds()
     comment.score_rows = _score_rows(comment, thresholds)
     comment.why = _explanations(comment, limit=3)
@@ -215,7 +219,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         filters = queries.AuditFilters.from_query(request.GET)
     except queries.FilterError as exc:
         return HttpResponseBadRequest(str(exc))
-    page = Paginator(queries.audit_queryset(filters), AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = queries.audit_queryset(filters, user=request.user)
+    page = Paginator(rows, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     actors, actions = queries.audit_choices()
     return render(
         request,
@@ -252,7 +257,7 @@ def stats_page(request: HttpRequest) -> HttpResponse:
             "age": age,
             "model": model,
             "model_error": explaining.model_error() if model is None else "",
-            "counts": queries.queue_counts(),
+            "counts": queries.queue_counts(request.user),
         },
     )
 
@@ -267,6 +272,8 @@ def act(request: HttpRequest, comment_id: int) -> HttpResponse:
     note."""
     action = request.POST.get("action", "")
     expected = request.POST.get("expected_status", "")
+    if not queries.scope_comments(Comment.objects.filter(pk=comment_id), request.user).exists():
+        raise Http404("no such comment")  # site scoping (issue 5)
     try:
         result = moderate_comments(
             {comment_id: expected},
@@ -292,6 +299,10 @@ def bulk(request: HttpRequest) -> HttpResponse:
         pk, _, seen = value.partition(":")
         if pk.isdigit() and seen in CommentStatus.values:
             expected[int(pk)] = seen
+    # Site scoping (issue 5): comments of sites this moderator may not see are left out.
+    visible = set(queries.scope_comments(Comment.objects.filter(pk__in=list(expected)), request.user)
+                  .values_list("pk", flat=True))
+    expected = {pk: seen for pk, seen in expected.items() if pk in visible}
     if not expected:
         messages.error(request, "Nothing selected: select comments with x (or the check boxes) first.")
         return _back(request)
@@ -319,6 +330,9 @@ def reject_author(request: HttpRequest) -> HttpResponse:
     author_id = request.POST.get("author_id", "")
     if not site_id.isdigit() or not author_id:
         return HttpResponseBadRequest("site_id and author_id are required")
+    site_ids = queries.visible_site_ids(request.user)
+    if site_ids is not None and int(site_id) not in site_ids:
+        raise Http404("no such site")  # site scoping (issue 5)
     try:
         result = reject_pending_by_author(
             int(site_id),

@@ -117,6 +117,7 @@ def worker_env(**extra: str) -> dict:
         DATABASE_URL=database_url(),
         REDIS_URL=settings.REDIS_URL,
         MODERATION_QUEUE=settings.MODERATION_QUEUE,
+        MODERATION_SUBMIT_QUEUE=settings.MODERATION_SUBMIT_QUEUE,
         MODERATION_REDIS_KEY_PREFIX=settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""),
         MODERATION_VAR_DIR=str(settings.VAR_DIR),
         MODERATION_ENV="test",

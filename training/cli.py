@@ -25,6 +25,23 @@ def _existing_file(value: str) -> Path:
     return path
 
 
+def _labels_arg(value: str) -> dict:
+    """`FILE[:WEIGHT]` -> {"path", "weight"} (a TrainingConfig.moderator_exports entry)."""
+    path, sep, weight = value.rpartition(":")
+    if sep:
+        try:
+            parsed = float(weight)
+        except ValueError:
+            path, parsed = value, 1.0  # a ':' that is part of the path
+    else:
+        path, parsed = value, 1.0
+    if parsed <= 0:
+        raise argparse.ArgumentTypeError(f"weight must be > 0, got {weight}")
+    if not Path(path).is_file():
+        raise argparse.ArgumentTypeError(f"file not found: {path}")
+    return {"path": str(path), "weight": parsed}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -32,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the toxicity + spam model and write .joblib + .json")
     p.add_argument("--config", type=_existing_file, help="JSON file overriding TrainingConfig fields")
     p.add_argument("--out", type=Path, default=None, help=f"artifact path (default {default_model_path()})")
+    p.add_argument(
+        "--labels",
+        type=_labels_arg,
+        action="append",
+        default=[],
+        metavar="FILE[:WEIGHT]",
+        help="moderator labels (CSV from `manage.py export_labels`) mixed with the public datasets, each row "
+        "weighted WEIGHT (default 1.0); repeat for several files",
+    )
     p.add_argument(
         "--no-external-eval",
         action="store_true",
@@ -97,6 +123,7 @@ def cmd_train(args) -> int:
         return 2
     if args.no_external_eval:
         config.evaluate_external = False
+    config.moderator_exports = list(config.moderator_exports) + list(args.labels)
     out = args.out or default_model_path()
     started = time.perf_counter()
     model = save_model(train_model(config, progress=lambda msg: print(msg, flush=True)), out)

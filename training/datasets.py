@@ -354,14 +354,21 @@ MODERATOR_LABELS = {
 }
 
 
+# Rejections for reasons that say nothing about our labels (`manage.py export_labels` writes them; not trained on).
+MODERATOR_SKIPPED_LABELS = {"off_topic", "other"}
+
+
 def load_moderator_export(path: Path | str, weight: float = 1.0) -> Corpus:
     """A moderator-decision export: CSV with `text`, `label` (ok/toxic/spam or a toxicity subtype),
-    `label_source`, `decided_at`, ... Unknown label values raise `DataError` naming the row."""
+    `label_source`, `decided_at`, ... Rows labelled off_topic/other are skipped. Unknown label values raise
+    `DataError` naming the row."""
     path = Path(path)
     rows = read_rows(path, ["text", "label"])
     texts, labels = [], []
     for line, r in enumerate(rows, start=2):
         value = r["label"].strip().lower()
+        if value in MODERATOR_SKIPPED_LABELS:
+            continue
         if value not in MODERATOR_LABELS:
             raise DataError(f"{path}:{line}: label {r['label']!r} not one of {sorted(MODERATOR_LABELS)}")
         texts.append(r["text"])

@@ -18,9 +18,17 @@ import re
 import threading
 from typing import NamedTuple
 
+from training.normalize import normalize
+
 SUPPORTED_LANGUAGES = frozenset({"en"})
 MIN_WORDS = 5
 MIN_PROBABILITY = 0.8
+MIN_SCRIPT_LETTERS = 4
+LATIN_END = 0x024F  # Basic Latin through Latin Extended-B
+# Share of letters outside Latin, after folding look-alikes, above which a short text is judged by script. Folding
+# turns about half of Russian's letters into Latin ones, so the share is a quarter; English in homoglyphs folds to
+# 0 %.
+FOREIGN_SCRIPT_SHARE = 0.25
 
 # Common function words of romanised Urdu/Hindi that are not English words.
 ROMAN_URDU_MARKERS = frozenset(
@@ -69,6 +77,20 @@ def check_language(text: str, declared: str = "") -> LanguageCheck:
         primary = declared.split("-")[0].split("_")[0].lower()
         if primary and primary not in SUPPORTED_LANGUAGES:
             return LanguageCheck(primary, 1.0, False)
+    # Mostly letters of another script (Arabic, Devanagari, CJK, Cyrillic...): the model cannot judge it, however
+    # short. Counted after normalisation, which folds look-alike letters to Latin, so English abuse written with
+    # Cyrillic or Greek homoglyphs is still judged by the model rather than sent away as "another language".
+    folded = normalize(text)
+    letters = [ch for ch in folded if ch.isalpha()]
+    if len(letters) >= MIN_SCRIPT_LETTERS:
+        foreign = sum(1 for ch in letters if ord(ch) > LATIN_END)
+        if foreign / len(letters) >= FOREIGN_SCRIPT_SHARE:
+            code, probability = _get_identifier().classify(text)
+            # Mostly another script: no English model can judge it, whatever the detector's confidence. Partly
+            # (Cyrillic and Greek fold half-way): only when the detector is sure.
+            sure = foreign / len(letters) >= 0.5 or probability >= MIN_PROBABILITY
+            if code not in SUPPORTED_LANGUAGES and code != "zxx" and sure:
+                return LanguageCheck(code, float(probability), False)
     words = _WORD.findall(text.lower())
     if len(words) < MIN_WORDS:
         return LanguageCheck("", 0.0, True)

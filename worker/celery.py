@@ -34,6 +34,11 @@ def check_time_limits() -> None:
 
 check_time_limits()
 
+if settings.MODERATION_BATCH_CONSUMER:
+    from .batching import SubmissionBatchConsumer
+
+    app.steps["consumer"].add(SubmissionBatchConsumer)
+
 
 @worker_init.connect
 def load_model_before_consuming(**kwargs) -> None:

@@ -16,6 +16,8 @@ from moderation.services import (
     accept_decided_comments,
     record_model_decisions,
     record_scoring_failure,
+    thresholds_by_comment,
+    thresholds_for,
 )
 
 
@@ -51,10 +53,12 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
 
     verdicts: list[ModelVerdict] = []
     retry: list[int] = []
+    # Each comment's site's thresholds (per-site policy_overrides, issue 5).
+    thresholds = thresholds_by_comment([pk for pk, _, _ in rows], model.thresholds)
     try:
         all_scores = model.score([text for _, text, _ in rows])
         verdicts = [
-            ModelVerdict(pk, scores, model.version, model.thresholds, unsupported_language=language_note(text, lang))
+            ModelVerdict(pk, scores, model.version, thresholds[pk], unsupported_language=language_note(text, lang))
             for (pk, text, lang), scores in zip(rows, all_scores)
         ]
     except Exception:
@@ -69,7 +73,7 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
                     retry.append(pk)
                 continue
             verdicts.append(
-                ModelVerdict(pk, scores, model.version, model.thresholds, unsupported_language=language_note(text, lang))
+                ModelVerdict(pk, scores, model.version, thresholds[pk], unsupported_language=language_note(text, lang))
             )
     record_model_decisions(verdicts)
     return retry
@@ -103,7 +107,7 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
         try:
             all_scores = model.score([clean["text"] for clean in new])
             verdicts = [
-                ModelVerdict(0, scores, model.version, model.thresholds,
+                ModelVerdict(0, scores, model.version, thresholds_for(site, model.thresholds),
                              unsupported_language=language_note(clean["text"], clean["language"]))
                 for clean, scores in zip(new, all_scores)
             ]

@@ -84,3 +84,44 @@ def requeue_stale() -> dict:
 @app.task(name="worker.noop", ignore_result=True)
 def noop() -> None:
     """Does nothing: the benchmark's measure of Celery's own per-message cost in the same worker layout."""
+
+
+# --- Webhooks (moderation/webhooks.py) ----------------------------------------------------------------------------
+# The HTTP retry schedule (backoff with jitter for 26 h) lives in the outbox rows, not in Celery retries: a delivery
+# survives broker loss and worker restarts. The decorator retries only a briefly unavailable database.
+
+
+@app.task(name="moderation.deliver_webhooks", ignore_result=True, **DB_RETRY)
+def deliver_webhooks(delivery_ids: list[int]) -> dict:
+    """Send these outbox rows if they are still pending and due (enqueued on commit of the decision)."""
+    from moderation.webhooks import deliver
+
+    return deliver([int(pk) for pk in delivery_ids])
+
+
+@app.task(name="moderation.reconcile_webhooks", ignore_result=True, **DB_RETRY)
+def reconcile_webhooks() -> dict:
+    """The reconciler (Celery beat): send every pending outbox row whose (re)try is due."""
+    from moderation.webhooks import deliver
+
+    return deliver(None)
+
+
+# --- Privacy (issue 5, moderation/privacy.py) ---------------------------------------------------------------
+
+
+@app.task(name="moderation.apply_retention", ignore_result=True, **DB_RETRY)
+def apply_retention() -> dict:
+    """Celery beat: truncate IP addresses older than MODERATION_IP_RETENTION_DAYS. Idempotent."""
+    from moderation.privacy import apply_retention as truncate_old_ips
+
+    return {"truncated": truncate_old_ips()}
+
+
+@app.task(name="moderation.shadow_score", ignore_result=True, **DB_RETRY)
+def shadow_score() -> dict:
+    """Shadow mode (Celery beat): score recently decided comments with the shadow model, if one is set. Runs apart
+    from the decisions, so a slow or failing shadow never delays or changes one."""
+    from moderation.shadow import score_pending
+
+    return {"scored": score_pending()}

@@ -64,6 +64,31 @@ def test_worker_killed_mid_batch_loses_nothing_and_decides_once(start_worker, si
     assert_each_decided_exactly_once(ids)
 
 
+def test_worker_killed_mid_batch_on_the_submission_queue_loses_nothing(start_worker, site, settings):
+    """The batch consumer acknowledges only after the write: a kill mid-batch leaves the messages to redeliver."""
+    from moderation.queue import producer
+
+    n = 3000
+    app = producer()
+    with app.producer_or_acquire() as prod:
+        for i in range(n):
+            app.send_task("moderation.submit_comment", kwargs=comment_payload(f"sq-{i}", text=f"Comment number {i}"),
+                          queue=settings.MODERATION_SUBMIT_QUEUE, producer=prod)
+    first = start_worker("doomed-sq", **FAST_REDELIVERY)
+    stored = lambda: Comment.objects.filter(site_comment_id__startswith="c-sq-").count()  # noqa: E731
+    wait_for(stored, timeout=60, interval=0.02, message="the first batch")
+    os.killpg(first.proc.pid, signal.SIGKILL)
+    first.proc.wait(timeout=10)
+    assert stored() < n, "every comment was stored before the kill: no fault was injected"
+
+    start_worker("rescuer-sq", **FAST_REDELIVERY)
+    wait_for(lambda: Comment.objects.filter(site_comment_id__startswith="c-sq-", status__in=DECIDED).count() == n,
+             timeout=90, interval=0.5, message="every submission decided after the kill")
+    ids = list(Comment.objects.filter(site_comment_id__startswith="c-sq-").values_list("pk", flat=True))
+    assert len(ids) == n
+    assert_each_decided_exactly_once(ids)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -147,7 +172,8 @@ def test_redis_restart_without_persistence_loses_nothing_after_the_reconciler(
     assert_each_decided_exactly_once(ids)
 
 
-def test_database_unavailable_for_a_moment_tasks_retry_and_nothing_is_lost(start_worker, site, settings):
+@pytest.mark.parametrize("path", ["task", "batch consumer"])
+def test_database_unavailable_for_a_moment_tasks_retry_and_nothing_is_lost(start_worker, site, settings, path):
     """PostgreSQL only: new connections are refused and the worker's are cut while work arrives; the tasks
     retry with backoff and every comment is decided once the database is back."""
     from django.db import connection
@@ -173,8 +199,10 @@ def test_database_unavailable_for_a_moment_tasks_retry_and_nothing_is_lost(start
     cut_off(allow=False)
     try:
         for n in range(5):
-            submit(**comment_payload(f"dbdown-{n}"), broker_url=settings.REDIS_URL, queue=settings.MODERATION_QUEUE)
-        wait_for(lambda: "Retry in" in worker.output(), timeout=30, message="the worker to retry")
+            submit(**comment_payload(f"dbdown-{n}"), broker_url=settings.REDIS_URL,
+                   queue=settings.MODERATION_QUEUE if path == "task" else settings.MODERATION_SUBMIT_QUEUE)
+        retried = "Retry in" if path == "task" else "requeued"
+        wait_for(lambda: retried in worker.output(), timeout=30, message="the worker to retry")
     finally:
         cut_off(allow=True)
     wait_for(lambda: Comment.objects.filter(site_comment_id__startswith="c-dbdown-", status__in=DECIDED).count() == 5,

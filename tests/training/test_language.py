@@ -38,3 +38,14 @@ def test_a_declared_language_is_taken_at_its_word():
     assert check_language("Short text", declared="ur").code == "ur"
     assert not check_language("Short text", declared="ps-AF").supported
     assert check_language("A perfectly normal English comment about the story.", declared="en-GB").supported
+
+
+@pytest.mark.parametrize("text,code", [("この記事はとても良いです。", "ja"), ("شکریہ بھائی", "ur"), ("Путин не прав, это ужасная политика", "ru")])
+def test_short_texts_in_another_script_are_flagged(text, code):
+    check = check_language(text)
+    assert not check.supported and check.code == code
+
+
+def test_english_written_with_homoglyphs_is_still_english():
+    # Cyrillic і о у а е standing in for Latin letters: obfuscated abuse, not another language
+    assert check_language("уоu аrе а stupіd іdіоt").supported

@@ -24,13 +24,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from benchmarks.pipeline import REPO, TEXTS, free_port, percentile
+from benchmarks.load import open_loop, percentile
+from benchmarks.pipeline import REPO, TEXTS, free_port
 
 TARGET_P99_MS = 50.0
 ATTRIBUTES = ["TOXICITY", "SEVERE_TOXICITY", "INSULT", "PROFANITY", "THREAT", "IDENTITY_ATTACK", "SPAM"]
@@ -148,32 +148,8 @@ def run(rate: float, seconds: float, workers: int, spans: bool) -> dict:
         for _ in range(10 * workers):  # every worker loads the model before the clock starts
             call(random.choice(TEXTS))
         statuses.clear()
-        latencies: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-
-        def fire(text: str) -> None:
-            try:
-                ms = call(text)
-                with lock:
-                    latencies.append(ms)
-            except Exception as exc:  # counted and reported, not hidden
-                with lock:
-                    errors.append(repr(exc))
-
-        threads = []
-        n = int(rate * seconds)
-        start = time.monotonic()
-        for i in range(n):
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            thread = threading.Thread(target=fire, args=(random.choice(TEXTS),))
-            thread.start()
-            threads.append(thread)
-        offered = n / (time.monotonic() - start)
-        for thread in threads:
-            thread.join()
+        load = open_loop(lambda: call(random.choice(TEXTS)), rate, seconds)
+        latencies, errors, n, offered = load.latencies_ms, load.errors, load.requests, load.offered_per_s
     finally:
         web.send_signal(signal.SIGTERM)
         try:

@@ -27,15 +27,15 @@ import random
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
 from pathlib import Path
+
+from benchmarks.load import open_loop, percentile
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,15 +49,6 @@ TEXTS = [
     "What a load of rubbish, the writer clearly knows nothing about the region.",
     "Interesting piece. The economic angle with China is missing though.",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def free_port() -> int:
@@ -136,6 +127,16 @@ class Workers:
             ]
             self.procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                                                start_new_session=True))
+
+    def wait_consuming(self, app, timeout: float = 120) -> float:
+        """Return once the workers take messages (they load the model first), by sending a no-op and waiting
+        for the queues to empty. Returns the monotonic time it happened."""
+        client = broker()
+        app.send_task("worker.noop", queue=os.environ["MODERATION_QUEUE"])
+        deadline = time.monotonic() + timeout
+        while queue_depth(client) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return time.monotonic()
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -238,17 +239,11 @@ def bench_bulk(n: int, workers: int, per_message: int) -> dict:
     from moderation.queue import producer
 
     app = producer()
-    queue = os.environ["MODERATION_QUEUE"]
+    os.environ["MODERATION_QUEUE"]
     items = [payload(i, "bulk") for i in range(n)]
     pool = Workers(workers)
     try:
-        time.sleep(0.5)
-        client = broker()
-        deadline = time.monotonic() + 120
-        # wait until the workers are consuming (the model is loaded before they take a message)
-        app.send_task("worker.noop", queue=queue)
-        while queue_depth(client) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        deadline = pool.wait_consuming(app) + 120
         start = time.monotonic()
         with app.producer_or_acquire() as prod:
             for i in range(0, n, per_message):
@@ -284,15 +279,11 @@ def bench_latency(rate: float, seconds: float, workers: int) -> dict:
     from moderation.queue import SUBMIT_COMMENT, producer
 
     app = producer()
-    queue = os.environ["MODERATION_QUEUE"]
+    os.environ["MODERATION_QUEUE"]
     pool = Workers(workers)
     sent: dict[str, float] = {}
     try:
-        client = broker()
-        app.send_task("worker.noop", queue=queue)
-        deadline = time.monotonic() + 120
-        while queue_depth(client) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        deadline = pool.wait_consuming(app) + 120
         n = int(rate * seconds)
         start = time.monotonic()
         with app.producer_or_acquire() as prod:
@@ -352,30 +343,8 @@ def bench_check(rate: float, seconds: float) -> dict:
                 time.sleep(0.2)
         for _ in range(20):
             call(random.choice(TEXTS))
-        latencies: list[float] = []
-        errors = []
-        lock = threading.Lock()
-
-        def fire(text):
-            try:
-                ms = call(text)
-                with lock:
-                    latencies.append(ms)
-            except Exception as exc:  # counted and reported, not hidden
-                errors.append(repr(exc))
-
-        threads = []
-        n = int(rate * seconds)
-        start = time.monotonic()
-        for i in range(n):  # open loop: requests leave on schedule whether or not earlier ones returned
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            thread = threading.Thread(target=fire, args=(random.choice(TEXTS),))
-            thread.start()
-            threads.append(thread)
-        for thread in threads:
-            thread.join()
+        load = open_loop(lambda: call(random.choice(TEXTS)), rate, seconds)
+        latencies, errors, n = load.latencies_ms, load.errors, load.requests
     finally:
         web.send_signal(signal.SIGTERM)
         web.wait(timeout=20)

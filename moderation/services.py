@@ -612,3 +612,22 @@ def thresholds_by_comment(
     sites = Site.objects.in_bulk(site_ids) if site_ids else {}
     per_site = {site_id: thresholds_for(sites.get(site_id), model_thresholds) for site_id in site_ids}
     return {pk: per_site[site_id] for pk, site_id in rows}
+
+
+def set_policy_overrides(site: Site, overrides: Mapping[str, Mapping[str, float]], actor_label: str) -> Site:
+    """Merge ``overrides`` ({label: {"review"|"reject": value}}) into ``site.policy_overrides`` and save, with an
+    audit entry (before/after) in the same transaction. Raises django ValidationError for an invalid value."""
+    merged = {label: dict(cuts) for label, cuts in (site.policy_overrides or {}).items()}
+    for label, cuts in overrides.items():
+        merged.setdefault(label, {}).update(cuts)
+    validate_policy_overrides(merged)
+    with transaction.atomic():
+        before = dict(site.policy_overrides or {})
+        site.policy_overrides = merged
+        site.save(update_fields=["policy_overrides"])
+        AuditEntry.objects.create(
+            actor_label=actor_label, action="thresholds_changed",
+            before={"site": site.slug, "policy_overrides": before},
+            after={"site": site.slug, "policy_overrides": merged},
+        )
+    return site

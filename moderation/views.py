@@ -258,8 +258,18 @@ def stats_page(request: HttpRequest) -> HttpResponse:
             "model": model,
             "model_error": explaining.model_error() if model is None else "",
             "counts": queries.queue_counts(request.user),
+            "shadow": _shadow_comparison(),
         },
     )
+
+
+def _shadow_comparison() -> dict | None:
+    """The shadow model's report (moderation/shadow.py) while one scores live traffic beside the active model."""
+    from .models import ModelVersion
+    from .shadow import shadow_report
+
+    row = ModelVersion.objects.filter(is_shadow=True).only("version").first()
+    return shadow_report(row.version) if row else None
 
 
 # --- actions ------------------------------------------------------------------------------------------------

@@ -349,3 +349,47 @@ def test_admins_manage_users_and_api_keys_under_the_csp(page, transactional_db, 
     page.goto("/dashboard/")
     assert page.is_visible('.mainnav a[href="/admin/"]')
     check_clean(page)
+
+
+def test_a_new_moderator_clears_fifty_mixed_comments_by_keyboard(page, transactional_db, django_user_model):
+    """Issue 3's 'done when': 50 mixed comments, from login to an empty queue, keys only: abuse and spam rejected
+    with their reason (r then 1 or 2), the rest approved (a)."""
+    from moderation.models import Comment
+    from moderation.services import ModelVerdict, accept_comment, get_or_create_site, record_model_decisions
+    from moderation.validation import validate_submission
+    from tests.conftest import comment_payload
+
+    django_user_model.objects.create_user(username="mod", password=PASSWORD)
+    site = get_or_create_site("default", "Default site")
+    verdicts = []
+    for i in range(50):
+        author, text, scores = COMMENTS[1:][i % (len(COMMENTS) - 1)]  # everything but the hostile markup
+        comment, _ = accept_comment(
+            site, validate_submission(comment_payload(f"f{i}", text=f"{text} ({i})", author_id=f"{author}-{i}")),
+            "api",
+        )
+        verdicts.append(ModelVerdict(comment.pk, {"toxicity": 0.04, "insult": 0.03, "spam": 0.02, **scores},
+                                     "tox-spam-demo", THRESHOLDS))
+    record_model_decisions(verdicts)
+
+    page.goto("/dashboard/")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'id_username'")
+    page.keyboard.type("mod")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    press(page, "Enter")
+    for _ in range(50):
+        page.wait_for_selector(".item.current")
+        current = Comment.objects.get(pk=current_id(page))
+        if current.scores.get("spam", 0) > 0.5:
+            press(page, "r", navigates=False)
+            press(page, "2")
+        elif current.scores.get("toxicity", 0) > 0.7:
+            press(page, "r", navigates=False)
+            press(page, "1")
+        else:
+            press(page, "a")
+    assert page.locator("ol.items > li.item").count() == 0
+    assert Comment.objects.filter(status="needs_review").count() == 0
+    assert Comment.objects.filter(status="rejected").count() == 50 - Comment.objects.filter(status="approved").count()
+    check_clean(page)

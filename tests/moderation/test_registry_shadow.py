@@ -125,3 +125,21 @@ def test_admin_shows_the_shadow_comparison(make_comment, strict_model, admin_cli
     score_pending()
     page = admin_client.get(f"/admin/moderation/modelversion/{candidate.pk}/change/").content.decode()
     assert "1 comments scored" in page and "this model agrees" in page
+
+
+def test_stats_page_shows_the_shadow_comparison(make_comment, strict_model, admin_client):
+    active = load_model()
+    promote(register_model(default_model_path()).version)
+    candidate = register_model(strict_model.path)
+    start_shadow(candidate.version)
+    comment = make_comment(text=TEXTS[2])
+    record_model_decisions([ModelVerdict(comment.pk, active.score([TEXTS[2]])[0], active.version, active.thresholds)])
+    score_pending()
+    page = admin_client.get("/dashboard/stats/").content.decode()
+    assert f"Shadow model {candidate.version}" in page
+    assert "Scored 1 decided comments beside the active model" in page
+    assert "decisions it would change" in page
+
+
+def test_stats_page_without_a_shadow_says_nothing_about_one(admin_client, db):
+    assert "Shadow model" not in admin_client.get("/dashboard/stats/").content.decode()

@@ -61,3 +61,21 @@ def test_command_prints_the_comparison(site, history, capsys):
     call_command("preview_thresholds", "--set", "toxicity.review=0.25", "--days", "7")
     out = capsys.readouterr().out
     assert "7 decisions in 7 days, 6 labelled" in out and "needs_review" in out and "precision" in out
+    site.refresh_from_db()
+    assert not site.policy_overrides  # a preview saves nothing
+
+
+def test_save_after_preview_writes_the_site_thresholds_with_an_audit_entry(site, history, capsys):
+    from moderation.models import AuditEntry
+    from moderation.services import thresholds_for
+
+    call_command("preview_thresholds", "--set", "toxicity.review=0.25", "--save", "--by", "editor")
+    site.refresh_from_db()
+    assert site.policy_overrides == {"toxicity": {"review": 0.25}}
+    assert thresholds_for(site, MODEL)["toxicity"]["review"] == 0.25
+    entry = AuditEntry.objects.get(action="thresholds_changed")
+    assert entry.actor_label == "editor" and entry.after["policy_overrides"] == {"toxicity": {"review": 0.25}}
+    with pytest.raises(CommandError):
+        call_command("preview_thresholds", "--set", "toxicity.review=1.5", "--save")
+    site.refresh_from_db()
+    assert site.policy_overrides == {"toxicity": {"review": 0.25}}

@@ -12,8 +12,8 @@ from moderation.tuning import OUTCOMES, preview_thresholds
 class Command(BaseCommand):
     help = (
         "Expected auto-approve / review / auto-reject volumes and precision on moderator-labelled comments "
-        "for proposed thresholds, e.g. --set toxicity.review=0.3 --set toxicity.reject=0.8. Nothing is saved: set "
-        "the site's policy_overrides in admin once the numbers look right."
+        "for proposed thresholds, e.g. --set toxicity.review=0.3 --set toxicity.reject=0.8. Nothing is saved unless "
+        "--save is given (the site's policy_overrides, audited); admins can also edit them in the site's admin page."
     )
 
     def add_arguments(self, parser):
@@ -21,8 +21,10 @@ class Command(BaseCommand):
         parser.add_argument("--set", action="append", default=[], metavar="LABEL.KEY=VALUE")
         parser.add_argument("--days", type=int, default=30)
         parser.add_argument("--json", action="store_true")
+        parser.add_argument("--save", action="store_true", help="after the preview, save the proposed thresholds")
+        parser.add_argument("--by", default="admin", help="who saves them, for the audit entry")
 
-    def handle(self, *args, site, set, days, json: bool, **options):  # noqa: A002
+    def handle(self, *args, site, set, days, json: bool, save: bool = False, by: str = "admin", **options):  # noqa: A002
         from moderation.engine import ModelUnavailable, current_model
 
         try:
@@ -60,3 +62,13 @@ class Command(BaseCommand):
                     f"{outcome:13s} {cur['volumes'][outcome]:6d} -> {new['volumes'][outcome]:6d}   "
                     f"precision {fmt(cur['precision'][outcome])} -> {fmt(new['precision'][outcome])}"
                 )
+        if save:
+            from moderation.services import set_policy_overrides
+
+            if not proposed:
+                raise CommandError("--save needs at least one --set LABEL.KEY=VALUE")
+            try:
+                set_policy_overrides(target, proposed, actor_label=by)
+            except ValidationError as exc:
+                raise CommandError(exc.messages[0]) from None
+            self.stdout.write(f"saved for site {target.slug}: {target.policy_overrides}")

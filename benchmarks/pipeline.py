@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from urllib.parse import urlsplit, urlunsplit
 import uuid
 from pathlib import Path
 
@@ -65,11 +66,11 @@ class Environment:
         run = uuid.uuid4().hex[:8]
         self.pg_admin_url = None
         if database_url:
-            base = database_url.rstrip("/").rsplit("/", 1)[0] if database_url.count("/") > 2 else database_url
-            self.pg_admin_url = base + "/postgres"
+            server = urlsplit(database_url)  # any database path given is replaced: the benchmark makes its own
+            self.pg_admin_url = urlunsplit(server._replace(path="/postgres"))
             self.db_name = f"moderation_bench_{run}"
             self._psql(f"CREATE DATABASE {self.db_name}")
-            url = f"{base}/{self.db_name}"
+            url = urlunsplit(server._replace(path=f"/{self.db_name}"))
         else:
             url = f"sqlite:///{self.tmp / 'bench.sqlite3'}"
         os.environ.update(

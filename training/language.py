@@ -80,8 +80,8 @@ def check_language(text: str, declared: str = "") -> LanguageCheck:
     # Mostly letters of another script (Arabic, Devanagari, CJK, Cyrillic...): the model cannot judge it, however
     # short. Counted after normalisation, which folds look-alike letters to Latin, so English abuse written with
     # Cyrillic or Greek homoglyphs is still judged by the model rather than sent away as "another language".
-    folded = normalize(text)
-    letters = [ch for ch in folded if ch.isalpha()]
+    # ASCII text (most comments) has no other script to find: skip the fold.
+    letters = [] if text.isascii() else [ch for ch in normalize(text) if ch.isalpha()]
     if len(letters) >= MIN_SCRIPT_LETTERS:
         foreign = sum(1 for ch in letters if ord(ch) > LATIN_END)
         if foreign / len(letters) >= FOREIGN_SCRIPT_SHARE:

@@ -276,6 +276,42 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/authors/{author_id}:erase": {
+                "post": {
+                    "operationId": "eraseAuthor",
+                    "summary": "Erase an author's comments and personal data on the key's site (a tombstone stays)",
+                    "parameters": [
+                        {
+                            "name": "author_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "what was erased",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["erased_comments", "comment_ids", "queued_submissions_dropped"],
+                                        "properties": {
+                                            "erased_comments": {"type": "integer", "minimum": 0},
+                                            "comment_ids": {"type": "array", "items": {"type": "integer"}},
+                                            "queued_submissions_dropped": {"type": "integer", "minimum": 0},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "401": _COMMON_ERRORS["401"],
+                        "404": _error("no comments by this author for this site (also the answer once erased)"),
+                        "405": _COMMON_ERRORS["405"],
+                        "429": _COMMON_ERRORS["429"],
+                    },
+                }
+            },
             "/api/v1/check": {
                 "post": {
                     "operationId": "checkText",

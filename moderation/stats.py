@@ -55,12 +55,17 @@ class Chart:
     empty: bool = False
 
 
-def hourly_outcomes(hours: int = 24, now=None) -> Chart:
+def _scoped(rows, site_ids: list[int] | None, field: str = "site_id"):
+    """Only the sites a moderator may see (``queries.visible_site_ids``; None means every site)."""
+    return rows if site_ids is None else rows.filter(**{f"{field}__in": site_ids})
+
+
+def hourly_outcomes(hours: int = 24, now=None, site_ids: list[int] | None = None) -> Chart:
     """Stacked bars: comments decided per hour over the last ``hours`` hours, by their current status."""
     now = now or timezone.now()
     start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
     rows = (
-        Comment.objects.filter(decided_at__gte=start)
+        _scoped(Comment.objects.filter(decided_at__gte=start), site_ids)
         .annotate(hour=TruncHour("decided_at"))
         .values_list("hour", "status")
         .annotate(n=Count("id"))
@@ -107,11 +112,11 @@ def _hbar_chart(title: str, rows: list[tuple[str, float, str, str]], unit: str =
     return chart
 
 
-def auto_vs_human(days: int = 7, now=None) -> Chart:
+def auto_vs_human(days: int = 7, now=None, site_ids: list[int] | None = None) -> Chart:
     now = now or timezone.now()
     since = now - timedelta(days=days)
     counts = dict(
-        Decision.objects.filter(created_at__gte=since)
+        _scoped(Decision.objects.filter(created_at__gte=since), site_ids, "comment__site_id")
         .exclude(reason_code="undo")
         .values_list("kind")
         .annotate(n=Count("id"))
@@ -135,12 +140,12 @@ def _is_score_reason(words: list[str]) -> bool:
     return True
 
 
-def override_rates(days: int = 30, now=None) -> tuple[Chart, list[dict]]:
+def override_rates(days: int = 30, now=None, site_ids: list[int] | None = None) -> tuple[Chart, list[dict]]:
     """Per label: of the comments the label flagged (it opens one of the model's reasons) that a moderator
     then decided, the share the moderator approved, i.e. overturned the model."""
     now = now or timezone.now()
     rows = (
-        Comment.objects.filter(decided_at__gte=now - timedelta(days=days))
+        _scoped(Comment.objects.filter(decided_at__gte=now - timedelta(days=days)), site_ids)
         .filter(status__in=[CommentStatus.APPROVED, CommentStatus.REJECTED])
         .exclude(decided_by__in=["model", ""])
         .values_list("status", "reasons")
@@ -175,9 +180,9 @@ def override_rates(days: int = 30, now=None) -> tuple[Chart, list[dict]]:
     return chart, table
 
 
-def queue_age(now=None) -> tuple[Chart, dict]:
+def queue_age(now=None, site_ids: list[int] | None = None) -> tuple[Chart, dict]:
     now = now or timezone.now()
-    pending = Comment.objects.filter(status=CommentStatus.NEEDS_REVIEW)
+    pending = _scoped(Comment.objects.filter(status=CommentStatus.NEEDS_REVIEW), site_ids)
     aggregates = {}
     lower = timedelta(0)
     for i, (_, upper) in enumerate(AGE_BUCKETS):
@@ -196,10 +201,10 @@ def queue_age(now=None) -> tuple[Chart, dict]:
     return chart, {"oldest": oldest, "pending": sum(counts.values())}
 
 
-def model_versions(days: int = 7, now=None) -> Chart:
+def model_versions(days: int = 7, now=None, site_ids: list[int] | None = None) -> Chart:
     now = now or timezone.now()
     rows = (
-        Comment.objects.filter(decided_at__gte=now - timedelta(days=days))
+        _scoped(Comment.objects.filter(decided_at__gte=now - timedelta(days=days)), site_ids)
         .exclude(model_version="")
         .values_list("model_version")
         .annotate(n=Count("id"))

@@ -239,26 +239,27 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 @login_required
 def stats_page(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    override_chart, override_table = stats.override_rates(now=now)
-    age_chart, age = stats.queue_age(now=now)
+    sites = queries.visible_site_ids(request.user)  # a moderator limited to some sites sees only their figures
+    override_chart, override_table = stats.override_rates(now=now, site_ids=sites)
+    age_chart, age = stats.queue_age(now=now, site_ids=sites)
     model = explaining.get_model()
     return render(
         request,
         "moderation/stats.html",
         {
             "charts": [
-                stats.hourly_outcomes(now=now),
-                stats.auto_vs_human(now=now),
+                stats.hourly_outcomes(now=now, site_ids=sites),
+                stats.auto_vs_human(now=now, site_ids=sites),
                 override_chart,
                 age_chart,
-                stats.model_versions(now=now),
+                stats.model_versions(now=now, site_ids=sites),
             ],
             "override_table": override_table,
             "age": age,
             "model": model,
             "model_error": explaining.model_error() if model is None else "",
             "counts": queries.queue_counts(request.user),
-            "shadow": _shadow_comparison(),
+            "shadow": _shadow_comparison() if sites is None else None,  # all-site figures: not for limited moderators
         },
     )
 

@@ -276,3 +276,19 @@ def test_superusers_and_unrestricted_moderators_see_every_site(limited, django_u
         client.force_login(user)
         assert {mine.pk, theirs.pk} <= item_ids(client.get("/dashboard/").content.decode())
         assert client.get(f"/dashboard/comments/{theirs.pk}/").status_code == 200
+
+
+def test_limited_moderator_sees_only_their_sites_figures_on_the_stats_page(limited, sites):
+    from moderation import stats
+
+    client, mine, theirs = limited
+    for n in range(2, 5):  # more held on site B than on site A
+        held(sites["b"][0], n, author_id=f"reader-b{n}")
+    page = client.get("/dashboard/stats/").content.decode()
+    assert "<strong>1</strong> waiting for review" in page
+    assert stats.queue_age()[1]["pending"] == 5
+    assert stats.queue_age(site_ids=[sites["a"][0].pk])[1]["pending"] == 1
+    only_a, everyone = stats.auto_vs_human(site_ids=[sites["a"][0].pk]), stats.auto_vs_human()
+    assert [label[3] for label in only_a.labels if label[3].isdigit()] != [
+        label[3] for label in everyone.labels if label[3].isdigit()
+    ]

@@ -20,7 +20,8 @@ from django.utils import timezone
 from training.runtime import ModelArtifact
 
 from .decision_policy import apply_policy
-from .models import AuditEntry, CommentStatus, Decision, DecisionKind, ModelVersion, ShadowScore
+from .models import AuditEntry, Decision, DecisionKind, ModelVersion, ShadowScore
+from .tuning import moderator_labels
 
 log = logging.getLogger(__name__)
 
@@ -157,16 +158,7 @@ def shadow_report(version: str) -> dict[str, Any]:
             kind=DecisionKind.AUTOMATIC, comment_id__in=ids
         ).values_list("comment_id", "outcome", "scores", "model_version")
     }
-    moderated: dict[int, bool] = {}  # comment -> moderator rejected (latest moderator decision)
-    for pk, outcome, reason_code in (
-        Decision.objects.filter(kind=DecisionKind.MODERATOR, comment_id__in=ids)
-        .order_by("id")
-        .values_list("comment_id", "outcome", "reason_code")
-    ):
-        if reason_code == "undo" or outcome not in (CommentStatus.APPROVED, CommentStatus.REJECTED):
-            moderated.pop(pk, None)
-        else:
-            moderated[pk] = outcome == CommentStatus.REJECTED
+    moderated = moderator_labels(ids)  # comment -> moderator rejected (latest moderator decision)
     changes: dict[str, int] = {}
     labels: dict[str, dict[str, Any]] = {}
     for pk, shadow_scores, shadow_outcome in rows:

@@ -21,7 +21,7 @@ from .models import CommentStatus, Decision, DecisionKind, Site
 OUTCOMES = (CommentStatus.APPROVED, CommentStatus.NEEDS_REVIEW, CommentStatus.REJECTED)
 
 
-def _moderator_labels(comment_ids: list[int]) -> dict[int, bool]:
+def moderator_labels(comment_ids: list[int]) -> dict[int, bool]:
     """comment id -> True if moderators' last word was reject, False if approve (undone actions do not count)."""
     labels: dict[int, bool] = {}
     for pk, outcome, reason_code in (
@@ -67,7 +67,7 @@ def preview_thresholds(site: Site, proposed: dict, model_thresholds: dict, days:
     )
     current = {pk: outcome for pk, outcome, _ in rows}
     would = {pk: apply_policy(scores, thresholds).outcome for pk, _, scores in rows}
-    labels = _moderator_labels(list(current))
+    labels = moderator_labels(list(current))
 
     def side(outcomes: dict[int, str]) -> dict[str, Any]:
         volumes = {o: sum(1 for v in outcomes.values() if v == o) for o in OUTCOMES}

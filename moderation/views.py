@@ -276,6 +276,21 @@ def _shadow_comparison() -> dict | None:
 # --- actions ------------------------------------------------------------------------------------------------
 
 
+def _moderate(request: HttpRequest, expected: dict[int, str], action: str, undo_label: str, **options) -> HttpResponse:
+    """Apply ``action`` to the comments in ``expected`` (id -> status the moderator saw) with the form's reason
+    code and note, remember it for undo, tell the moderator what happened and go back."""
+    try:
+        result = moderate_comments(
+            expected, request.user, action, request.POST.get("reason_code", ""), request.POST.get("note", ""),
+            **options,
+        )
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    _push_undo(request, result, undo_label)
+    _report(request, result, _done_word(action))
+    return _back(request)
+
+
 @require_POST
 @login_required
 def act(request: HttpRequest, comment_id: int) -> HttpResponse:
@@ -285,19 +300,7 @@ def act(request: HttpRequest, comment_id: int) -> HttpResponse:
     expected = request.POST.get("expected_status", "")
     if not queries.scope_comments(Comment.objects.filter(pk=comment_id), request.user).exists():
         raise Http404("no such comment")  # site scoping (issue 5)
-    try:
-        result = moderate_comments(
-            {comment_id: expected},
-            request.user,
-            action,
-            request.POST.get("reason_code", ""),
-            request.POST.get("note", ""),
-        )
-    except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
-    _push_undo(request, result, f"{action} {comment_id}")
-    _report(request, result, _done_word(action))
-    return _back(request)
+    return _moderate(request, {comment_id: expected}, action, f"{action} {comment_id}")
 
 
 @require_POST
@@ -317,20 +320,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if not expected:
         messages.error(request, "Nothing selected: select comments with x (or the check boxes) first.")
         return _back(request)
-    try:
-        result = moderate_comments(
-            expected,
-            request.user,
-            action,
-            request.POST.get("reason_code", ""),
-            request.POST.get("note", ""),
-            via="bulk",
-        )
-    except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
-    _push_undo(request, result, f"bulk {action}")
-    _report(request, result, _done_word(action))
-    return _back(request)
+    return _moderate(request, expected, action, f"bulk {action}", via="bulk")
 
 
 @require_POST

@@ -12,6 +12,14 @@ skipped by the trainer). ``label_source`` says how the label came about:
   labels are not only from flagged comments (the model's approvals are most of the traffic).
 
 A comment whose latest moderator decision is an undo has no moderator label and is left out.
+
+- ``suggestscore``: a score a site sent to the Perspective-compatible ``comments:suggestscore`` (a SuggestedScore
+  row; rows exist only where ``MODERATION_STORE_SUGGESTED_SCORES`` was on and the request did not say
+  ``doNotStore``). One row per stored attribute. The score is the summary score, or the highest span score when
+  only spans were sent. Rule: ``SPAM`` → ``spam`` if the score is ≥ 0.5, else ``ok``; every other attribute
+  (TOXICITY, SEVERE_TOXICITY, IDENTITY_ATTACK, INSULT, PROFANITY, THREAT) → ``toxic`` if ≥ 0.5, else ``ok``.
+  ``reason_code`` holds the Perspective attribute, ``score_<label>`` and ``scores`` the suggested score under
+  our label, ``comment_id`` is empty (the text did not come through ingestion).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from pathlib import Path
 
 from training.runtime import LABELS
 
-from .models import CommentStatus, Decision, DecisionKind
+from .models import CommentStatus, Decision, DecisionKind, SuggestedScore
 
 COLUMNS = [
     "comment_id",
@@ -40,6 +48,45 @@ COLUMNS = [
     "decided_by",
 ]
 REJECT_LABELS = {"toxic": "toxic", "spam": "spam", "off_topic": "off_topic", "other": "other", "": "other"}
+SUGGESTED_POSITIVE_AT = 0.5
+
+
+def suggested_label(attribute: str, score: float) -> str:
+    """The training label of a suggested Perspective score: ``spam`` / ``toxic`` at or above 0.5, else ``ok``."""
+    if score < SUGGESTED_POSITIVE_AT:
+        return "ok"
+    return "spam" if attribute == "SPAM" else "toxic"
+
+
+def _suggested_rows(since: datetime, until: datetime | None) -> list[dict]:
+    rows = SuggestedScore.objects.filter(created_at__gte=since).select_related("site").order_by("id")
+    if until is not None:
+        rows = rows.filter(created_at__lt=until)
+    out = []
+    for row in rows.iterator():
+        score = row.score
+        if score is None:
+            spans = [s.get("score") for s in row.span_scores or [] if isinstance(s.get("score"), int | float)]
+            if not spans:
+                continue
+            score = max(spans)
+        scores = {row.label: float(score)}
+        out.append(
+            {
+                "comment_id": "",
+                "site": row.site.slug,
+                "text": row.text,
+                "label": suggested_label(row.attribute, score),
+                "label_source": "suggestscore",
+                "reason_code": row.attribute,
+                **{f"score_{name}": f"{scores[name]:.6f}" if name in scores else "" for name in LABELS},
+                "scores": json.dumps(scores, sort_keys=True),
+                "model_version": "",
+                "decided_at": row.created_at.isoformat(),
+                "decided_by": "",
+            }
+        )
+    return out
 
 
 def _label(decision: Decision) -> str | None:
@@ -56,8 +103,8 @@ def export_labels(
     out: Path | str, since: datetime, until: datetime | None = None, audit_sample: int = 500, seed: int = 0
 ) -> dict[str, int]:
     """Write the moderator labels decided in [since, until) to the CSV ``out`` (columns ``COLUMNS``), with at
-    most ``audit_sample`` confirmed automatic approvals chosen at random (``seed``). Returns the row count per
-    label_source."""
+    most ``audit_sample`` confirmed automatic approvals chosen at random (``seed``), plus the suggested scores
+    stored in that range (``label_source=suggestscore``). Returns the row count per label_source."""
     decisions = Decision.objects.filter(kind=DecisionKind.MODERATOR, created_at__gte=since)
     if until is not None:
         decisions = decisions.filter(created_at__lt=until)
@@ -103,10 +150,11 @@ def export_labels(
     confirmed = rows["audit_sample"]
     if len(confirmed) > audit_sample:
         rows["audit_sample"] = random.Random(seed).sample(confirmed, audit_sample)
+    rows["suggestscore"] = _suggested_rows(since, until)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = sorted(
-        (r for group in rows.values() for r in group), key=lambda r: (r["decided_at"], r["comment_id"])
+        (r for group in rows.values() for r in group), key=lambda r: (r["decided_at"], str(r["comment_id"]))
     )
     with open(out, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)

@@ -33,7 +33,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .api import MAX_JSON_DEPTH, _depth
 from .engine import ModelUnavailable, current_model
-from .models import Site, SuggestedScore
+from .models import ApiKey, Site, SuggestedScore
+from .ratelimit import check_api_rate
 from .services import site_for_api_key
 
 # Perspective attribute → our model's label. PROFANITY is the Jigsaw "obscene" label our model is trained on.
@@ -81,13 +82,17 @@ class PerspectiveError(Exception):
         self.status = status
         self.error_type = error_type
         self.extra = extra
+        self.headers: dict[str, str] = {}
 
     def response(self) -> JsonResponse:
         code = HTTP_STATUS[self.status]
         body: dict[str, Any] = {"code": code, "message": self.message, "status": self.status}
         if self.error_type:
             body["details"] = [{"@type": ERROR_TYPE_URL, "errorType": self.error_type, **self.extra}]
-        return JsonResponse({"error": body}, status=code)
+        response = JsonResponse({"error": body}, status=code)
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
 
 
 def _invalid(path: str, expected: str, value: Any) -> PerspectiveError:
@@ -510,7 +515,9 @@ def suggest_comment_score(site: Site, data: Mapping[str, Any]) -> dict[str, Any]
 
 def authenticate(request: HttpRequest) -> Site:
     """The site whose API key is the ``key`` query parameter (or ``X-Goog-Api-Key`` header). Raises
-    PerspectiveError PERMISSION_DENIED."""
+    PerspectiveError PERMISSION_DENIED for a missing or unknown key, RESOURCE_EXHAUSTED (429 with
+    ``Retry-After``) when the key is over its per-minute quota (``MODERATION_RATE_LIMIT_PER_MINUTE``, the same
+    Redis counter as the ingestion API: moderation/ratelimit.py)."""
     raw_key = request.GET.get("key") or request.headers.get("X-Goog-Api-Key") or ""
     if not raw_key:
         raise PerspectiveError(
@@ -521,6 +528,17 @@ def authenticate(request: HttpRequest) -> Site:
         raise PerspectiveError(
             "API key not valid. Please pass a valid API key.", status="PERMISSION_DENIED", error_type=None
         )
+    rate = check_api_rate(ApiKey.hash_key(raw_key))
+    if not rate.allowed:
+        # Google's quota answer: 429 RESOURCE_EXHAUSTED; the message names the metric and the limit.
+        exc = PerspectiveError(
+            f"Quota exceeded for quota metric 'Analysis requests' and limit 'Analysis requests per minute' "
+            f"({rate.limit}) of service 'commentanalyzer.googleapis.com'. Retry in {rate.retry_after} s.",
+            status="RESOURCE_EXHAUSTED",
+            error_type=None,
+        )
+        exc.headers["Retry-After"] = str(rate.retry_after)
+        raise exc
     return site
 
 

@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from . import perspective
+from . import coral, perspective
 
 urlpatterns = [
     path("v1alpha1/comments:analyze", perspective.analyze, name="perspective-analyze"),
     path("v1alpha1/comments:suggestscore", perspective.suggest_score, name="perspective-suggestscore"),
+    path("coral/v1/moderation", coral.moderation, name="coral-moderation"),
 ]

@@ -246,6 +246,9 @@ MODERATION_REQUEUE_EVERY_SECONDS = env.int("MODERATION_REQUEUE_EVERY_SECONDS", d
 # Perspective-compatible API: keep the scores sites send to /v1alpha1/comments:suggestscore as labels for
 # retraining (SuggestedScore). Off: the request is answered the same way and nothing is stored.
 MODERATION_STORE_SUGGESTED_SCORES = env.bool("MODERATION_STORE_SUGGESTED_SCORES", default=False)
+# Coral Talk external moderation phase (moderation/coral.py): the phase's signing secret(s) from Coral's admin,
+# white-space separated during a rotation. Empty: /coral/v1/moderation answers 503 naming this setting.
+MODERATION_CORAL_SIGNING_SECRET = env.str("MODERATION_CORAL_SIGNING_SECRET", default="")
 
 # --- Webhooks (moderation/webhooks.py): signed decision events to each site's endpoints.
 # Address ranges a webhook URL may resolve to although they are not public: any of loopback, private,

@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from moderation.labels import export_labels as export_labels_fn
 from moderation.models import Decision
 from moderation.services import (
     ModelVerdict,
@@ -154,3 +155,42 @@ def test_labels_option_parses_file_and_weight(tmp_path):
         build_parser().parse_args(["train", "--labels", f"{f}:0"])
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--labels", str(tmp_path / "missing.csv")])
+
+
+@pytest.mark.django_db
+def test_export_labels_includes_stored_suggested_scores(site, tmp_path):
+    from moderation.labels import suggested_label
+    from moderation.models import SuggestedScore
+
+    SuggestedScore.objects.bulk_create(
+        [
+            SuggestedScore(
+                site=site, text="you absolute idiot", attribute="TOXICITY", label="toxicity", score=0.9
+            ),
+            SuggestedScore(site=site, text="buy cheap pills", attribute="SPAM", label="spam", score=0.5),
+            SuggestedScore(site=site, text="nice article", attribute="INSULT", label="insult", score=0.1),
+            SuggestedScore(
+                site=site, text="ok. you moron.", attribute="PROFANITY", label="obscene",
+                span_scores=[{"begin": 0, "end": 3, "score": 0.1}, {"begin": 4, "end": 14, "score": 0.8}],
+            ),
+        ]
+    )
+    out = tmp_path / "labels.csv"
+    counts = export_labels_fn(out, timezone.now() - timedelta(days=1))
+    assert counts["suggestscore"] == 4
+    rows = {r["text"]: r for r in _read(out)}
+    assert {r["label_source"] for r in rows.values()} == {"suggestscore"}
+    toxic = rows["you absolute idiot"]
+    assert toxic["label"] == "toxic" and toxic["reason_code"] == "TOXICITY"
+    assert float(rows["you absolute idiot"]["score_toxicity"]) == pytest.approx(0.9)
+    assert rows["buy cheap pills"]["label"] == "spam"  # 0.5 counts as positive
+    assert rows["nice article"]["label"] == "ok"
+    assert rows["ok. you moron."]["label"] == "toxic"  # no summary: the highest span score
+    assert json.loads(rows["ok. you moron."]["scores"]) == {"obscene": 0.8}
+    assert rows["buy cheap pills"]["comment_id"] == "" and rows["buy cheap pills"]["site"] == site.slug
+    assert suggested_label("SPAM", 0.49) == "ok" and suggested_label("THREAT", 0.7) == "toxic"
+    from training.datasets import load_moderator_export
+
+    assert len(load_moderator_export(out)) == 4  # the trainer reads the rows as they are written
+    # Only rows stored in the range: nothing before --since.
+    assert export_labels_fn(out, timezone.now() + timedelta(days=1))["suggestscore"] == 0

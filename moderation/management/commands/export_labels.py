@@ -1,4 +1,4 @@
-"""Export moderator decisions as training rows (see moderation/labels.py) for
+"""Export moderator decisions and stored Perspective suggested scores as training rows (see moderation/labels.py) for
 ``python -m training train --labels FILE[:WEIGHT]``."""
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def _when(option: str, value: str | None) -> datetime | None:
 
 class Command(BaseCommand):
     help = (
-        "Write moderator decisions since --since as a training CSV (text, label, label_source, scores, ...)."
+        "Write moderator decisions and stored suggested scores since --since as a training CSV "
+        "(text, label, label_source, scores, ...)."
     )
 
     def add_arguments(self, parser):

@@ -162,6 +162,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # (kombu's default is about every 100 s; the scan is one sorted-set range query).
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": 1,
+    # The sweep takes a lock in Redis; a worker killed while holding it blocks every other worker's sweep until
+    # the lock expires (kombu's default: 300 s).
+    "unacked_mutex_expire": env.int("CELERY_UNACKED_MUTEX_EXPIRE", default=60),
 }
 # A prefix for every key the broker (and the rate limiter) writes, so several installations or test runs can share
 # one Redis.

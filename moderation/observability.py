@@ -157,10 +157,10 @@ def queue_names() -> list[str]:
     return sorted(names)
 
 
-def broker_figures() -> tuple[dict[str, int], int] | None:
-    """({queue: messages waiting}, messages reserved by workers and not yet acknowledged), or None if the
-    broker cannot be reached."""
-    from .queue import producer
+def broker_figures() -> tuple[dict[str, int], int, tuple[int, int]] | None:
+    """({queue: messages waiting}, messages reserved by workers and not yet acknowledged, (submissions in flight
+    in the submission readers, submissions in the dead list)), or None if the broker cannot be reached."""
+    from .queue import producer, redis_from_broker_url, submission_backlog
 
     try:
         with producer().connection_for_read() as conn:
@@ -170,7 +170,12 @@ def broker_figures() -> tuple[dict[str, int], int] | None:
             # applied.
             depths = {name: int(channel._size(name)) for name in queue_names()}
             unacked = int(channel.client.hlen(channel.unacked_key))
-        return depths, unacked
+        client = redis_from_broker_url(settings.CELERY_BROKER_URL)
+        try:
+            backlog = submission_backlog(client)
+        finally:
+            client.close()
+        return depths, unacked, backlog
     except Exception as exc:  # the metrics page still answers; moderation_broker_up says the broker is down
         log.warning("metrics: broker not readable: %s", exc)
         return None
@@ -284,7 +289,7 @@ def render_metrics() -> str:
         [({}, int(broker is not None))],
     )
     if broker is not None:
-        depths, unacked = broker
+        depths, unacked, (inflight, dead) = broker
         out.family(
             "moderation_queue_depth",
             "gauge",
@@ -296,6 +301,18 @@ def render_metrics() -> str:
             "gauge",
             "Messages reserved by workers, not yet acknowledged.",
             [({}, unacked)],
+        )
+        out.family(
+            "moderation_submissions_inflight",
+            "gauge",
+            "Submissions taken from the submission queue by a worker's reader and not yet written.",
+            [({}, inflight)],
+        )
+        out.family(
+            "moderation_submissions_dead",
+            "gauge",
+            "Messages on the submission queue that were not readable submissions, kept with the reason.",
+            [({}, dead)],
         )
 
     model = _active_model()

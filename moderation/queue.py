@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from urllib.parse import unquote, urlsplit
 
 from celery import Celery
 from django.conf import settings
@@ -25,6 +26,49 @@ def producer() -> Celery:
     app = Celery("moderation-producer")
     app.config_from_object("django.conf:settings", namespace="CELERY")
     return app
+
+
+class SubmissionKeys:
+    """The Redis keys of the submission queue and of the readers that take from it (worker/batching.py)."""
+
+    def __init__(self):
+        self.queue = settings.MODERATION_REDIS_KEY_PREFIX + settings.MODERATION_SUBMIT_QUEUE
+        self.readers = f"{self.queue}.readers"  # set of reader names
+        self.dead = f"{self.queue}.dead"  # messages that are not readable submissions, with the reason
+
+    def inflight(self, reader: str) -> str:
+        return f"{self.queue}.inflight.{reader}"
+
+    def lease(self, reader: str) -> str:
+        return f"{self.queue}.lease.{reader}"
+
+
+def redis_from_broker_url(url: str):
+    """A redis-py client for a kombu broker URL (``redis://``, ``rediss://``, ``redis+socket://`` for a unix
+    socket, as ``make up`` uses for its embedded server)."""
+    import redis
+
+    parts = urlsplit(url)
+    if parts.scheme in ("redis+socket", "socket", "unix"):
+        query = dict(pair.partition("=")[::2] for pair in (parts.query or "").split("&") if pair)
+        db = query.get("virtual_host") or query.get("db") or "0"
+        return redis.Redis(unix_socket_path=unquote(parts.path), db=int(db) if db.isdigit() else 0,
+                           password=parts.password, socket_timeout=30, socket_connect_timeout=3)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError(f"a Redis broker is needed here, not {parts.scheme}://")
+    return redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=3)
+
+
+def submission_backlog(client) -> tuple[int, int]:
+    """(submissions taken by a reader and not yet written, submissions kept in the dead list)."""
+    keys = SubmissionKeys()
+    names = [n.decode() if isinstance(n, bytes) else n for n in client.smembers(keys.readers)]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(keys.inflight(name))
+    pipe.llen(keys.dead)
+    counts = pipe.execute()
+    return sum(counts[:-1]), counts[-1]
 
 
 def enqueue_decide(comment_ids: list[int]) -> bool:

@@ -185,11 +185,14 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
 CELERY_TASK_DEFAULT_QUEUE = MODERATION_QUEUE
 # Submissions go to their own queue, read in batches by worker/batching.py (one model call and one transaction per
-# batch, acknowledged after the write); everything else to the main queue.
+# batch, released after the write); everything else to the main queue.
 MODERATION_SUBMIT_QUEUE = env.str("MODERATION_SUBMIT_QUEUE", default=f"{MODERATION_QUEUE}.submit")
 MODERATION_BATCH_CONSUMER = env.bool("MODERATION_BATCH_CONSUMER", default=True)
 MODERATION_BATCH_MAX = env.int("MODERATION_BATCH_MAX", default=100)
 MODERATION_BATCH_FLUSH_MS = env.int("MODERATION_BATCH_FLUSH_MS", default=20)
+# Each worker's submission reader holds a lease it renews about every second; when a worker dies, another moves its
+# in-flight submissions back to the queue once this many seconds have passed.
+MODERATION_SUBMIT_LEASE_SECONDS = env.float("MODERATION_SUBMIT_LEASE_SECONDS", default=30.0)
 CELERY_TASK_ROUTES = {
     "moderation.submit_comment": {"queue": MODERATION_SUBMIT_QUEUE},
     "moderation.submit_comments": {"queue": MODERATION_SUBMIT_QUEUE},

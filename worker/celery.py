@@ -35,9 +35,9 @@ def check_time_limits() -> None:
 check_time_limits()
 
 if settings.MODERATION_BATCH_CONSUMER:
-    from .batching import SubmissionBatchConsumer
+    from .batching import SubmissionReaderStep
 
-    app.steps["consumer"].add(SubmissionBatchConsumer)
+    app.steps["consumer"].add(SubmissionReaderStep)
 
 
 @worker_init.connect

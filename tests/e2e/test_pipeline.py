@@ -81,7 +81,7 @@ def test_celery_submissions_through_the_client_are_decided_once(start_worker, si
     for n in range(3):  # to the submission queue, read in batches
         submit(**comment_payload(f"celery-{n}"), broker_url=settings.REDIS_URL,
                queue=settings.MODERATION_SUBMIT_QUEUE)
-    # the same comment again, once more through the batch consumer and once as an ordinary task on the main
+    # the same comment again, once more through the submission reader and once as an ordinary task on the main
     # queue: still one comment and one decision
     submit(**comment_payload("celery-0"), broker_url=settings.REDIS_URL, queue=settings.MODERATION_SUBMIT_QUEUE)
     submit(**comment_payload("celery-0"), broker_url=settings.REDIS_URL, queue=settings.MODERATION_QUEUE)

@@ -163,6 +163,8 @@ def test_metrics_queue_depth_is_read_from_redis(client, settings, real_redis, fr
     try:
         text = client.get("/metrics").content.decode()
         assert metric(text, "moderation_queue_depth", queue=settings.MODERATION_QUEUE) == 3
+        assert metric(text, "moderation_submissions_inflight") == 0
+        assert metric(text, "moderation_submissions_dead") == 0
     finally:
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge(settings.MODERATION_QUEUE)

@@ -157,12 +157,15 @@ def broker():
 
 
 def queue_depth(client) -> int:
-    """Messages waiting on both queues plus those delivered but not yet acknowledged."""
+    """Messages waiting on both queues plus those delivered but not yet acknowledged (kombu's unacked hash for the
+    main queue, the readers' in-flight lists for the submission queue)."""
     from django.conf import settings
+
+    from moderation.queue import submission_backlog
 
     prefix = os.environ["MODERATION_REDIS_KEY_PREFIX"]
     return (client.llen(prefix + settings.MODERATION_QUEUE) + client.llen(prefix + settings.MODERATION_SUBMIT_QUEUE)
-            + client.hlen(prefix + "unacked"))
+            + client.hlen(prefix + "unacked") + submission_backlog(client)[0])
 
 
 def drain_rate(n: int, fill, done, workers: int) -> float:

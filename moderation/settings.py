@@ -190,6 +190,9 @@ MODERATION_SUBMIT_QUEUE = env.str("MODERATION_SUBMIT_QUEUE", default=f"{MODERATI
 MODERATION_BATCH_CONSUMER = env.bool("MODERATION_BATCH_CONSUMER", default=True)
 MODERATION_BATCH_MAX = env.int("MODERATION_BATCH_MAX", default=100)
 MODERATION_BATCH_FLUSH_MS = env.int("MODERATION_BATCH_FLUSH_MS", default=20)
+# ... and at most this many bytes of messages (at least one message), so a burst of many-comment messages is
+# shared out among workers (a single-comment message is ~1.5 KB, a 500-comment one ~160 KB).
+MODERATION_BATCH_MAX_BYTES = env.int("MODERATION_BATCH_MAX_BYTES", default=192 * 1024)
 # Each worker's submission reader holds a lease it renews about every second; when a worker dies, another moves its
 # in-flight submissions back to the queue once this many seconds have passed.
 MODERATION_SUBMIT_LEASE_SECONDS = env.float("MODERATION_SUBMIT_LEASE_SECONDS", default=30.0)

@@ -4,7 +4,8 @@ A site sends one ``moderation.submit_comment`` message per comment as readers po
 machinery, each message costs about a millisecond of worker CPU before any work, and the work itself (one model
 call, one transaction) costs more again when done one comment at a time. So every worker runs a reader thread
 (a bootstep, ``SubmissionReaderStep``) that takes the submission queue's messages in batches of up to
-``MODERATION_BATCH_MAX`` (waiting at most ``MODERATION_BATCH_FLUSH_MS`` after the first), validates them, scores
+``MODERATION_BATCH_MAX`` messages or ``MODERATION_BATCH_MAX_BYTES`` (waiting at most ``MODERATION_BATCH_FLUSH_MS``
+after the first), validates them, scores
 them in one model call and writes them with their decisions in one transaction.
 
 Why not kombu's consumer: kombu's Redis transport takes a message with ``BRPOP`` and only then records it as
@@ -53,13 +54,19 @@ log = logging.getLogger(__name__)
 SUBMIT_COMMENT = "moderation.submit_comment"
 SUBMIT_COMMENTS = "moderation.submit_comments"
 
-# Move up to ARGV[1] messages from the queue (KEYS[1]) to the in-flight list (KEYS[2]), oldest first.
+# Move up to ARGV[1] messages that fit in ARGV[2] bytes from the queue (KEYS[1]) to the in-flight list (KEYS[2]),
+# oldest first; ARGV[3] = "1" takes the first message whatever its size. The byte budget keeps a batch of
+# many-comment messages small, so several workers share a burst instead of one taking it all.
 TAKE = """
 local out = {}
+local budget = tonumber(ARGV[2])
 for i = 1, tonumber(ARGV[1]) do
-  local v = redis.call('RPOPLPUSH', KEYS[1], KEYS[2])
+  local v = redis.call('LINDEX', KEYS[1], -1)
   if not v then break end
+  if string.len(v) > budget and not (i == 1 and ARGV[3] == '1') then break end
+  redis.call('RPOPLPUSH', KEYS[1], KEYS[2])
   out[#out + 1] = v
+  budget = budget - string.len(v)
 end
 return out
 """
@@ -132,6 +139,7 @@ class SubmissionReader:
         self.dead_key = self.keys.dead
         self.lease_ms = int(settings.MODERATION_SUBMIT_LEASE_SECONDS * 1000)
         self.batch_max = settings.MODERATION_BATCH_MAX
+        self.batch_bytes = settings.MODERATION_BATCH_MAX_BYTES
         self.flush_s = settings.MODERATION_BATCH_FLUSH_MS / 1000
         self._take = client.register_script(TAKE)
         self._give_back = client.register_script(GIVE_BACK)
@@ -159,18 +167,19 @@ class SubmissionReader:
     def take_batch(self, block_s: float = 1.0) -> list[bytes]:
         """Up to ``batch_max`` messages, moved to this reader's in-flight list; waits up to ``block_s`` for the
         first and up to the flush interval after it for more. [] when the queue stayed empty."""
-        batch = list(self._take(keys=[self.queue_key, self.inflight_key], args=[self.batch_max]))
+        batch = list(self._take(keys=[self.queue_key, self.inflight_key], args=[self.batch_max, self.batch_bytes, 1]))
         if not batch:
             first = self.client.brpoplpush(self.queue_key, self.inflight_key, timeout=block_s)
             if first is None:
                 return []
             batch = [first]
         deadline = time.monotonic() + self.flush_s
-        while len(batch) < self.batch_max:
-            more = self._take(keys=[self.queue_key, self.inflight_key], args=[self.batch_max - len(batch)])
+        while not self.full(batch):
+            more = self._take(keys=[self.queue_key, self.inflight_key],
+                              args=[self.batch_max - len(batch), self.batch_bytes - sum(map(len, batch)), 0])
             batch += more
             remaining = deadline - time.monotonic()
-            if len(batch) >= self.batch_max or remaining <= 0:
+            if self.full(batch) or remaining <= 0:
                 break
             if not more:
                 item = self.client.brpoplpush(self.queue_key, self.inflight_key, timeout=max(remaining, 0.001))
@@ -178,6 +187,10 @@ class SubmissionReader:
                     break
                 batch.append(item)
         return batch
+
+    def full(self, batch: list[bytes]) -> bool:
+        # Full by count, or too full for one more ordinary (single-comment, ~1.5 KB) message.
+        return len(batch) >= self.batch_max or sum(map(len, batch)) >= self.batch_bytes - 2048
 
     def release(self) -> None:
         """The batch is written: forget it."""

@@ -146,3 +146,19 @@ def test_broker_urls_become_redis_clients(url, expected):
 def test_a_broker_that_is_not_redis_is_refused_by_name():
     with pytest.raises(ValueError, match="amqp://"):
         redis_from_broker_url("amqp://guest@localhost//")
+
+
+def test_a_batch_of_big_messages_stops_at_the_byte_budget(real_redis, keys, settings, site):
+    settings.MODERATION_BATCH_MAX_BYTES = 10_000
+    app = producer()
+    for k in range(4):
+        app.send_task("moderation.submit_comments", queue=settings.MODERATION_SUBMIT_QUEUE,
+                      kwargs={"comments": [comment_payload(f"big-{k}-{i}") for i in range(40)]})
+    r = reader(real_redis, "r-big")
+    first = r.take_batch(block_s=0.5)
+    assert len(first) == 1 and len(first[0]) > 10_000, "one message over the budget is still taken alone"
+    assert real_redis.llen(keys.queue) == 3
+    assert r.handle(first)
+    while r.step(block_s=0.1):
+        pass
+    assert Comment.objects.filter(site_comment_id__startswith="c-big-", status__in=DECIDED).count() == 160

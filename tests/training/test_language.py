@@ -49,3 +49,24 @@ def test_short_texts_in_another_script_are_flagged(text, code):
 def test_english_written_with_homoglyphs_is_still_english():
     # Cyrillic і о у а е standing in for Latin letters: obfuscated abuse, not another language
     assert check_language("уоu аrе а stupіd іdіоt").supported
+
+
+def test_plain_english_is_recognised_without_asking_the_detector(monkeypatch):
+    import training.language as language
+
+    def no_detector():
+        raise AssertionError("the detector should not be needed for this text")
+
+    monkeypatch.setattr(language, "_get_identifier", no_detector)
+    check = language.check_language("I think the government should have been more careful with what they said.")
+    assert check.supported and check.code == "en"
+
+
+@pytest.mark.parametrize("text,code", [
+    ("Die Regierung in Islamabad ist sehr vorsichtig, was die Anerkennung der Taliban angeht.", "de"),
+    ("El gobierno de Pakistán es muy prudente con el reconocimiento de los talibanes, y tiene razón.", "es"),
+    ("Le Pakistan a raison d'être prudent avec les talibans, ce n'est pas une question simple.", "fr"),
+])
+def test_other_latin_script_languages_still_go_to_the_detector(text, code):
+    check = check_language(text)
+    assert not check.supported and check.code == code

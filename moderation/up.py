@@ -131,10 +131,16 @@ def main() -> int:
         if embedded is not None:
             import redis
 
+            # Plain SHUTDOWN SAVE: the bundled server is Redis 6.2, where NOW and FORCE are a syntax error (which
+            # left it running after make up had stopped).
             try:
-                embedded.shutdown(save=True, now=True, force=True)
-            except redis.RedisError:
-                pass  # already gone
+                embedded.shutdown(save=True)
+            except redis.RedisError as exc:
+                say(f"embedded Redis did not shut down ({exc}); stopping its process")
+                try:
+                    os.kill(embedded.pid, signal.SIGTERM)
+                except (ProcessLookupError, TypeError):
+                    pass  # already gone
         say("stopped")
     return 0
 

@@ -182,6 +182,8 @@ class SubmissionReader:
             if self.full(batch) or remaining <= 0:
                 break
             if not more:
+                if self.client.llen(self.queue_key):
+                    break  # messages are waiting, and the next one does not fit in this batch
                 item = self.client.brpoplpush(self.queue_key, self.inflight_key, timeout=max(remaining, 0.001))
                 if item is None:
                     break

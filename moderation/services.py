@@ -234,7 +234,15 @@ def insert_rows(objs: list) -> None:
             row.append(value)
         rows.append(row)
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
+        if connection.vendor == "postgresql":
+            # COPY: one statement for every row; executemany runs one INSERT per row on the server (about
+            # half of a batch's write time on PostgreSQL).
+            # The raw psycopg cursor: errors are wrapped by hand, so a duplicate is Django's IntegrityError.
+            with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
 
 
 def _write_decided_state(comments: list[Comment]) -> None:

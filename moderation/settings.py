@@ -196,6 +196,9 @@ MODERATION_BATCH_MAX_BYTES = env.int("MODERATION_BATCH_MAX_BYTES", default=192 *
 # Each worker's submission reader holds a lease it renews about every second; when a worker dies, another moves its
 # in-flight submissions back to the queue once this many seconds have passed.
 MODERATION_SUBMIT_LEASE_SECONDS = env.float("MODERATION_SUBMIT_LEASE_SECONDS", default=30.0)
+# Messages on the submission queue that are not valid submissions are kept, with the reason, in <queue>.dead: the
+# newest this many (Redis must not fill up with them).
+MODERATION_DEAD_LETTER_MAX = env.int("MODERATION_DEAD_LETTER_MAX", default=10000)
 CELERY_TASK_ROUTES = {
     "moderation.submit_comment": {"queue": MODERATION_SUBMIT_QUEUE},
     "moderation.submit_comments": {"queue": MODERATION_SUBMIT_QUEUE},

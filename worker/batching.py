@@ -23,7 +23,7 @@ The messages are ordinary Celery task messages as kombu stores them in Redis (a 
 ``moderation.submit_comments`` (a list), routed to ``MODERATION_SUBMIT_QUEUE``. The same task names also exist as
 ordinary tasks, so a message sent to the main queue is decided too. A message that cannot be read, is not a
 submission, or carries a comment that fails validation is logged and kept in the ``<queue>.dead`` list with the
-reason, never silently dropped.
+reason (the newest ``MODERATION_DEAD_LETTER_MAX``), never silently dropped.
 """
 
 from __future__ import annotations
@@ -218,7 +218,11 @@ class SubmissionReader:
 
     def dead_letter(self, raw, reason: str) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else json.dumps(raw, default=str)
-        self.client.lpush(self.dead_key, json.dumps({"reason": reason, "message": text, "at": time.time()}))
+        pipe = self.client.pipeline(transaction=False)
+        pipe.lpush(self.dead_key, json.dumps({"reason": reason, "message": text, "at": time.time()}))
+        # Bounded: Redis runs with noeviction, so a flood of bad messages must not fill it and stop the broker.
+        pipe.ltrim(self.dead_key, 0, settings.MODERATION_DEAD_LETTER_MAX - 1)
+        pipe.execute()
 
     # --- Deciding ------------------------------------------------------------------------------------------------
 

@@ -162,3 +162,13 @@ def test_a_batch_of_big_messages_stops_at_the_byte_budget(real_redis, keys, sett
     while r.step(block_s=0.1):
         pass
     assert Comment.objects.filter(site_comment_id__startswith="c-big-", status__in=DECIDED).count() == 160
+
+
+def test_the_dead_list_is_bounded(real_redis, keys, settings, site):
+    settings.MODERATION_DEAD_LETTER_MAX = 3
+    for i in range(5):
+        real_redis.lpush(keys.queue, f"garbage {i}".encode())
+    r = reader(real_redis, "r-bound")
+    assert r.step(block_s=0.5) == 5
+    kept = [json.loads(item)["message"] for item in real_redis.lrange(keys.dead, 0, -1)]
+    assert kept == ["garbage 4", "garbage 3", "garbage 2"]

@@ -81,7 +81,8 @@ def check_broker() -> str:
 def check_model() -> str:
     from .engine import current_model
 
-    return f"ok ({current_model().version})"
+    model = current_model()
+    return f"ok ({model.version}, {model.stages})"
 
 
 READINESS_CHECKS: dict[str, Callable[[], str]] = {

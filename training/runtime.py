@@ -31,6 +31,7 @@ LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identit
 ARTIFACT_FORMAT = 1
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_PATH_ENV = "MODERATION_MODEL_PATH"
+SECOND_STAGE_ENV = "MODERATION_SECOND_STAGE"  # "off" (default) or "on": see training.embedding
 
 
 class ArtifactError(Exception):
@@ -84,10 +85,18 @@ class ModelArtifact:
 
     Attributes: `version` (str), `labels` (list[str]), `thresholds`
     ({label: {"reject": float, "review": float}}),
-    `metadata` (the sidecar dict), `path` (Path of the joblib file).
+    `metadata` (the sidecar dict), `path` (Path of the joblib file), `stages` ("fast" or "fast+embedding":
+    whether the optional second stage re-scores the uncertain band; see `training.embedding`).
     """
 
-    def __init__(self, payload: dict[str, Any], metadata: dict[str, Any], path: Path | None = None):
+    def __init__(
+        self,
+        payload: dict[str, Any],
+        metadata: dict[str, Any],
+        path: Path | None = None,
+        *,
+        second_stage: bool = False,
+    ):
         self._payload = payload
         self._normalizer = payload["normalizer"]
         self._features = payload["features"]
@@ -101,9 +110,41 @@ class ModelArtifact:
         self.version: str = str(metadata.get("version", "unversioned"))
         self.path = path
         self._feature_names: np.ndarray | None = None
+        self._stage = None
+        self._embedder = None
+        if second_stage:
+            self.enable_second_stage()
 
     def __repr__(self) -> str:
-        return f"ModelArtifact(version={self.version!r}, labels={self.labels!r})"
+        return f"ModelArtifact(version={self.version!r}, labels={self.labels!r}, stages={self.stages!r})"
+
+    @property
+    def stages(self) -> str:
+        return "fast+embedding" if self._stage is not None else "fast"
+
+    @property
+    def has_second_stage(self) -> bool:
+        """The artifact carries a trained second stage (whether or not it is switched on)."""
+        return self._payload.get("second_stage") is not None
+
+    def enable_second_stage(self) -> None:
+        """Switch the second stage on: load the embedder (raises `ArtifactError` with what to install if it is
+        missing or is not the one the stage was trained on) and use the stage's blended-score thresholds."""
+        from training.embedding import EmbeddingUnavailable, load_embedder
+
+        stage = self._payload.get("second_stage")
+        if stage is None:
+            raise ArtifactError(
+                f"model {self.version} has no second stage; train one with `python -m training train "
+                "--second-stage`"
+            )
+        try:
+            embedder = load_embedder()
+            stage.check_embedder(embedder)
+        except EmbeddingUnavailable as exc:
+            raise ArtifactError(f"{SECOND_STAGE_ENV}=on: {exc}") from None
+        self._stage, self._embedder = stage, embedder
+        self.thresholds = {**self.thresholds, stage.label: dict(stage.thresholds)}
 
     def _matrix(self, texts: list[str]):
         normalised = self._normalizer.transform(texts)
@@ -129,8 +170,19 @@ class ModelArtifact:
             if not isinstance(text, str):
                 raise TypeError(f"texts[{i}] must be str, got {type(text).__name__}")
         proba = self._heads.predict_proba(self._matrix(texts))
+        if self._stage is not None:
+            proba = self._second_stage(texts, proba)
         labels = self.labels
         return [dict(zip(labels, row, strict=True)) for row in proba.tolist()]
+
+    def _second_stage(self, texts: list[str], proba: np.ndarray) -> np.ndarray:
+        j = self.labels.index(self._stage.label)
+        band = np.flatnonzero(self._stage.in_band(proba[:, j]))
+        if len(band):
+            normalised = self._normalizer.transform([texts[i] for i in band])
+            proba = np.array(proba, copy=True)
+            proba[:, j] = self._stage.blend(proba[:, j], self._embedder.encode(normalised))
+        return proba
 
     def _names(self) -> np.ndarray:
         if self._feature_names is None:
@@ -184,14 +236,28 @@ def _read_metadata(meta_path: Path) -> dict[str, Any]:
     return metadata
 
 
-def load_model(path: Path | str | None = None, *, expected_sha256: str | None = None) -> ModelArtifact:
+def second_stage_setting() -> bool:
+    """`$MODERATION_SECOND_STAGE`: "on" / "off" (default). Anything else is refused by name."""
+    value = os.environ.get(SECOND_STAGE_ENV, "off").strip().lower()
+    if value in ("on", "1", "true", "yes"):
+        return True
+    if value in ("off", "0", "false", "no", ""):
+        return False
+    raise ArtifactError(f"{SECOND_STAGE_ENV} must be 'on' or 'off', got {value!r}")
+
+
+def load_model(
+    path: Path | str | None = None, *, expected_sha256: str | None = None, second_stage: bool | None = None
+) -> ModelArtifact:
     """Verify and load a model artifact.
 
     `path`: the .joblib file (default `default_model_path()`). `expected_sha256`: optional pin; the file must
-    have this hash as well as the one in its sidecar. Checks run in this order, before unpickling: file
-    exists,
-    sidecar readable, size and sha256 match the sidecar (a truncated or tampered file fails here), the
-    installed scikit-learn equals the one the model was built with. Raises `ArtifactError` naming the problem.
+    have this hash as well as the one in its sidecar. `second_stage`: switch the optional embedding stage on
+    (default: `$MODERATION_SECOND_STAGE`); on, an artifact without a stage or a machine without the
+    `embeddings` extra fails to load with `ArtifactError`, so a worker never silently serves other scores.
+    Checks run in this order, before unpickling: file exists, sidecar readable, size and sha256 match the
+    sidecar (a truncated or tampered file fails here), the installed scikit-learn equals the one the model was
+    built with. Raises `ArtifactError` naming the problem.
     """
     model_path = Path(path) if path is not None else default_model_path()
     if not model_path.is_file():
@@ -233,4 +299,6 @@ def load_model(path: Path | str | None = None, *, expected_sha256: str | None = 
     missing = [k for k in ("normalizer", "features", "heads", "labels", "thresholds") if k not in payload]
     if missing:
         raise ArtifactError(f"model file {model_path} lacks {missing}")
-    return ModelArtifact(payload, metadata, model_path)
+    if second_stage is None:
+        second_stage = second_stage_setting()
+    return ModelArtifact(payload, metadata, model_path, second_stage=second_stage)

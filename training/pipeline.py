@@ -7,6 +7,7 @@ model = save_model(model, "models/default.joblib")   # writes .joblib + .json, r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import random
@@ -92,6 +93,12 @@ class TrainingConfig:
     threshold_min_positives: int = 40
     evaluate_external: bool = True
     data_dir: str | None = None
+    # Optional second stage (training.embedding): needs the `embeddings` extra to train and to use.
+    second_stage: bool = False
+    second_stage_alpha: float = 0.3  # weight of the embedding head in the blend
+    second_stage_band: list[float] = field(default_factory=lambda: [0.02, 0.95])  # fast scores re-scored
+    second_stage_max_rows: int = 16000  # training rows embedded for the head (about 90 comments/s here)
+    second_stage_C: float = 1.0
 
     @classmethod
     def from_file(cls, path: Path | str) -> TrainingConfig:
@@ -126,6 +133,13 @@ class TrainingConfig:
         for name in ("reject_precision", "review_recall"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        if not 0 < self.second_stage_alpha <= 1:
+            raise ConfigError(f"second_stage_alpha must be in (0, 1], got {self.second_stage_alpha}")
+        band = self.second_stage_band
+        if len(band) != 2 or not 0 <= band[0] <= band[1] <= 1:
+            raise ConfigError(f"second_stage_band must be [low, high] with 0 <= low <= high <= 1, got {band}")
+        if self.second_stage_max_rows < 100:
+            raise ConfigError(f"second_stage_max_rows must be >= 100, got {self.second_stage_max_rows}")
 
 
 def build_features(config: TrainingConfig) -> FeatureUnion:
@@ -351,6 +365,12 @@ def train_model(
     progress(f"thresholds: {thresholds}")
 
     p_test, y_test, src_test = proba(split.test)
+    stage = None
+    if config.second_stage:
+        stage, stage_metrics = _train_second_stage(
+            config, (texts, y, w), (split.val, p_val, y_val, usable), (split.test, p_test, y_test, src_test),
+            normalizer, progress,
+        )
     metrics = {
         "held_out_test": _per_label_metrics(p_test, y_test, src_test, split.test, thresholds),
         "validation_thresholds": threshold_details,
@@ -365,7 +385,10 @@ def train_model(
         "heads": heads,
         "labels": list(LABELS),
         "thresholds": thresholds,
+        "second_stage": stage,
     }
+    if stage is not None:
+        metrics["second_stage"] = stage_metrics
     training_data = []
     for c_train, c_val, c_test, corpus in zip(split.train, split.val, split.test, corpora, strict=True):
         entry = {
@@ -399,8 +422,98 @@ def train_model(
 
         metrics["external"] = evaluate_external(artifact, root)
         progress(f"external evaluation done ({time.perf_counter() - started:.0f}s)")
+        if stage is not None:
+            with_stage = ModelArtifact(payload, metadata, second_stage=True)
+            metrics["second_stage"]["external"] = evaluate_external(with_stage, root)
+            progress(f"external evaluation with the second stage done ({time.perf_counter() - started:.0f}s)")
     metadata["training_seconds"] = round(time.perf_counter() - started, 1)
     return artifact
+
+
+def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str) -> np.ndarray:
+    """Embeddings of normalised `texts`, cached on disk under var/cache/embeddings by content hash (training
+    embeds the same rows on every run with the same seed; a cold run of the default config takes minutes)."""
+    from training.embedding import load_embedder
+
+    embedder = load_embedder()
+    key = hashlib.sha256(
+        ("\0".join([embedder.identity["weights_sha256"], *texts])).encode("utf-8", "surrogatepass")
+    ).hexdigest()[:32]
+    cache = Path(__file__).resolve().parents[1] / "var" / "cache" / "embeddings" / f"{key}.npy"
+    if cache.is_file():
+        vectors = np.load(cache)
+        if vectors.shape == (len(texts), 384):
+            progress(f"embeddings of {len(texts)} {what} rows read from {cache}")
+            return vectors
+    chunks = []
+    started = time.perf_counter()
+    step = 2048
+    for i in range(0, len(texts), step):
+        chunks.append(embedder.encode(texts[i : i + step]))
+        done = min(i + step, len(texts))
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        progress(f"embedding {what}: {done}/{len(texts)} ({rate:.0f}/s)")
+    vectors = np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype=np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
+
+
+def _train_second_stage(config, train, val, test, normalizer, progress):
+    """Fit the embedding head for `toxicity` on a sample of the training rows, choose the blended thresholds
+    on validation, measure the blend on the held-out test split. Returns (SecondStage, metrics)."""
+    from training.embedding import SecondStage, load_embedder
+
+    j = LABELS.index("toxicity")
+    texts, y, w = train
+    known = np.flatnonzero(~np.isnan(y[:, j]))
+    rng = np.random.default_rng(config.seed)
+    if len(known) > config.second_stage_max_rows:
+        known = np.sort(rng.choice(known, config.second_stage_max_rows, replace=False))
+    vectors = _encode_cached(normalizer.transform([texts[i] for i in known]), progress, "training")
+    head = LinearHeads(labels=["toxicity"], C={"toxicity": config.second_stage_C}).fit(
+        vectors, y[known, j : j + 1], sample_weight=w[known]
+    )
+    stage = SecondStage(
+        label="toxicity",
+        coef=np.asarray(head.coef_[:, 0], dtype=np.float32),
+        intercept=float(head.intercept_[0]),
+        alpha=float(config.second_stage_alpha),
+        band=(float(config.second_stage_band[0]), float(config.second_stage_band[1])),
+        thresholds={},
+        embedder=load_embedder().identity,
+    )
+
+    def blended(parts, fast):
+        t, _, _, _ = concat(parts)
+        rows = np.flatnonzero(stage.in_band(fast[:, j]))
+        vec = _encode_cached(normalizer.transform([t[i] for i in rows]), progress, "band")
+        return stage.blend(fast[:, j], vec), len(rows)
+
+    val_parts, p_val, y_val, usable = val
+    s_val, in_band_val = blended(val_parts, p_val)
+    m = usable & ~np.isnan(y_val[:, j])
+    chosen = choose_thresholds(_hard(y_val[m, j]), s_val[m], config.reject_precision, config.review_recall)
+    stage.thresholds = {"reject": chosen["reject"], "review": chosen["review"]}
+    progress(
+        f"second stage: thresholds {stage.thresholds}; {in_band_val}/{len(s_val)} validation rows in band"
+    )
+
+    test_parts, p_test, y_test, src_test = test
+    s_test, in_band_test = blended(test_parts, p_test)
+    p_blend = np.array(p_test, copy=True)
+    p_blend[:, j] = s_test
+    held_out = _per_label_metrics(p_blend, y_test, src_test, test_parts, {"toxicity": stage.thresholds})
+    return stage, {
+        "alpha": stage.alpha,
+        "band": list(stage.band),
+        "training_rows": len(known),
+        "embedder": stage.embedder,
+        "validation_thresholds": chosen,
+        "share_in_band": {"validation": round(in_band_val / max(len(s_val), 1), 4),
+                          "test": round(in_band_test / max(len(s_test), 1), 4)},
+        "held_out_test": {"toxicity": held_out["toxicity"]},
+    }
 
 
 def library_versions() -> dict[str, str]:

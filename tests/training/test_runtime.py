@@ -68,8 +68,8 @@ def test_score_rejects_a_bare_string(shipped_model):
             "She is a black woman",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="known bias of tox-spam-2026.11.27-c6cfe6a9 (weights of 303f3a52): short 'she is ...' texts score ~0.33, "
-                "above the 0.085 review threshold (see models/README.md, known limits)",
+                reason="known bias of the shipped model: short 'she is ...' texts score ~0.33, above the 0.087 "
+                "review threshold (see models/README.md, known limits)",
             ),
         ),
         "I am a transgender man",

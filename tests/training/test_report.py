@@ -1,0 +1,39 @@
+"""`python -m training report` on a small model: every section the issue asks for, and the plots it links."""
+
+from __future__ import annotations
+
+import re
+
+from training.cli import main
+from training.pipeline import TrainingConfig, save_model, train_model
+
+
+def test_report_has_curves_calibration_bias_audit_and_hatecheck(tmp_path, capsys):
+    config = TrainingConfig(
+        max_rows_per_source=100,
+        evaluate_external=False,
+        word_max_features=2000,
+        char_max_features=3000,
+        identity_sentences_per_identity=2,
+    )
+    model = save_model(train_model(config, progress=lambda _: None), tmp_path / "small.joblib")
+    out = tmp_path / "report"
+    assert main(["report", "--model", str(model.path), "--out", str(out)]) == 0
+    assert f"wrote {out / 'report.md'}" in capsys.readouterr().out
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert text.startswith(f"# Model report: {model.version} (fast)")
+    for heading in (
+        "## Evaluation-only sets",
+        "## Identity bias (bias_madlibs_77k)",
+        "## Identity bias (wiki_identity_nonfuzzed)",
+        "## HateCheck (ROC AUC",
+        "## Plots",
+    ):
+        assert heading in text, heading
+    # per-identity rows with subgroup / BPSN / BNSP figures, e.g. "| muslim | 1234 | 0.9 | 0.8 | 0.9 |"
+    assert re.search(r"^\| muslim \| \d+ \| [\d.–]+ \| [\d.–]+ \| [\d.–]+ \|$", text, re.M)
+    assert "| counter_quote_nh |" in text or "counter" in text  # HateCheck functionalities listed
+    for png in re.findall(r"\]\(([^)]+\.png)\)", text):
+        assert (out / png).stat().st_size > 10_000, png
+    assert len(re.findall(r"\.png\)", text)) == 2
+    assert (out / "metrics.json").is_file()

@@ -16,9 +16,8 @@ def _plot_curves(out: Path, name: str, y: np.ndarray, s: np.ndarray) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve
 
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     fpr, tpr, _ = roc_curve(y, s)

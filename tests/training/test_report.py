@@ -32,7 +32,9 @@ def test_report_has_curves_calibration_bias_audit_and_hatecheck(tmp_path, capsys
         assert heading in text, heading
     # per-identity rows with subgroup / BPSN / BNSP figures, e.g. "| muslim | 1234 | 0.9 | 0.8 | 0.9 |"
     assert re.search(r"^\| muslim \| \d+ \| [\d.–]+ \| [\d.–]+ \| [\d.–]+ \|$", text, re.M)
-    assert "| counter_quote_nh |" in text or "counter" in text  # HateCheck functionalities listed
+    # HateCheck per functionality: "| counter_quote_nh | 173 | 0.457 | 0.143 |"
+    assert re.search(r"^\| counter_quote_nh \| 173 \| [\d.]+ \| [\d.]+ \|$", text, re.M)
+    assert re.search(r"^\| derog_dehum_h \| 140 \| [\d.]+ \| [\d.]+ \|$", text, re.M)
     for png in re.findall(r"\]\(([^)]+\.png)\)", text):
         assert (out / png).stat().st_size > 10_000, png
     assert len(re.findall(r"\.png\)", text)) == 2

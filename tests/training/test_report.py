@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import re
 
+from tests.training.conftest import small_config
 from training.cli import main
-from training.pipeline import TrainingConfig, save_model, train_model
+from training.pipeline import save_model, train_model
 
 
 def test_report_has_curves_calibration_bias_audit_and_hatecheck(tmp_path, capsys):
-    config = TrainingConfig(
-        max_rows_per_source=100,
-        evaluate_external=False,
-        word_max_features=2000,
-        char_max_features=3000,
-        identity_sentences_per_identity=2,
-    )
-    model = save_model(train_model(config, progress=lambda _: None), tmp_path / "small.joblib")
+    model = save_model(train_model(small_config(), progress=lambda _: None), tmp_path / "small.joblib")
     out = tmp_path / "report"
     assert main(["report", "--model", str(model.path), "--out", str(out)]) == 0
     assert f"wrote {out / 'report.md'}" in capsys.readouterr().out

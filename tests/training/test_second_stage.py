@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from tests.training.conftest import small_config
 from training import embedding
 from training.embedding import SecondStage
 from training.pipeline import TrainingConfig, save_model, train_model
@@ -67,21 +68,9 @@ def test_blend_changes_only_rows_inside_the_band():
     assert np.all((out >= 0) & (out <= 1))
 
 
-def tiny_config(**overrides) -> TrainingConfig:
-    """A few hundred rows and small vocabularies: trains in seconds."""
-    values = dict(
-        max_rows_per_source=120,
-        evaluate_external=False,
-        word_max_features=3000,
-        char_max_features=5000,
-        identity_sentences_per_identity=2,
-    )
-    return TrainingConfig(**{**values, **overrides})
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    config = tiny_config()
+    config = small_config()
     return save_model(
         train_model(config, progress=lambda _: None), tmp_path_factory.mktemp("m") / "tiny.joblib"
     )
@@ -185,7 +174,7 @@ def test_real_embedder_gives_unit_vectors_offline(monkeypatch):
 
 @needs_embeddings
 def test_training_a_second_stage_end_to_end(tmp_path):
-    config = tiny_config(second_stage=True, second_stage_max_rows=400)
+    config = small_config(second_stage=True, second_stage_max_rows=400)
     model = save_model(train_model(config, progress=lambda _: None), tmp_path / "m.joblib")
     assert model.has_second_stage and model.stages == "fast"
     meta = model.metadata["metrics"]["second_stage"]

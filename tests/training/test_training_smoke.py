@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tests.training.conftest import small_config
 from training.datasets import dedupe_and_split, load_moderator_export, match_key
 from training.pipeline import ConfigError, TrainingConfig, save_model, train_model
 from training.runtime import LABELS, load_model
@@ -10,13 +11,7 @@ from training.runtime import LABELS, load_model
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
-    config = TrainingConfig(
-        max_rows_per_source=150,
-        evaluate_external=False,
-        word_max_features=5000,
-        char_max_features=10000,
-        identity_sentences_per_identity=2,
-    )
+    config = small_config(max_rows_per_source=150, word_max_features=5000, char_max_features=10000)
     model = train_model(config, progress=lambda _: None)
     return save_model(model, tmp_path_factory.mktemp("model") / "small.joblib")
 

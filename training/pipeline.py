@@ -25,7 +25,7 @@ from sklearn.pipeline import FeatureUnion
 from training import datasets
 from training.datasets import Corpus, concat
 from training.evaluate import binary_metrics
-from training.features import CachedCharTfidf, LinearHeads, TextNormalizer
+from training.features import CachedCharTfidf, LinearHeads, TextNormalizer, TextShapeFeatures
 from training.identity_augment import identity_sentences, identity_words
 from training.runtime import (
     ARTIFACT_FORMAT,
@@ -43,8 +43,8 @@ DEFAULT_SOURCES = {
     "civil_comments_samples_4k": 1.5,
     "civil_comments_toxic_spans": 0.35,
     "davidson_hate_offensive": 0.0,
-    "youtube_spam_collection": 1.0,
-    "youtube_spam_2014_extra": 1.0,
+    "youtube_spam_collection": 5.0,
+    "youtube_spam_2014_extra": 5.0,
     "sms_spam_collection": 0.7,
     "spamassassin": 0.15,
 }
@@ -87,7 +87,9 @@ class TrainingConfig:
     char_max_features: int = 100000
     word_min_df: int = 2
     char_min_df: int = 3
-    C: dict[str, float] = field(default_factory=lambda: {label: 2.0 for label in LABELS})
+    C: dict[str, float] = field(
+        default_factory=lambda: {label: 8.0 if label == "spam" else 2.0 for label in LABELS}
+    )
     reject_precision: float = 0.90
     review_recall: float = 0.90
     threshold_min_positives: int = 40
@@ -143,7 +145,8 @@ class TrainingConfig:
 
 
 def build_features(config: TrainingConfig) -> FeatureUnion:
-    """Word 1-2-gram and char_wb 2-5-gram TF-IDF on normalised text; vocabulary capped for file size."""
+    """Word 1-2-gram and char_wb 2-5-gram TF-IDF on normalised text (vocabulary capped for file size), and
+    the few link/length features of `TextShapeFeatures`, last so the n-gram columns keep their offsets."""
     return FeatureUnion(
         [
             (
@@ -172,6 +175,7 @@ def build_features(config: TrainingConfig) -> FeatureUnion:
                     dtype=np.float32,
                 ),
             ),
+            ("shape", TextShapeFeatures()),
         ]
     )
 
@@ -224,6 +228,8 @@ def neutralize_identity_features(features: FeatureUnion, heads: LinearHeads, wor
     columns = []
     offset = 0
     for name, vectorizer in features.transformer_list:
+        if not hasattr(vectorizer, "vocabulary_"):
+            break  # the shape features come last and name no identity
         for term, idx in vectorizer.vocabulary_.items():
             if (name == "word" and all(tok in words for tok in term.split())) or (
                 name == "char" and term in identity_grams
@@ -333,7 +339,8 @@ def train_model(
     features = build_features(config)
     x = features.fit_transform(norm_texts)
     for _, vectorizer in features.transformer_list:
-        vectorizer.stop_words_ = None  # only needed for introspection; it would triple the file size
+        if hasattr(vectorizer, "stop_words_"):
+            vectorizer.stop_words_ = None  # only needed for introspection; it would triple the file size
     progress(f"features: {x.shape[1]} columns ({time.perf_counter() - started:.0f}s)")
 
     heads = LinearHeads(labels=list(LABELS), C=dict(config.C)).fit(x, y, sample_weight=w)

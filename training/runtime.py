@@ -212,6 +212,8 @@ class ModelArtifact:
         totals: dict[str, float] = {}
         for name, value in zip(names, contributions, strict=True):
             kind, _, feature = str(name).partition("__")
+            if kind == "shape":
+                continue  # link/length features (training.features.TextShapeFeatures) name no word to show
             if kind == "char":
                 gram = feature.strip()
                 owners = [w for w in words if gram and gram in f" {w} "] or [feature]

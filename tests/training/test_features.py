@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from training.features import CachedCharTfidf, LinearHeads, TextNormalizer
+from training.features import CachedCharTfidf, LinearHeads, TextNormalizer, TextShapeFeatures
 
 DOCS = [
     "you are an idiot",
@@ -47,3 +47,30 @@ def test_linear_heads_skip_unknown_labels_and_take_soft_targets():
 
 def test_text_normalizer_is_stateless():
     assert TextNormalizer().fit_transform(["ＨＥＬＬＯ  wörld"]) == ["hello world"]
+
+
+def test_text_shape_features_see_links_and_bare_links():
+    shape = TextShapeFeatures(scale=1.0)
+    x = shape.fit_transform(
+        [
+            "https://binbox.io/dnckm#qtaqijbi",
+            "check out my channel www.example.com and http://spam.net/x",
+            "visit the site hh.nl for cheap ps4 $200",
+            "thanks for the article",
+            "",
+        ]
+    ).toarray()
+    names = list(shape.get_feature_names_out())
+    assert names == ["links", "has_link", "link_only", "log_words", "digit_share"]
+    col = {n: x[:, i] for i, n in enumerate(names)}
+    assert list(col["has_link"]) == [1, 1, 1, 0, 0]
+    assert list(col["link_only"]) == [1, 0, 0, 0, 0]
+    assert col["links"][1] == pytest.approx(2 / 3)
+    assert col["digit_share"][2] > 0 and col["digit_share"][3] == 0
+    assert col["log_words"][1] > col["log_words"][3] > col["log_words"][4] == 0
+    assert (TextShapeFeatures(scale=3.0).transform(["http://a.com"]).toarray() == 3 * x[:1]).all()
+
+
+def test_text_shape_features_refuse_a_bare_string():
+    with pytest.raises(ValueError, match="Iterable"):
+        TextShapeFeatures().transform("http://a.com")

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "dashboard": ("benchmarks.dashboard", ["--json"]),
     "robustness": ("benchmarks.robustness", ["--json"]),
     "perspective": ("benchmarks.perspective", ["--json"]),
+    "spam-transfer": ("benchmarks.spam_transfer", ["--json"]),
 }
 
 

@@ -171,6 +171,14 @@ def _expand_soft_labels(y: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, 
     return idx[keep], target[keep].astype(np.int8), w[keep]
 
 
+def _nb_scale(X, positive: np.ndarray, alpha: float = 1.0) -> np.ndarray:  # noqa: N803
+    """|log((p / |p|) / (q / |q|))| per column, p and q the feature sums of positive and negative rows plus
+    `alpha`."""
+    p = np.asarray(X[positive].sum(axis=0)).ravel() + alpha
+    q = np.asarray(X[~positive].sum(axis=0)).ravel() + alpha
+    return np.abs(np.log((p / p.sum()) / (q / q.sum()))).astype(np.float32)
+
+
 class LinearHeads(BaseEstimator):
     """One L2 logistic regression per label over a shared sparse feature matrix.
 
@@ -180,14 +188,25 @@ class LinearHeads(BaseEstimator):
     `predict_proba` score every label with one sparse matrix product.
 
     Parameters: `labels` names the columns of `Y`; `C` is the inverse regularisation strength, a float or a
-    {label: float} mapping; `class_weight` as in LogisticRegression; `max_iter` for the solver.
+    {label: float} mapping; `class_weight` as in LogisticRegression; `max_iter` for the solver; `nb_labels`:
+    labels fitted on naive-Bayes-scaled features (NB-LR, Wang & Manning 2012): each column is multiplied by
+    |log-count ratio| of the label's positive (target >= 0.5) and negative rows, so the regulariser spends
+    less on columns that say little either way. The scaling is folded into `coef_`, so scoring is unchanged.
     """
 
-    def __init__(self, labels: Sequence[str] = (), C=4.0, class_weight=None, max_iter: int = 1000):  # noqa: N803
+    def __init__(
+        self,
+        labels: Sequence[str] = (),
+        C=4.0,  # noqa: N803
+        class_weight=None,
+        max_iter: int = 1000,
+        nb_labels: Sequence[str] = (),
+    ):
         self.labels = labels
         self.C = C
         self.class_weight = class_weight
         self.max_iter = max_iter
+        self.nb_labels = nb_labels
 
     def _c_for(self, label: str) -> float:
         return float(self.C[label]) if isinstance(self.C, dict) else float(self.C)
@@ -220,8 +239,12 @@ class LinearHeads(BaseEstimator):
                 solver="liblinear",
                 max_iter=self.max_iter,
             )
-            model.fit(X[rows], target, sample_weight=w * (len(w) / w.sum()))
-            coef[:, j] = model.coef_[0]
+            scale = None
+            if label in getattr(self, "nb_labels", ()):
+                scale = _nb_scale(X[known], Y[known, j] >= 0.5)
+            x = X[rows] if scale is None else X[rows] @ sparse.diags(scale)
+            model.fit(x, target, sample_weight=w * (len(w) / w.sum()))
+            coef[:, j] = model.coef_[0] if scale is None else model.coef_[0] * scale
             intercept[j] = model.intercept_[0]
         self.coef_ = coef
         self.intercept_ = intercept

@@ -83,6 +83,7 @@ class TrainingConfig:
     )
     moderator_exports: list[dict] = field(default_factory=list)  # [{"path": "...csv", "weight": 2.0}]
     max_rows_per_source: int | None = None  # small-sample option for smoke tests
+    nb_labels: list[str] = field(default_factory=lambda: ["toxicity"])  # NB-scaled features (LinearHeads)
     word_max_features: int = 50000
     char_max_features: int = 100000
     word_min_df: int = 2
@@ -126,6 +127,9 @@ class TrainingConfig:
                 f"sources: unknown dataset(s) {bad}; trainable: {sorted(datasets.TRAINING_LOADERS)}"
                 f" (evaluation-only sets cannot be trained on)"
             )
+        unknown_nb = sorted(set(self.nb_labels) - set(LABELS))
+        if unknown_nb:
+            raise ConfigError(f"nb_labels: unknown label(s) {unknown_nb}; labels: {list(LABELS)}")
         for name, weight in self.sources.items():
             if weight < 0:
                 raise ConfigError(f"sources.{name}: weight must be >= 0, got {weight}")
@@ -343,7 +347,9 @@ def train_model(
             vectorizer.stop_words_ = None  # only needed for introspection; it would triple the file size
     progress(f"features: {x.shape[1]} columns ({time.perf_counter() - started:.0f}s)")
 
-    heads = LinearHeads(labels=list(LABELS), C=dict(config.C)).fit(x, y, sample_weight=w)
+    heads = LinearHeads(labels=list(LABELS), C=dict(config.C), nb_labels=list(config.nb_labels)).fit(
+        x, y, sample_weight=w
+    )
     progress(f"heads fitted ({time.perf_counter() - started:.0f}s)")
     if config.neutralize_identity_features:
         changed = neutralize_identity_features(features, heads, identity_words())

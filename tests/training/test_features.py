@@ -74,3 +74,21 @@ def test_text_shape_features_see_links_and_bare_links():
 def test_text_shape_features_refuse_a_bare_string():
     with pytest.raises(ValueError, match="Iterable"):
         TextShapeFeatures().transform("http://a.com")
+
+
+def test_linear_heads_nb_scaling_is_folded_into_the_coefficients():
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    x = TfidfVectorizer().fit_transform(DOCS)
+    y = np.array([[1.0 if "idiot" in d else 0.0] for d in DOCS])
+    heads = LinearHeads(labels=["a"], C=2.0, nb_labels=["a"]).fit(x, y)
+    pos = y[:, 0] >= 0.5
+    p = np.asarray(x[pos].sum(axis=0)).ravel() + 1
+    q = np.asarray(x[~pos].sum(axis=0)).ravel() + 1
+    scale = np.abs(np.log((p / p.sum()) / (q / q.sum())))
+    ref = LogisticRegression(C=2.0, solver="liblinear").fit(x @ sparse.diags(scale), y[:, 0])
+    # scoring the raw features with the folded weights is scoring the scaled features with the fitted ones
+    assert np.allclose(heads.predict_proba(x)[:, 0], ref.predict_proba(x @ sparse.diags(scale))[:, 1], atol=1e-5)
+    plain = LinearHeads(labels=["a"], C=2.0).fit(x, y)
+    assert not np.allclose(plain.coef_, heads.coef_)

@@ -68,7 +68,7 @@ def test_score_rejects_a_bare_string(shipped_model):
             "She is a black woman",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="known bias of the shipped model: short 'she is ...' texts score ~0.33, above the 0.087 "
+                reason="known bias of the shipped model: short 'she is ...' texts score ~0.13, above the 0.079 "
                 "review threshold (see models/README.md, known limits)",
             ),
         ),

@@ -46,6 +46,9 @@ def test_config_rejects_eval_only_and_unknown_fields(tmp_path):
     bad.write_text('{"learning_rate": 1}')
     with pytest.raises(ConfigError, match="learning_rate"):
         TrainingConfig.from_file(bad)
+    bad.write_text('{"nb_labels": ["toxicity", "rudeness"]}')
+    with pytest.raises(ConfigError, match="nb_labels.*rudeness"):
+        TrainingConfig.from_file(bad)
 
 
 def test_split_keeps_normalised_duplicates_together_and_out_of_eval():

@@ -20,14 +20,11 @@ from training.normalize import normalize
 __all__ = ["TextNormalizer", "LinearHeads", "CachedCharTfidf", "TextShapeFeatures"]
 
 
-class TextNormalizer(TransformerMixin, BaseEstimator):
-    """Stateless transformer: list of raw texts -> list of `training.normalize.normalize` outputs."""
+class _StatelessTextTransformer(TransformerMixin, BaseEstimator):
+    """Base of the transformers that take a list of texts and learn nothing in `fit`."""
 
     def fit(self, X, y=None):  # noqa: N803 - scikit-learn naming
         return self
-
-    def transform(self, X):  # noqa: N803
-        return [normalize(text) for text in X]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -35,6 +32,13 @@ class TextNormalizer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.requires_fit = False
         return tags
+
+
+class TextNormalizer(_StatelessTextTransformer):
+    """Stateless transformer: list of raw texts -> list of `training.normalize.normalize` outputs."""
+
+    def transform(self, X):  # noqa: N803
+        return [normalize(text) for text in X]
 
 
 class CachedCharTfidf(TfidfVectorizer):
@@ -106,7 +110,7 @@ _LINK_RE = re.compile(
 )
 
 
-class TextShapeFeatures(TransformerMixin, BaseEstimator):
+class TextShapeFeatures(_StatelessTextTransformer):
     """Five dense features of a normalised text that word and character n-grams miss: how many links it has
     (capped at 3), whether it has one, whether it is little more than a link (3 words or fewer), its length
     (log of the word count) and its share of digits. Spam is often a bare link or a short "check my channel"
@@ -120,9 +124,6 @@ class TextShapeFeatures(TransformerMixin, BaseEstimator):
 
     def __init__(self, scale: float = 3.0):
         self.scale = scale
-
-    def fit(self, X, y=None):  # noqa: N803 - scikit-learn naming
-        return self
 
     def transform(self, X):  # noqa: N803
         if isinstance(X, str):
@@ -146,13 +147,6 @@ class TextShapeFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray(self.feature_names, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.requires_fit = False
-        return tags
 
 
 def _expand_soft_labels(y: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -216,10 +216,20 @@ def _identity_corpus(config: TrainingConfig) -> Corpus:
     )
 
 
+# Words that carry no meaning of their own next to an identity word: "she is", "is black", "the muslim" say
+# no more than "she", "black", "muslim".
+FUNCTION_WORDS = frozenset(
+    "a an the is are was were be been being am i you he she it we they this that these those of to in on at for "
+    "with as and or but not no so do does did has have had will would can could should my your his her its our "
+    "their me him them us who whom what which there here all some any".split()
+)
+
+
 def neutralize_identity_features(features: FeatureUnion, heads: LinearHeads, words: set[str]) -> int:
     """Clip to <= 0 the coefficients of features that only say "an identity group is named".
 
-    Word features: unigrams/bigrams made only of identity words. Char features: every n-gram of 3+ characters
+    Word features: unigrams/bigrams made only of identity words and function words (`FUNCTION_WORDS`), with at
+    least one identity word ("muslim", "black women", "she is"). Char features: every n-gram of 3+ characters
     inside " <identity word> " (" gay", "usli", "slim "). Positive weights only, so a shared n-gram ("lack" in
     "black" and "slack") loses at most its push towards toxic. Applied to every label except identity_attack.
     Returns the number of coefficients changed.
@@ -235,7 +245,12 @@ def neutralize_identity_features(features: FeatureUnion, heads: LinearHeads, wor
         if not hasattr(vectorizer, "vocabulary_"):
             break  # the shape features come last and name no identity
         for term, idx in vectorizer.vocabulary_.items():
-            if (name == "word" and all(tok in words for tok in term.split())) or (
+            tokens = term.split()
+            if (
+                name == "word"
+                and any(tok in words for tok in tokens)
+                and all(tok in words or tok in FUNCTION_WORDS for tok in tokens)
+            ) or (
                 name == "char" and term in identity_grams
             ):
                 columns.append(offset + idx)

@@ -83,3 +83,24 @@ def test_moderator_export_mapping(tmp_path):
     path.write_text("text,label\nhello,maybe\n")
     with pytest.raises(Exception, match="maybe"):
         load_moderator_export(path)
+
+
+def test_identity_features_are_clipped_with_their_function_words():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    from training.features import LinearHeads
+    from training.pipeline import neutralize_identity_features
+
+    docs = ["she is an idiot", "she is kind", "is black", "the muslim idiot", "black idiot", "he is nice"] * 2
+    union = FeatureUnion([("word", TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b"))]).fit(docs)
+    heads = LinearHeads(labels=["toxicity", "identity_attack"])
+    heads.coef_ = np.ones((len(union.transformer_list[0][1].vocabulary_), 2), dtype=np.float32)
+    heads.intercept_ = np.zeros(2)
+    neutralize_identity_features(union, heads, {"she", "he", "black", "muslim"})
+    coef = dict(zip(union.get_feature_names_out(), heads.coef_[:, 0], strict=True))
+    for clipped in ("word__she", "word__she is", "word__is black", "word__the muslim", "word__black"):
+        assert coef[clipped] == 0, clipped
+    for kept in ("word__idiot", "word__black idiot", "word__an idiot", "word__is", "word__kind"):
+        assert coef[kept] == 1, kept
+    assert (heads.coef_[:, 1] == 1).all()  # identity_attack keeps them

@@ -278,6 +278,11 @@ def _load_lexicon() -> dict[str, int]:
 
 _LEXICON = _load_lexicon()
 _CONTRACTION_ENDS = frozenset({"s", "t", "d", "ll", "re", "ve", "m"})
+# Two-letter words that spam spells with a dot ("m.y channel", "sub m.e") and that are no common abbreviation
+# ("us" is: u.s).
+_DOTTED_SHORT_WORDS = frozenset(
+    {"my", "me", "be", "he", "we", "so", "no", "go", "do", "to", "up", "it", "is", "in", "on", "of", "or", "an"}
+)
 # Letters split by single punctuation marks inside one word: "st.upid", "id*iot", "stu-pid", "idi'ot".
 _INNER_PUNCT_RE = re.compile(
     r"(?<![a-z0-9.\-_*,'/@])[a-z]+(?:[.*_,'\-]{1,3}[a-z]+)+(?![a-z0-9/@]|[.\-_*,'][a-z0-9])"
@@ -333,7 +338,9 @@ def _join_inner_punct_word(word: str) -> str:
     if "'" in seps and parts[-1] in _CONTRACTION_ENDS:
         return word  # don't, it's, we'll
     if all(len(p) == 1 for p in parts) and all(sep == "." for sep in seps):
-        return word  # abbreviations: u.s, a.m, e.g
+        joined = "".join(parts)
+        # abbreviations (u.s, a.m, e.g) stay; a dotted common short word ("m.y channel") does not
+        return joined if joined in _DOTTED_SHORT_WORDS else word
     joined = "".join(parts)
     count = _known(joined)
     # Join only if the joined spelling is a word more common than the pieces: "st.upid" -> "stupid",

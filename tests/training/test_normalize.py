@@ -124,6 +124,8 @@ def test_rejects_non_string():
         ("idi'ot", "idiot"),
         ("stu,pid", "stupid"),
         ("m*y cha,_nnel", "my channel"),  # two marks in a row
+        ("look at m.y channel", "look at my channel"),  # a dotted short word is not an abbreviation
+        ("sub m.e", "sub me"),
     ],
 )
 def test_joins_words_split_by_punctuation(raw, expected):

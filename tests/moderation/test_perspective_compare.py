@@ -44,7 +44,8 @@ def test_compare_matches_volume_and_counts_shared_flags():
 
 def test_command_replays_csv_against_our_model(tmp_path):
     ours = [row["toxicity"] for row in current_model().score(TEXTS)]
-    path = write_csv(tmp_path / "log.csv", [(t, f"{s:.4f}") for t, s in zip(TEXTS, ours, strict=True)])
+    # full precision: two abusive texts score 0.9999956 and 0.99999999, which 4 decimals would tie
+    path = write_csv(tmp_path / "log.csv", [(t, repr(s)) for t, s in zip(TEXTS, ours, strict=True)])
     out = StringIO()
     call_command("perspective_compare", "--data", str(path), "--json", "--at", "0.5", stdout=out)
     result = json.loads(out.getvalue())

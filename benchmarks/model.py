@@ -131,6 +131,9 @@ def quality(model_path: Path | None, second_stage: bool = False) -> dict:
 
     # held-out test split, rebuilt exactly as training built it
     config = TrainingConfig(**model.metadata["config"])
+    if not config.sources.get("davidson_hate_offensive"):
+        # Tweets: another site's offensive language that this model never saw (the peer trained on it)
+        add("davidson_tweets_offensive_or_hate", "davidson_hate_offensive", "data.csv", "offensive_or_hate")
     corpora = _load_corpora(config, root)
     if config.identity_augmentation_weight > 0:
         corpora.append(_identity_corpus(config))

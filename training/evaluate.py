@@ -203,36 +203,76 @@ def evaluate_external(model, root: Path | None = None, include_bias: bool = True
             if r["text_in_shared_jigsaw"] != "1"
         ]
         texts = [r["text"] for r in rows]
-        y = np.array([int(r["toxic"]) for r in rows])
-        s = tox(texts)
-        per_id = bias_aucs(y, s, [identities_in(t) for t in texts])
         res[f"wiki_identity_{name}"] = {
-            **binary_metrics(y, s, th),
+            **_bias_audit(
+                [int(r["toxic"]) for r in rows], tox(texts), [identities_in(t) for t in texts], th
+            ),
             "note": "rows also in our Jigsaw folders excluded",
-            "worst_bpsn": _worst(per_id, "bpsn_auc"),
-            "worst_bnsp": _worst(per_id, "bnsp_auc"),
-            "worst_subgroup": _worst(per_id, "subgroup_auc"),
-            "per_identity": per_id,
         }
 
     if include_bias:
         for name in ("bias_madlibs_77k", "intersectional_madlibs"):
             rows = read_rows(root / "bias_madlibs" / f"{name}.csv", ["text", "toxic"])
             texts = [r["text"] for r in rows]
-            y = np.array([int(r["toxic"]) for r in rows])
-            s = tox(texts)
-            per_id = bias_aucs(y, s, [identities_in(t) for t in texts])
-            res[name] = {
-                **binary_metrics(y, s, th),
-                "worst_bpsn": _worst(per_id, "bpsn_auc"),
-                "worst_bnsp": _worst(per_id, "bnsp_auc"),
-                "worst_subgroup": _worst(per_id, "subgroup_auc"),
-                "identities_bpsn_below_0.90": sorted(
-                    k for k, v in per_id.items() if v["bpsn_auc"] is not None and v["bpsn_auc"] < 0.90
-                ),
-                "per_identity": per_id,
+            res[name] = _bias_audit(
+                [int(r["toxic"]) for r in rows], tox(texts), [identities_in(t) for t in texts], th
+            )
+        texts, y, groups = news_identity_madlibs(root)
+        if texts:
+            res["bias_madlibs_news_identities"] = {
+                **_bias_audit(y, tox(texts), groups, th),
+                "note": f"bias_madlibs_77k templates of '{NEWS_TEMPLATE_IDENTITY}', one in "
+                f"{NEWS_TEMPLATE_STEP}, with each of {len(NEWS_IDENTITY_TERMS)} identities that political "
+                "news comments name put in its place",
             }
     return res
+
+
+# Groups that comments on South Asian and Middle Eastern politics name and the madlibs list does not: the
+# madlibs sentences of one nationality adjective are rewritten with each of them (Borkan et al. templates,
+# our substitution). Lower case, as the templates are.
+NEWS_IDENTITY_TERMS = [
+    "afghan", "pakistani", "pashtun", "baloch", "punjabi", "kashmiri", "hazara", "tajik", "bangladeshi",
+    "kurdish", "turkish", "ukrainian", "uyghur", "rohingya", "shia", "sunni", "ahmadi", "iranian", "arab",
+    "palestinian", "israeli", "russian", "syrian", "somali",
+]  # fmt: skip
+NEWS_TEMPLATE_IDENTITY = "mexican"
+NEWS_TEMPLATE_STEP = 3  # every third template: ~500 per identity, 12k rows in all
+
+
+def news_identity_madlibs(root: Path) -> tuple[list[str], list[int], list[set[str]]]:
+    """(texts, toxic labels, identity of each text) for the news-identity bias audit; empty lists when the
+    madlibs file has no template of `NEWS_TEMPLATE_IDENTITY` (a small test data folder)."""
+    pattern = re.compile(rf"\b{NEWS_TEMPLATE_IDENTITY}\b")
+    rows = [
+        r
+        for r in read_rows(root / "bias_madlibs" / "bias_madlibs_77k.csv", ["text", "toxic"])
+        if pattern.search(r["text"])
+    ][::NEWS_TEMPLATE_STEP]
+    texts, y, groups = [], [], []
+    for term in NEWS_IDENTITY_TERMS:
+        for r in rows:
+            texts.append(pattern.sub(term, r["text"]))
+            y.append(int(r["toxic"]))
+            groups.append({term})
+    return texts, y, groups
+
+
+def _bias_audit(y, s, groups: list[set[str]], threshold) -> dict:
+    """Overall metrics, the worst identity by each bias AUC, the identities with BPSN below 0.90, and the
+    per-identity table."""
+    y = np.asarray(y, dtype=int)
+    per_id = bias_aucs(y, s, groups)
+    return {
+        **binary_metrics(y, s, threshold),
+        "worst_bpsn": _worst(per_id, "bpsn_auc"),
+        "worst_bnsp": _worst(per_id, "bnsp_auc"),
+        "worst_subgroup": _worst(per_id, "subgroup_auc"),
+        "identities_bpsn_below_0.90": sorted(
+            k for k, v in per_id.items() if v["bpsn_auc"] is not None and v["bpsn_auc"] < 0.90
+        ),
+        "per_identity": per_id,
+    }
 
 
 def hatecheck_report(model, root: Path | None = None) -> dict:

@@ -78,7 +78,10 @@ def write_report(model, out: Path | str) -> Path:
         "wiki_identity_fuzzed",
         "bias_madlibs_77k",
         "intersectional_madlibs",
+        "bias_madlibs_news_identities",
     ):
+        if name not in ext:
+            continue
         m = ext[name]
         lines.append(
             f"| {name} | {m['n']} | {m['positives']} | {_fmt(m['roc_auc'])} | "
@@ -92,11 +95,19 @@ def write_report(model, out: Path | str) -> Path:
             f"{_fmt(m['average_precision'])} | {_fmt(m.get('precision'))} | {_fmt(m.get('recall'))} |"
         )
 
-    for set_name in ("bias_madlibs_77k", "wiki_identity_nonfuzzed", "wiki_identity_fuzzed"):
+    for set_name in (
+        "bias_madlibs_77k",
+        "bias_madlibs_news_identities",
+        "wiki_identity_nonfuzzed",
+        "wiki_identity_fuzzed",
+    ):
+        if set_name not in ext:
+            continue
         lines += [
             "",
             f"## Identity bias ({set_name}): AUC per identity, worst BPSN first",
             "",
+            *([f"{ext[set_name]['note']}.", ""] if ext[set_name].get("note") else []),
             "| identity | n | subgroup | BPSN | BNSP |",
             "|---|---|---|---|---|",
         ]

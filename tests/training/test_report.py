@@ -20,12 +20,16 @@ def test_report_has_curves_calibration_bias_audit_and_hatecheck(tmp_path, capsys
         "## Evaluation-only sets",
         "## Identity bias (bias_madlibs_77k)",
         "## Identity bias (wiki_identity_nonfuzzed)",
+        "## Identity bias (bias_madlibs_news_identities)",
         "## HateCheck (ROC AUC",
         "## Plots",
     ):
         assert heading in text, heading
     # per-identity rows with subgroup / BPSN / BNSP figures, e.g. "| muslim | 1234 | 0.9 | 0.8 | 0.9 |"
     assert re.search(r"^\| muslim \| \d+ \| [\d.–]+ \| [\d.–]+ \| [\d.–]+ \|$", text, re.M)
+    # groups of South Asian politics, put into the madlibs templates
+    for group in ("hazara", "pashtun", "shia", "ahmadi"):
+        assert re.search(rf"^\| {group} \| 505 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", text, re.M), group
     # HateCheck per functionality: "| counter_quote_nh | 173 | 0.457 | 0.143 |"
     assert re.search(r"^\| counter_quote_nh \| 173 \| [\d.]+ \| [\d.]+ \|$", text, re.M)
     assert re.search(r"^\| derog_dehum_h \| 140 \| [\d.]+ \| [\d.]+ \|$", text, re.M)

@@ -204,9 +204,7 @@ def evaluate_external(model, root: Path | None = None, include_bias: bool = True
         ]
         texts = [r["text"] for r in rows]
         res[f"wiki_identity_{name}"] = {
-            **_bias_audit(
-                [int(r["toxic"]) for r in rows], tox(texts), [identities_in(t) for t in texts], th
-            ),
+            **_bias_audit([int(r["toxic"]) for r in rows], tox(texts), [identities_in(t) for t in texts], th),
             "note": "rows also in our Jigsaw folders excluded",
         }
 

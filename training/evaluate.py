@@ -293,6 +293,8 @@ def hatecheck_report(model, root: Path | None = None) -> dict:
         }
     return {
         **binary_metrics(y, s),
+        # HateCheck labels identity hate, which is what identity_attack (not thresholded) is trained for
+        "identity_attack_roc_auc": binary_metrics(y, scorer_for(model, "identity_attack")(texts))["roc_auc"],
         "accuracy_at_review": float((pred == (y == 1)).mean()),
         "per_functionality": per_func,
     }

@@ -125,6 +125,9 @@ def write_report(model, out: Path | str) -> Path:
         f"## HateCheck (ROC AUC {_fmt(hc['roc_auc'])}, accuracy at review threshold "
         f"{_fmt(hc['accuracy_at_review'])})",
         "",
+        f"The `identity_attack` score, which HateCheck's label (identity hate) matches, has ROC AUC "
+        f"{_fmt(hc.get('identity_attack_roc_auc'))}; the table is for `toxicity`.",
+        "",
         "| functionality | n | accuracy | mean score |",
         "|---|---|---|---|",
     ]

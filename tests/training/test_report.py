@@ -33,6 +33,9 @@ def test_report_has_curves_calibration_bias_audit_and_hatecheck(tmp_path, capsys
     # HateCheck per functionality: "| counter_quote_nh | 173 | 0.457 | 0.143 |"
     assert re.search(r"^\| counter_quote_nh \| 173 \| [\d.]+ \| [\d.]+ \|$", text, re.M)
     assert re.search(r"^\| derog_dehum_h \| 140 \| [\d.]+ \| [\d.]+ \|$", text, re.M)
+    assert re.search(
+        r"^The `identity_attack` score, .* has ROC AUC [\d.]+; the table is for `toxicity`\.$", text, re.M
+    )
     for png in re.findall(r"\]\(([^)]+\.png)\)", text):
         assert (out / png).stat().st_size > 10_000, png
     assert len(re.findall(r"\.png\)", text)) == 2

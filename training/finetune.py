@@ -11,6 +11,12 @@ parameters, about 3.5 MB a layer); at run time they are loaded over the packaged
 (`training.embedding.finetuned_embedder`), whose weights the artifact pins by sha256. The artifact holds the
 arrays itself, so its own sha256 covers them and unpickling still needs no torch.
 
+Known defect (found in review after 78cef803 shipped): the head is trained here on the mean-pooled vector,
+but the packaged model ends in a Normalize module, so at scoring time (and in every evaluation of the stage)
+the head reads the L2-normalised vector. The shipped figures and thresholds were measured that way, so they
+describe what ships; the logits are shrunk toward the head's bias, which compresses the scores. The fix is one
+definition of the vector for both (the model's own modules, with or without Normalize) and a retrain.
+
 Training needs the `embeddings` extra. Cost on the 2-core machine: about 25-40 comments/s for three layers
 (batches are grouped by length, so short comments are not padded to the longest).
 """
@@ -25,19 +31,19 @@ import numpy as np
 
 from training.embedding import MAX_SEQ_LENGTH, load_layers
 
-__all__ = ["FineTuned", "finetune_encoder", "layer_names"]
+__all__ = ["FineTuned", "finetune_encoder", "top_layers"]
 
 
 @dataclass
 class FineTuned:
     state: dict[str, np.ndarray]  # encoder parameter name -> float16 array (the trained layers only)
-    coef: np.ndarray  # (EMBEDDING_DIM,) float32, over the un-normalised mean-pooled vector
+    coef: np.ndarray  # (EMBEDDING_DIM,) float32, trained on the mean-pooled vector before L2 normalisation
     intercept: float
     rows: int
     seconds: float
 
 
-def layer_names(n_layers_total: int, trainable: int) -> list[int]:
+def top_layers(n_layers_total: int, trainable: int) -> list[int]:
     """Indexes of the top `trainable` encoder layers."""
     if not 1 <= trainable <= n_layers_total:
         raise ValueError(f"layers to fine-tune must be in 1..{n_layers_total}, got {trainable}")
@@ -88,7 +94,7 @@ def finetune_encoder(
     encoder = model[0].auto_model
     tokenizer = model.tokenizer
     n_total = encoder.config.num_hidden_layers
-    trainable = set(layer_names(n_total, layers))
+    trainable = set(top_layers(n_total, layers))
     prefixes = tuple(f"encoder.layer.{i}." for i in sorted(trainable))
     params = []
     for name, p in encoder.named_parameters():

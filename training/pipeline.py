@@ -107,6 +107,10 @@ class TrainingConfig:
     # Encoder layers fine-tuned with the head (training.finetune); 0: a logistic head on frozen embeddings.
     second_stage_finetune_layers: int = 3
     second_stage_finetune_lr: float = 4e-5
+    second_stage_head_lr: float = 1e-3  # the fine-tuned stage's head
+    # The vector the fine-tuned stage's head is trained on and reads: "mean_pooled" (the packaged model minus
+    # its Normalize module) or "normalised" (its full output, L2-normalised).
+    second_stage_vector: str = "mean_pooled"
 
     @classmethod
     def from_file(cls, path: Path | str) -> TrainingConfig:
@@ -156,6 +160,12 @@ class TrainingConfig:
                 f"second_stage_finetune_layers must be in 0..6 (all-MiniLM-L6-v2 has 6), "
                 f"got {self.second_stage_finetune_layers}"
             )
+        if self.second_stage_vector not in ("mean_pooled", "normalised"):
+            raise ConfigError(
+                f"second_stage_vector must be 'mean_pooled' or 'normalised', got {self.second_stage_vector!r}"
+            )
+        if not 0 < self.second_stage_head_lr < 1:
+            raise ConfigError(f"second_stage_head_lr must be in (0, 1), got {self.second_stage_head_lr}")
         if not 0 < self.second_stage_finetune_lr < 1:
             raise ConfigError(
                 f"second_stage_finetune_lr must be in (0, 1), got {self.second_stage_finetune_lr}"
@@ -505,7 +515,13 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
     """Fine-tune the encoder's top layers with a head for `toxicity` (or fit a head on frozen embeddings when
     `second_stage_finetune_layers` is 0) on a sample of the training rows, choose the blended thresholds
     on validation, measure the blend on the held-out test split. Returns (SecondStage, metrics)."""
-    from training.embedding import Embedder, SecondStage, embedder_identity, new_sentence_model, state_digest
+    from training.embedding import (
+        SecondStage,
+        embedder_identity,
+        new_sentence_model,
+        stage_embedder,
+        state_digest,
+    )
 
     j = LABELS.index("toxicity")
     texts, y, w = train
@@ -530,13 +546,17 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
         model = new_sentence_model()
         tuned = finetune_encoder(
             model, train_texts, y[known, j], w[known], layers=config.second_stage_finetune_layers,
-            lr=config.second_stage_finetune_lr, seed=config.seed, progress=progress,
+            lr=config.second_stage_finetune_lr, head_lr=config.second_stage_head_lr,
+            vector=config.second_stage_vector, seed=config.seed, progress=progress,
         )
         stage.coef, stage.intercept, stage.encoder_state = tuned.coef, tuned.intercept, tuned.state
+        stage.vector = config.second_stage_vector  # what finetune_encoder trained the head on
+        # measured through the embedder that scoring builds (finetuned_embedder), over the trained model
         identity = {**stage.embedder, "finetuned_sha256": state_digest(tuned.state)}
-        embedder = Embedder(model, identity)
+        embedder = stage_embedder(model, stage, identity)
         details["finetuned"] = {
             "layers": config.second_stage_finetune_layers,
+            "vector": stage.vector,
             "parameters": int(sum(a.size for a in tuned.state.values())),
             "seconds": tuned.seconds,
             "sha256": embedder.identity["finetuned_sha256"],

@@ -49,6 +49,10 @@ def test_config_validates_the_fine_tuning_fields():
         TrainingConfig(second_stage_finetune_layers=7).validate()
     with pytest.raises(ConfigError, match="second_stage_finetune_lr"):
         TrainingConfig(second_stage_finetune_lr=0).validate()
+    with pytest.raises(ConfigError, match="second_stage_head_lr"):
+        TrainingConfig(second_stage_head_lr=1).validate()
+    with pytest.raises(ConfigError, match="second_stage_vector must be 'mean_pooled' or 'normalised', got"):
+        TrainingConfig(second_stage_vector="cls").validate()
 
 
 def test_state_digest_changes_with_any_weight():
@@ -93,6 +97,54 @@ def test_the_head_starts_at_the_weighted_base_rate():
 
 
 @needs_embeddings
+def test_the_head_reads_at_scoring_time_the_vector_it_was_trained_on():
+    """78cef803's head was trained on mean-pooled vectors and read L2-normalised ones when scoring."""
+    import torch
+
+    from training.finetune import finetune_encoder
+
+    y = np.array([0, 0, 0, 1, 1, 1] * 6, dtype=np.float32)
+    model = embedding.new_sentence_model()
+    tuned = finetune_encoder(model, TEXTS, y, np.ones(len(TEXTS)), layers=1, lr=1e-3, batch_size=8, seed=3)
+    stage = embedding.SecondStage(
+        label="toxicity",
+        coef=tuned.coef,
+        intercept=tuned.intercept,
+        alpha=1.0,
+        band=(0.0, 1.0),
+        thresholds={},
+        embedder=embedding.embedder_identity(),
+        encoder_state=tuned.state,
+        vector=embedding.MEAN_POOLED,
+    )
+    texts = TEXTS[:6]
+    trained_on = embedding.without_normalize(model)  # what finetune_encoder feeds the head
+    trained_on.eval()
+    with torch.no_grad():
+        training_vectors = embedding.sentence_vectors(trained_on, texts).numpy()
+    scoring_vectors = embedding.finetuned_embedder(stage).encode(texts)
+    np.testing.assert_allclose(scoring_vectors, training_vectors, atol=1e-5)
+    assert np.all(np.linalg.norm(scoring_vectors, axis=1) > 1.5)  # mean-pooled, not L2-normalised
+    # an older stage (no `vector`: the class default) still reads the packaged model's normalised output
+    old = embedding.SecondStage(
+        label="toxicity",
+        coef=tuned.coef,
+        intercept=tuned.intercept,
+        alpha=1.0,
+        band=(0.0, 1.0),
+        thresholds={},
+        embedder=embedding.embedder_identity(),
+        encoder_state=tuned.state,
+    )
+    np.testing.assert_allclose(
+        np.linalg.norm(embedding.finetuned_embedder(old).encode(texts), axis=1), 1.0, atol=1e-5
+    )
+    unknown = embedding.SecondStage(**{**old.__dict__, "vector": "cls"})
+    with pytest.raises(embedding.EmbeddingUnavailable, match="reads 'cls' vectors"):
+        embedding.finetuned_embedder(unknown)
+
+
+@needs_embeddings
 def test_load_layers_refuses_a_name_or_shape_the_encoder_lacks():
     model = embedding.new_sentence_model()
     with pytest.raises(embedding.EmbeddingUnavailable, match="do not exist"):
@@ -115,7 +167,9 @@ def finetuned_model(tmp_path_factory):
 def test_a_finetuned_stage_ships_in_the_artifact_and_scores_what_training_measured(finetuned_model):
     stage = finetuned_model._payload["second_stage"]
     assert stage.finetuned and all(n.startswith("encoder.layer.5.") for n in stage.encoder_state)
+    assert stage.vector == embedding.MEAN_POOLED
     meta = finetuned_model.metadata["metrics"]["second_stage"]
+    assert meta["finetuned"]["vector"] == embedding.MEAN_POOLED
     assert meta["finetuned"]["layers"] == 1 and meta["finetuned"]["sha256"] == embedding.state_digest(
         stage.encoder_state
     )
@@ -125,11 +179,11 @@ def test_a_finetuned_stage_ships_in_the_artifact_and_scores_what_training_measur
     texts = ["Thanks for the thoughtful article.", "shut up you stupid moron"]
     fast = [s["toxicity"] for s in finetuned_model.score(texts)]
     staged = [s["toxicity"] for s in on.score(texts)]
-    # by hand: the fine-tuned encoder's vectors (all the packaged model's modules) and the stage's head
+    # by hand: mean-pooled vectors of the base model with the stage's layers (no Normalize) and the head
     model = embedding.new_sentence_model()
     embedding.load_layers(model, stage.encoder_state)
-    vectors = model.encode(on._normalizer.transform(texts), normalize_embeddings=False)
-    head = stage.head_proba(vectors)
+    vectors = model[1](model[0](model.preprocess(on._normalizer.transform(texts))))["sentence_embedding"]
+    head = stage.head_proba(vectors.detach().numpy())
     for i in range(2):
         if stage.in_band(np.array([fast[i]]))[0]:
             assert staged[i] == pytest.approx(stage.alpha * head[i] + (1 - stage.alpha) * fast[i], abs=1e-5)

@@ -25,6 +25,10 @@ def test_small_training_round_trips(small_model):
     meta = reloaded.metadata
     assert meta["sha256"] and meta["library_versions"]["scikit-learn"]
     assert all("sha256" in d and "rows_train" in d for d in meta["training_data"] if d.get("path"))
+    # fitting and the evaluation-only sets are timed apart (this config skips the latter)
+    assert 0 < meta["fit_seconds"] <= meta["training_seconds"]
+    spent = meta["training_seconds"] - meta["fit_seconds"]
+    assert meta["external_evaluation_seconds"] == pytest.approx(spent, abs=0.11)
     for row in reloaded.score(texts):
         assert set(row) == set(LABELS) and all(0 <= v <= 1 for v in row.values())
 

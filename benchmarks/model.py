@@ -151,7 +151,8 @@ def quality(model_path: Path | None, second_stage: bool = False) -> dict:
                 )
     out = {}
     for name, (texts, y, task) in sets.items():
-        ours = binary_metrics(y, scorer_for(model, task)(texts))
+        scores = scorer_for(model, task)(texts)
+        ours = binary_metrics(y, scores)
         peer = binary_metrics(y, peer_scores(texts))
         out[name] = {
             "task": task,
@@ -161,10 +162,56 @@ def quality(model_path: Path | None, second_stage: bool = False) -> dict:
             "ours_ap": ours["average_precision"],
             "peer_auc": peer["roc_auc"],
             "peer_ap": peer["average_precision"],
+            **_negatives_flagged("ours", y, scores, model.thresholds.get(task)),
         }
         if staged is not None:
-            both = binary_metrics(y, scorer_for(staged, task)(texts))
+            staged_scores = scorer_for(staged, task)(texts)
+            both = binary_metrics(y, staged_scores)
             out[name].update(staged_auc=both["roc_auc"], staged_ap=both["average_precision"])
+            out[name].update(_negatives_flagged("staged", y, staged_scores, staged.thresholds.get(task)))
+    out["neutral_story_sentences"] = neutral_sentences(model, staged)
+    return out
+
+
+def _negatives_flagged(prefix: str, y, scores, threshold: dict | None) -> dict:
+    """The review load a model puts on clean comments: the share of negatives at or above the review and the
+    reject thresholds."""
+    import numpy as np
+
+    if not threshold:
+        return {}
+    negatives = np.asarray(scores)[np.asarray(y) == 0]
+    if not len(negatives):
+        return {}
+    return {
+        f"{prefix}_negatives_at_review": round(float((negatives >= threshold["review"]).mean()), 4),
+        f"{prefix}_negatives_at_reject": round(float((negatives >= threshold["reject"]).mean()), 4),
+    }
+
+
+NEUTRAL_SENTENCES = Path(__file__).parent / "data" / "neutral_story_sentences.txt"
+
+
+def neutral_sentences(model, staged=None) -> dict:
+    """Toxicity of neutral comments on a political story that name nations, peoples and religions
+    (`benchmarks/data/neutral_story_sentences.txt`): how many each model would send to review."""
+    lines = NEUTRAL_SENTENCES.read_text(encoding="utf-8").splitlines()
+    texts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    out: dict = {"n": len(texts)}
+    for prefix, m in (("ours", model), ("staged", staged)):
+        if m is None:
+            continue
+        review = m.thresholds["toxicity"]["review"]
+        scores = [s["toxicity"] for s in m.score(texts)]
+        pairs = zip(scores, texts, strict=True)
+        flagged = sorted(((round(s, 4), t) for s, t in pairs if s >= review), reverse=True)
+        out[prefix] = {
+            "review_threshold": review,
+            "at_review": len(flagged),
+            "flagged": flagged,
+            "median": round(float(sorted(scores)[len(scores) // 2]), 4),
+            "max": round(max(scores), 4),
+        }
     return out
 
 
@@ -195,10 +242,25 @@ def main() -> None:
         for key, value in result.get(section, {}).items():
             print(f"{key:28s} {value}")
     for name, r in result.get("quality", {}).items():
+        if name == "neutral_story_sentences":
+            for prefix in ("ours", "staged"):
+                if prefix in r:
+                    n = r[prefix]
+                    print(
+                        f"neutral story sentences ({prefix}): {n['at_review']}/{r['n']} at review "
+                        f"({n['review_threshold']}), median {n['median']}, max {n['max']}"
+                    )
+            continue
         staged = f" | with second stage AUC {r['staged_auc']:.3f}" if "staged_auc" in r else ""
+        load = "".join(
+            f" | {prefix} clean at review {r[f'{prefix}_negatives_at_review']:.1%}"
+            for prefix in ("ours", "staged")
+            if f"{prefix}_negatives_at_review" in r
+        )
         print(
             f"{name:48s} n={r['n']:6d} pos={r['positives']:6d}  ours AUC {r['ours_auc']:.3f} AP "
-            f"{r['ours_ap']:.3f} | alt-profanity-check AUC {r['peer_auc']:.3f} AP {r['peer_ap']:.3f}{staged}"
+            f"{r['ours_ap']:.3f} | alt-profanity-check AUC {r['peer_auc']:.3f} AP {r['peer_ap']:.3f}"
+            f"{staged}{load}"
         )
 
 

@@ -1,0 +1,26 @@
+"""The review-load figures of `benchmarks.model --quality`: clean comments at or above a model's thresholds,
+and the neutral story sentences. Real shipped model; the figures themselves are the benchmark's job."""
+
+import numpy as np
+
+from benchmarks import model as bench
+
+
+def test_negatives_flagged_counts_only_clean_comments_at_each_threshold():
+    y = [0, 0, 0, 0, 1, 1]
+    scores = [0.05, 0.2, 0.5, 0.9, 0.95, 0.01]
+    out = bench._negatives_flagged("ours", y, scores, {"review": 0.2, "reject": 0.8})
+    assert out == {"ours_negatives_at_review": 0.75, "ours_negatives_at_reject": 0.25}
+    assert bench._negatives_flagged("ours", y, scores, None) == {}
+    assert bench._negatives_flagged("ours", [1, 1], [0.1, 0.2], {"review": 0.1, "reject": 0.5}) == {}
+
+
+def test_neutral_story_sentences_are_scored_against_the_review_threshold(shipped_model):
+    out = bench.neutral_sentences(shipped_model)
+    assert out["n"] >= 20 and "staged" not in out
+    ours = out["ours"]
+    texts = [t for t in bench.NEUTRAL_SENTENCES.read_text().splitlines() if t and not t.startswith("#")]
+    scores = np.array([s["toxicity"] for s in shipped_model.score(texts)])
+    assert ours["at_review"] == int((scores >= ours["review_threshold"]).sum()) == len(ours["flagged"])
+    assert ours["max"] == round(float(scores.max()), 4)
+    assert all(text in texts for _, text in ours["flagged"])

@@ -17,7 +17,7 @@ both places. Until 78cef803 (shipped 2026-11-29) training pooled the vectors its
 L2-normalised them, so that stage's head read vectors it was not trained on; a test now checks that training
 and scoring compute the same vector.
 
-Training needs the `embeddings` extra. Cost on the 2-core machine: about 25-40 comments/s for three layers
+Training needs the `embeddings` extra. Cost on the 2-core machine: about 25-48 comments/s for three layers
 (batches are grouped by length, so short comments are not padded to the longest).
 """
 

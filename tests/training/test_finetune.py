@@ -99,6 +99,8 @@ def test_the_head_starts_at_the_weighted_base_rate():
 @needs_embeddings
 def test_the_head_reads_at_scoring_time_the_vector_it_was_trained_on():
     """78cef803's head was trained on mean-pooled vectors and read L2-normalised ones when scoring."""
+    import dataclasses
+
     import torch
 
     from training.finetune import finetune_encoder
@@ -106,26 +108,7 @@ def test_the_head_reads_at_scoring_time_the_vector_it_was_trained_on():
     y = np.array([0, 0, 0, 1, 1, 1] * 6, dtype=np.float32)
     model = embedding.new_sentence_model()
     tuned = finetune_encoder(model, TEXTS, y, np.ones(len(TEXTS)), layers=1, lr=1e-3, batch_size=8, seed=3)
-    stage = embedding.SecondStage(
-        label="toxicity",
-        coef=tuned.coef,
-        intercept=tuned.intercept,
-        alpha=1.0,
-        band=(0.0, 1.0),
-        thresholds={},
-        embedder=embedding.embedder_identity(),
-        encoder_state=tuned.state,
-        vector=embedding.MEAN_POOLED,
-    )
-    texts = TEXTS[:6]
-    trained_on = embedding.without_normalize(model)  # what finetune_encoder feeds the head
-    trained_on.eval()
-    with torch.no_grad():
-        training_vectors = embedding.sentence_vectors(trained_on, texts).numpy()
-    scoring_vectors = embedding.finetuned_embedder(stage).encode(texts)
-    np.testing.assert_allclose(scoring_vectors, training_vectors, atol=1e-5)
-    assert np.all(np.linalg.norm(scoring_vectors, axis=1) > 1.5)  # mean-pooled, not L2-normalised
-    # an older stage (no `vector`: the class default) still reads the packaged model's normalised output
+    # built as an artifact pickled before the `vector` field reads: the class default
     old = embedding.SecondStage(
         label="toxicity",
         coef=tuned.coef,
@@ -136,10 +119,20 @@ def test_the_head_reads_at_scoring_time_the_vector_it_was_trained_on():
         embedder=embedding.embedder_identity(),
         encoder_state=tuned.state,
     )
+    stage = dataclasses.replace(old, vector=embedding.MEAN_POOLED)
+    texts = TEXTS[:6]
+    trained_on = embedding.without_normalize(model)  # what finetune_encoder feeds the head
+    trained_on.eval()
+    with torch.no_grad():
+        training_vectors = embedding.sentence_vectors(trained_on, texts).numpy()
+    scoring_vectors = embedding.finetuned_embedder(stage).encode(texts)
+    np.testing.assert_allclose(scoring_vectors, training_vectors, atol=1e-5)
+    assert np.all(np.linalg.norm(scoring_vectors, axis=1) > 1.5)  # mean-pooled, not L2-normalised
+    # an older stage (no `vector`: the class default) still reads the packaged model's normalised output
     np.testing.assert_allclose(
         np.linalg.norm(embedding.finetuned_embedder(old).encode(texts), axis=1), 1.0, atol=1e-5
     )
-    unknown = embedding.SecondStage(**{**old.__dict__, "vector": "cls"})
+    unknown = dataclasses.replace(old, vector="cls")
     with pytest.raises(embedding.EmbeddingUnavailable, match="reads 'cls' vectors"):
         embedding.finetuned_embedder(unknown)
 

@@ -111,6 +111,9 @@ class TrainingConfig:
     # The vector the fine-tuned stage's head is trained on and reads: "mean_pooled" (the packaged model minus
     # its Normalize module) or "normalised" (its full output, L2-normalised).
     second_stage_vector: str = "mean_pooled"
+    # Seeds the stage's row sample and fine-tuning alone (None: `seed`), so a retrain with another value
+    # measures the stage's run-to-run spread on the same split.
+    second_stage_seed: int | None = None
 
     @classmethod
     def from_file(cls, path: Path | str) -> TrainingConfig:
@@ -530,7 +533,8 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
     j = LABELS.index("toxicity")
     texts, y, w = train
     known = np.flatnonzero(~np.isnan(y[:, j]))
-    rng = np.random.default_rng(config.seed)
+    stage_seed = config.seed if config.second_stage_seed is None else config.second_stage_seed
+    rng = np.random.default_rng(stage_seed)
     if len(known) > config.second_stage_max_rows:
         known = np.sort(rng.choice(known, config.second_stage_max_rows, replace=False))
     train_texts = normalizer.transform([texts[i] for i in known])
@@ -551,7 +555,7 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
         tuned = finetune_encoder(
             model, train_texts, y[known, j], w[known], layers=config.second_stage_finetune_layers,
             lr=config.second_stage_finetune_lr, head_lr=config.second_stage_head_lr,
-            vector=config.second_stage_vector, seed=config.seed, progress=progress,
+            vector=config.second_stage_vector, seed=stage_seed, progress=progress,
         )
         stage.coef, stage.intercept, stage.encoder_state = tuned.coef, tuned.intercept, tuned.state
         stage.vector = config.second_stage_vector  # what finetune_encoder trained the head on

@@ -210,3 +210,17 @@ def test_a_finetuned_stage_on_another_base_model_is_refused(finetuned_model, tmp
     path = save_model(ModelArtifact(payload, dict(finetuned_model.metadata)), tmp_path / "other.joblib").path
     with pytest.raises(ArtifactError, match="install the same version or retrain"):
         load_model(path, second_stage=True)
+
+
+@needs_embeddings
+def test_second_stage_seed_reseeds_the_stage_alone(finetuned_model):
+    """Another `second_stage_seed`: the same split and fast stage, another sample and fine-tuning run."""
+    config = small_config(
+        second_stage=True, second_stage_max_rows=300, second_stage_finetune_layers=1, second_stage_seed=7
+    )
+    other = train_model(config, progress=lambda _: None)
+    texts = ["Thanks for the thoughtful article.", "shut up you stupid moron"]
+    assert other.score(texts) == finetuned_model.score(texts)  # the fast stage
+    assert other.metadata["training_data"] == finetuned_model.metadata["training_data"]
+    ours, theirs = (m._payload["second_stage"] for m in (finetuned_model, other))
+    assert embedding.state_digest(ours.encoder_state) != embedding.state_digest(theirs.encoder_state)

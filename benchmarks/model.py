@@ -192,11 +192,16 @@ def _negatives_flagged(prefix: str, y, scores, threshold: dict | None) -> dict:
 NEUTRAL_SENTENCES = Path(__file__).parent / "data" / "neutral_story_sentences.txt"
 
 
+def neutral_texts() -> list[str]:
+    """The sentences of `NEUTRAL_SENTENCES`: one a line, blank lines and `#` comments skipped."""
+    lines = NEUTRAL_SENTENCES.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
 def neutral_sentences(model, staged=None) -> dict:
     """Toxicity of neutral comments on a political story that name nations, peoples and religions
     (`benchmarks/data/neutral_story_sentences.txt`): how many each model would send to review."""
-    lines = NEUTRAL_SENTENCES.read_text(encoding="utf-8").splitlines()
-    texts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    texts = neutral_texts()
     out: dict = {"n": len(texts)}
     for prefix, m in (("ours", model), ("staged", staged)):
         if m is None:
@@ -209,7 +214,7 @@ def neutral_sentences(model, staged=None) -> dict:
             "review_threshold": review,
             "at_review": len(flagged),
             "flagged": flagged,
-            "median": round(float(sorted(scores)[len(scores) // 2]), 4),
+            "median": round(float(statistics.median(scores)), 4),
             "max": round(max(scores), 4),
         }
     return out

@@ -19,8 +19,10 @@ def test_neutral_story_sentences_are_scored_against_the_review_threshold(shipped
     out = bench.neutral_sentences(shipped_model)
     assert out["n"] >= 20 and "staged" not in out
     ours = out["ours"]
-    texts = [t for t in bench.NEUTRAL_SENTENCES.read_text().splitlines() if t and not t.startswith("#")]
+    texts = bench.neutral_texts()
+    assert not any(t.startswith("#") or not t for t in texts)
     scores = np.array([s["toxicity"] for s in shipped_model.score(texts)])
     assert ours["at_review"] == int((scores >= ours["review_threshold"]).sum()) == len(ours["flagged"])
     assert ours["max"] == round(float(scores.max()), 4)
+    assert ours["median"] == round(float(np.median(scores)), 4)
     assert all(text in texts for _, text in ours["flagged"])

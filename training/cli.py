@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--second-stage",
         action="store_true",
         help="also train the optional second stage for toxicity: all-MiniLM-L6-v2 with its top "
-        "layers fine-tuned (second_stage_finetune_layers in the config; about 8 more minutes on two "
+        "layers fine-tuned (second_stage_finetune_layers in the config; about 10 more minutes on two "
         "cores; needs the `embeddings` extra; used at scoring time only with MODERATION_SECOND_STAGE=on)",
     )
 

@@ -171,7 +171,7 @@ def sentence_vectors(model, texts: list[str]):
 
 def stage_embedder(model, stage: SecondStage, identity: dict[str, str]) -> Embedder:
     """The embedder a stage's head reads, over `model` (the base model with the stage's layers loaded)."""
-    vector = getattr(stage, "vector", NORMALISED)
+    vector = stage.vector  # a stage pickled before the field reads the class default
     if vector not in VECTORS:
         raise EmbeddingUnavailable(f"the second stage reads {vector!r} vectors; this version knows {VECTORS}")
     if vector == MEAN_POOLED:
@@ -219,7 +219,7 @@ def finetuned_embedder(stage: SecondStage) -> Embedder:
     """The encoder of a fine-tuned `stage`: the installed base model (checked against the one the stage was
     trained on) with the stage's trained layers loaded over it. Loaded once per process and stage."""
     digest = state_digest(stage.encoder_state)
-    key = f"{digest}:{getattr(stage, 'vector', NORMALISED)}"
+    key = f"{digest}:{stage.vector}"
     with _embedder_lock:
         if key in _finetuned:
             stage.check_identity(_finetuned[key].identity)  # the same layers over another base: refused

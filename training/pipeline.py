@@ -26,6 +26,7 @@ from sklearn.pipeline import FeatureUnion
 
 from training import datasets
 from training.datasets import Corpus, concat
+from training.embedding import MEAN_POOLED, NORMALISED, VECTORS
 from training.evaluate import binary_metrics
 from training.features import CachedCharTfidf, LinearHeads, TextNormalizer, TextShapeFeatures
 from training.identity_augment import identity_sentences, identity_words
@@ -110,7 +111,7 @@ class TrainingConfig:
     second_stage_head_lr: float = 1e-3  # the fine-tuned stage's head
     # The vector the fine-tuned stage's head is trained on and reads: "mean_pooled" (the packaged model minus
     # its Normalize module) or "normalised" (its full output, L2-normalised).
-    second_stage_vector: str = "mean_pooled"
+    second_stage_vector: str = MEAN_POOLED
     # Seeds the stage's row sample and fine-tuning alone (None: `seed`), so a retrain with another value
     # measures the stage's run-to-run spread on the same split.
     second_stage_seed: int | None = None
@@ -163,9 +164,10 @@ class TrainingConfig:
                 f"second_stage_finetune_layers must be in 0..6 (all-MiniLM-L6-v2 has 6), "
                 f"got {self.second_stage_finetune_layers}"
             )
-        if self.second_stage_vector not in ("mean_pooled", "normalised"):
+        if self.second_stage_vector not in VECTORS:
             raise ConfigError(
-                f"second_stage_vector must be 'mean_pooled' or 'normalised', got {self.second_stage_vector!r}"
+                f"second_stage_vector must be {MEAN_POOLED!r} or {NORMALISED!r}, "
+                f"got {self.second_stage_vector!r}"
             )
         if not 0 < self.second_stage_head_lr < 1:
             raise ConfigError(f"second_stage_head_lr must be in (0, 1), got {self.second_stage_head_lr}")

@@ -132,8 +132,29 @@ def load_embedder() -> Embedder:
         return _embedder
 
 
+_fork_guard_registered = False
+
+
+def _one_torch_thread_in_child() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _guard_fork() -> None:
+    """torch's OpenMP thread pool does not survive fork: once the parent has used it (loading fine-tuned
+    layers does), a forked child hangs on its first parallel op. Measured: a prefork Celery worker with the
+    fine-tuned stage on never finished a task. One torch thread per forked child keeps it off the pool;
+    forking servers run one child per core anyway."""
+    global _fork_guard_registered
+    if not _fork_guard_registered:
+        os.register_at_fork(after_in_child=_one_torch_thread_in_child)
+        _fork_guard_registered = True
+
+
 def new_sentence_model():
     """A fresh all-MiniLM-L6-v2 (sentence-transformers) from the installed package, on the CPU, offline."""
+    _guard_fork()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

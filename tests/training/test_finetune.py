@@ -224,3 +224,34 @@ def test_second_stage_seed_reseeds_the_stage_alone(finetuned_model):
     assert other.metadata["training_data"] == finetuned_model.metadata["training_data"]
     ours, theirs = (m._payload["second_stage"] for m in (finetuned_model, other))
     assert embedding.state_digest(ours.encoder_state) != embedding.state_digest(theirs.encoder_state)
+
+
+@needs_embeddings
+def test_a_forked_child_scores_with_the_finetuned_stage(finetuned_model):
+    """A prefork worker loads the model in its parent and scores in forked children: the fine-tuned layers'
+    load uses torch's thread pool, which hung every child before the fork guard."""
+    import os
+    import signal
+    import time
+
+    on = load_model(finetuned_model.path, second_stage=True)
+    text = ["shut up you stupid moron, the council was right"]
+    expected = on.score(text)[0]["toxicity"]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its score
+        os.write(write, repr(on.score(text)[0]["toxicity"]).encode())
+        os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if done[0] == 0:  # hung in torch's thread pool, where no Python signal handler runs
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child did not finish scoring in 60 s")
+    status = done[1]
+    got = os.read(read, 100).decode()
+    os.close(read)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child ended with status {status}"
+    assert float(got) == pytest.approx(expected, abs=1e-5)

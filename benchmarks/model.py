@@ -101,7 +101,7 @@ def quality(model_path: Path | None, second_stage: bool = False) -> dict:
 
     from training import datasets
     from training.compare import peer_scores
-    from training.evaluate import binary_metrics, scorer_for
+    from training.evaluate import auc_difference, binary_metrics, scorer_for
     from training.pipeline import TrainingConfig, _identity_corpus, _load_corpora
     from training.runtime import LABELS, load_model
 
@@ -152,25 +152,42 @@ def quality(model_path: Path | None, second_stage: bool = False) -> dict:
     out = {}
     for name, (texts, y, task) in sets.items():
         scores = scorer_for(model, task)(texts)
+        theirs = peer_scores(texts)
         ours = binary_metrics(y, scores)
-        peer = binary_metrics(y, peer_scores(texts))
+        peer = binary_metrics(y, theirs)
         out[name] = {
             "task": task,
             "n": ours["n"],
             "positives": ours["positives"],
             "ours_auc": ours["roc_auc"],
+            "ours_auc_ci95": ours["roc_auc_ci95"],
             "ours_ap": ours["average_precision"],
             "peer_auc": peer["roc_auc"],
+            "peer_auc_ci95": peer["roc_auc_ci95"],
             "peer_ap": peer["average_precision"],
+            # paired on the same rows (DeLong): is the gap to the peer more than these rows' sampling error?
+            "ours_minus_peer": auc_difference(y, scores, theirs),
             **_negatives_flagged("ours", y, scores, model.thresholds.get(task)),
         }
         if staged is not None:
             staged_scores = scorer_for(staged, task)(texts)
             both = binary_metrics(y, staged_scores)
-            out[name].update(staged_auc=both["roc_auc"], staged_ap=both["average_precision"])
+            out[name].update(
+                staged_auc=both["roc_auc"],
+                staged_auc_ci95=both["roc_auc_ci95"],
+                staged_ap=both["average_precision"],
+                staged_minus_peer=auc_difference(y, staged_scores, theirs),
+                staged_minus_ours=auc_difference(y, staged_scores, scores),
+            )
             out[name].update(_negatives_flagged("staged", y, staged_scores, staged.thresholds.get(task)))
     out["neutral_story_sentences"] = neutral_sentences(model, staged)
     return out
+
+
+def _gap(label: str, d: dict) -> str:
+    """One paired AUC difference: its value, 95% interval and p-value (`training.evaluate.auc_difference`)."""
+    lo, hi = d["ci95"]
+    return f"{label} {d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] p={d['p_value']:.2g}"
 
 
 def _negatives_flagged(prefix: str, y, scores, threshold: dict | None) -> dict:
@@ -267,6 +284,9 @@ def main() -> None:
             f"{r['ours_ap']:.3f} | alt-profanity-check AUC {r['peer_auc']:.3f} AP {r['peer_ap']:.3f}"
             f"{staged}{load}"
         )
+        gaps = [("ours - peer", "ours_minus_peer"), ("stage - peer", "staged_minus_peer"),
+                ("stage - ours", "staged_minus_ours")]
+        print(f"{'':48s} " + "; ".join(_gap(label, r[key]) for label, key in gaps if key in r))
 
 
 if __name__ == "__main__":

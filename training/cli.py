@@ -90,8 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-column", default="text")
     p.add_argument("--out", type=Path, required=True, help="output CSV")
 
-    p = sub.add_parser("compare", help="our model vs alt-profanity-check on a labelled CSV")
+    p = sub.add_parser(
+        "compare",
+        help="our model vs alt-profanity-check (and, with --baseline, another artifact) on a labelled CSV, "
+        "with DeLong's paired 95%% intervals",
+    )
     model_arg(p)
+    p.add_argument(
+        "--baseline", type=_existing_file, default=None,
+        help="another artifact .joblib to rank against on the same rows (say, the shipped "
+        "models/default.joblib against a candidate given as --model)",
+    )
     p.add_argument("--data", type=_existing_file, required=True)
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", required=True)
@@ -104,11 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path | None):
+def _load(path: Path | None, option: str = "--model"):
     try:
         return load_model(path)
     except ArtifactError as exc:
-        print(f"error: --model: {exc}", file=sys.stderr)
+        print(f"error: {option}: {exc}", file=sys.stderr)
         raise SystemExit(3) from None
 
 
@@ -199,14 +208,33 @@ def cmd_compare(args, parser) -> int:
         parser, args.data, ("--text-column", args.text_column), ("--label-column", args.label_column)
     )
     model = _load(args.model)
-    result = compare_csv(model, args.data, args.text_column, args.label_column, args.task)
+    baseline = _load(args.baseline, "--baseline") if args.baseline else None
+    try:
+        result = compare_csv(model, args.data, args.text_column, args.label_column, args.task, baseline)
+    except ValueError as exc:
+        parser.error(f"--label-column: {exc}")
+    except RuntimeError as exc:  # the peer is not installed
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     if args.json:
         print(json.dumps(result))
-    else:
-        print(f"{'':24s}{'ROC AUC':>10s}{'AP':>10s}   (n={result['n']}, positives={result['positives']})")
-        for name in ("ours", "alt_profanity_check"):
-            r = result[name]
-            print(f"{name:24s}{r['roc_auc']:>10.4f}{r['average_precision']:>10.4f}")
+        return 0
+    print(f"n={result['n']}, positives={result['positives']}, task={result['task']}")
+    print(f"{'':22s}{'ROC AUC':>9s}  {'95% interval':17s}{'AP':>8s}")
+    names = ["ours", "alt_profanity_check"] + (["baseline"] if baseline else [])
+    for name in names:
+        r = result[name]
+        if r["roc_auc"] is None:
+            print(f"{name:22s}{'n/a (one class)':>9s}")
+            continue
+        lo, hi = r["roc_auc_ci95"]
+        print(f"{name:22s}{r['roc_auc']:>9.4f}  [{lo:.4f}, {hi:.4f}]{r['average_precision']:>9.4f}")
+    for name, d in result.get("differences", {}).items():
+        lo, hi = d["ci95"]
+        print(
+            f"ours - {name}: {d['difference']:+.4f} ROC AUC, 95% interval [{lo:+.4f}, {hi:+.4f}], "
+            f"p = {d['p_value']:.2g} (DeLong, paired; the evaluation rows' sampling error only)"
+        )
     return 0
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.evaluate import binary_metrics, scorer_for
+from training.evaluate import auc_difference, binary_metrics, scorer_for
 
 
 def peer_scores(texts: list[str]) -> np.ndarray:
@@ -18,26 +18,41 @@ def peer_scores(texts: list[str]) -> np.ndarray:
     return np.asarray(predict_prob(texts), dtype=float)
 
 
-def compare_scores(texts: list[str], y: list[int], model, task: str = "toxicity") -> dict:
-    """ROC AUC / AP of our `task` score and of the peer on the same rows (the peer has no spam model, its
-    profanity score is reported for either task)."""
+def _ranking(y, scores) -> dict:
+    m = binary_metrics(y, scores)
+    return {k: m[k] for k in ("roc_auc", "roc_auc_ci95", "average_precision")}
+
+
+def compare_scores(texts: list[str], y: list[int], model, task: str = "toxicity", baseline=None) -> dict:
+    """ROC AUC (with its 95% interval) and AP of our `task` score, of the peer and, if given, of a `baseline`
+    artifact, all on the same rows; then ours minus each of them with DeLong's paired 95% interval and p-value
+    (`training.evaluate.auc_difference`). The peer has no spam model: its profanity score is reported for
+    either task."""
     ours = scorer_for(model, task)(texts)
-    peer = peer_scores(texts)
+    others = {"alt_profanity_check": peer_scores(texts)}
+    if baseline is not None:
+        others["baseline"] = scorer_for(baseline, task)(texts)
     a = binary_metrics(y, ours)
-    b = binary_metrics(y, peer)
-    keys = ("roc_auc", "average_precision")
-    return {
+    out = {
         "task": task,
         "n": a["n"],
         "positives": a["positives"],
         "model_version": model.version,
-        "ours": {k: a[k] for k in keys},
-        "alt_profanity_check": {k: b[k] for k in keys},
+        "ours": _ranking(y, ours),
     }
+    for name, scores in others.items():
+        out[name] = _ranking(y, scores)
+    if baseline is not None:
+        out["baseline"]["model_version"] = baseline.version
+    if a["roc_auc"] is not None:
+        out["differences"] = {name: auc_difference(y, ours, scores) for name, scores in others.items()}
+    return out
 
 
-def compare_csv(model, path: Path, text_column: str, label_column: str, task: str = "toxicity") -> dict:
+def compare_csv(
+    model, path: Path, text_column: str, label_column: str, task: str = "toxicity", baseline=None
+) -> dict:
     from training.evaluate import read_labelled_csv
 
     texts, y = read_labelled_csv(path, text_column, label_column, task)
-    return compare_scores(texts, y, model, task)
+    return compare_scores(texts, y, model, task, baseline)

@@ -84,10 +84,74 @@ def _safe_auc(y: np.ndarray, s: np.ndarray) -> float | None:
     return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else None
 
 
+Z95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of `x`, ties sharing the mean of their ranks."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    # first and one-past-last index of each run of equal values
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    ends = np.r_[starts[1:], len(xs)]
+    ranks = np.empty(len(x), dtype=float)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
+
+
+def delong(y: Sequence[int], *scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """ROC AUCs of one or more scorers on the same rows and DeLong's covariance matrix of those AUCs
+    (DeLong, DeLong & Clarke-Pearson 1988; the O(n log n) midrank form of Sun & Xu 2014). The covariance
+    is what lets two scorers be compared on the same rows: their AUCs are correlated. It measures the
+    sampling error of the evaluation rows only, not training randomness (a reseeded model moves too).
+    Raises ValueError for one-class labels."""
+    y = np.asarray(y, dtype=int)
+    pos, neg = y == 1, y == 0
+    m, n = int(pos.sum()), int(neg.sum())
+    if m == 0 or n == 0 or m + n != len(y):
+        raise ValueError("DeLong needs 0/1 labels with both classes present")
+    aucs, v10, v01 = [], [], []
+    for s in scores:
+        s = np.asarray(s, dtype=float)
+        r_all, r_pos, r_neg = _midranks(s), _midranks(s[pos]), _midranks(s[neg])
+        v10.append((r_all[pos] - r_pos) / n)  # per positive: share of negatives it outranks
+        v01.append(1.0 - (r_all[neg] - r_neg) / m)  # per negative: share of positives that outrank it
+        aucs.append(float(v10[-1].mean()))
+    s10 = np.atleast_2d(np.cov(np.vstack(v10))) if m > 1 else np.zeros((len(scores), len(scores)))
+    s01 = np.atleast_2d(np.cov(np.vstack(v01))) if n > 1 else np.zeros((len(scores), len(scores)))
+    return np.array(aucs), s10 / m + s01 / n
+
+
+def auc_ci95(y: Sequence[int], scores: Sequence[float]) -> list[float] | None:
+    """95% confidence interval of the ROC AUC (DeLong's variance, normal approximation, clipped to [0, 1]);
+    None for one-class labels."""
+    if len(np.unique(np.asarray(y))) != 2:
+        return None
+    (auc,), cov = delong(y, scores)
+    half = Z95 * float(np.sqrt(max(cov[0, 0], 0.0)))
+    return [max(0.0, float(auc) - half), min(1.0, float(auc) + half)]
+
+
+def auc_difference(y: Sequence[int], a: Sequence[float], b: Sequence[float]) -> dict:
+    """ROC AUC of `a` minus that of `b` on the same rows, with its 95% interval and the two-sided p-value of
+    DeLong's test (is the difference zero?)."""
+    from math import erfc, sqrt
+
+    (auc_a, auc_b), cov = delong(y, a, b)
+    diff = float(auc_a - auc_b)
+    var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    sd = sqrt(max(var, 0.0))
+    p = 1.0 if sd == 0 else erfc(abs(diff) / sd / sqrt(2))
+    if sd == 0 and diff != 0:
+        p = 0.0
+    return {"difference": diff, "ci95": [diff - Z95 * sd, diff + Z95 * sd], "p_value": p}
+
+
 def binary_metrics(
     y: Sequence[int], scores: Sequence[float], threshold: dict[str, float] | None = None
 ) -> dict:
-    """ROC AUC, average precision, counts, and precision/recall at `threshold` {"reject": r, "review": v}.
+    """ROC AUC (with its 95% interval, `auc_ci95`), average precision, counts, and precision/recall at
+    `threshold` {"reject": r, "review": v}.
 
     `precision`/`recall` are at the review threshold (score >= review: the comment leaves the auto-approve
     path); `precision_at_reject`/`recall_at_reject` at the reject threshold.
@@ -99,6 +163,7 @@ def binary_metrics(
         "n": int(len(y)),
         "positives": int(y.sum()),
         "roc_auc": _safe_auc(y, s),
+        "roc_auc_ci95": auc_ci95(y, s),
         "average_precision": float(average_precision_score(y, s)) if y.sum() > 0 else None,
     }
     if threshold:

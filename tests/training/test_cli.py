@@ -91,3 +91,33 @@ def test_module_entry_point_runs(labelled_csv):
     )
     assert proc.returncode == 0, proc.stderr
     assert "roc_auc" in json.loads(proc.stdout)
+
+
+def test_compare_ranks_ours_the_peer_and_a_baseline_on_the_same_rows(labelled_csv, capsys):
+    from training.runtime import default_model_path
+
+    baseline = str(default_model_path())
+    args = ["compare", "--data", str(labelled_csv), "--label-column", "is_toxic", "--baseline", baseline]
+    assert main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 5 and result["positives"] == 2
+    for name in ("ours", "alt_profanity_check", "baseline"):
+        lo, hi = result[name]["roc_auc_ci95"]
+        assert lo <= result[name]["roc_auc"] <= hi
+    # the baseline is the same artifact: the paired difference is exactly zero
+    assert result["baseline"]["model_version"] == result["model_version"]
+    same = result["differences"]["baseline"]
+    assert same["difference"] == 0 and same["p_value"] == 1.0
+    assert set(result["differences"]) == {"alt_profanity_check", "baseline"}
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "95% interval" in text and "ours - alt_profanity_check:" in text and "ours - baseline:" in text
+
+
+def test_compare_names_a_baseline_that_fails_verification(labelled_csv, artifact_copy, capsys):
+    artifact_copy.write_bytes(artifact_copy.read_bytes()[:-10])
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--data", str(labelled_csv), "--label-column", "is_toxic",
+              "--baseline", str(artifact_copy)])
+    assert exc.value.code == 3
+    assert "--baseline" in capsys.readouterr().err

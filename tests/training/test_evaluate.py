@@ -5,8 +5,18 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
 
-from training.evaluate import NEWS_IDENTITY_TERMS, _bias_audit, news_identity_madlibs
+from training.evaluate import (
+    NEWS_IDENTITY_TERMS,
+    _bias_audit,
+    auc_ci95,
+    auc_difference,
+    binary_metrics,
+    delong,
+    news_identity_madlibs,
+)
 
 
 def _madlibs(root, rows):
@@ -55,3 +65,66 @@ def test_bias_audit_names_the_identity_whose_civil_mentions_outscore_attacks_els
     assert audit["worst_bpsn"] == {"value": 0.0, "identity": "shia"}
     assert audit["identities_bpsn_below_0.90"] == ["shia"]
     assert audit["per_identity"]["sunni"]["bpsn_auc"] == 1.0
+
+
+def _pairwise_delong(y, scores):
+    """DeLong's covariance straight from its definition: psi = 1 if a positive outranks a negative, 1/2 on a
+    tie; O(positives x negatives), for checking the midrank form."""
+    y = np.asarray(y)
+    v10, v01 = [], []
+    for s in scores:
+        s = np.asarray(s, dtype=float)
+        diff = s[y == 1][:, None] - s[y == 0][None, :]
+        psi = (diff > 0) + 0.5 * (diff == 0)
+        v10.append(psi.mean(axis=1))
+        v01.append(psi.mean(axis=0))
+    return (
+        np.array([v.mean() for v in v10]),
+        np.cov(np.vstack(v10)) / (y == 1).sum() + np.cov(np.vstack(v01)) / (y == 0).sum(),
+    )
+
+
+def test_delong_matches_its_pairwise_definition_with_ties():
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 300)
+    a = np.round(y + rng.normal(0, 1.0, 300), 1)  # rounded: many ties, within and across classes
+    b = np.round(0.5 * y + rng.normal(0, 1.0, 300), 1)
+    aucs, cov = delong(y, a, b)
+    want_aucs, want_cov = _pairwise_delong(y, [a, b])
+    np.testing.assert_allclose(aucs, want_aucs, rtol=1e-12)
+    np.testing.assert_allclose(aucs, [roc_auc_score(y, a), roc_auc_score(y, b)], rtol=1e-12)
+    np.testing.assert_allclose(cov, want_cov, rtol=1e-9)
+
+
+def test_the_auc_interval_is_as_wide_as_a_bootstrap_says():
+    rng = np.random.default_rng(3)
+    y = (rng.random(2000) < 0.1).astype(int)  # 10% positives, like a held-out toxicity split
+    s = y * 1.2 + rng.normal(0, 1.0, 2000)
+    lo, hi = auc_ci95(y, s)
+    auc = roc_auc_score(y, s)
+    assert lo < auc < hi
+    boot = []
+    for _ in range(600):
+        i = rng.integers(0, len(y), len(y))
+        boot.append(roc_auc_score(y[i], s[i]))
+    assert (hi - lo) / 2 == pytest.approx(1.96 * np.std(boot), rel=0.15)
+    assert auc_ci95([1, 1, 1], [0.1, 0.2, 0.3]) is None
+    assert binary_metrics([0, 0], [0.1, 0.2])["roc_auc_ci95"] is None
+
+
+def test_a_paired_difference_needs_more_than_overlapping_intervals():
+    """Two scorers that share most of their signal: their intervals overlap, but on the same rows the paired
+    test sees that one is better; a scorer against itself differs by exactly zero."""
+    rng = np.random.default_rng(11)
+    y = (rng.random(3000) < 0.1).astype(int)
+    shared = y * 1.0 + rng.normal(0, 1.0, 3000)
+    better = shared + y * 0.25
+    lo_b, hi_b = auc_ci95(y, better)
+    lo_s, hi_s = auc_ci95(y, shared)
+    assert lo_b < hi_s  # the intervals overlap
+    d = auc_difference(y, better, shared)
+    assert d["difference"] > 0 and d["ci95"][0] > 0 and d["p_value"] < 0.001
+    same = auc_difference(y, shared, shared)
+    assert same["difference"] == 0 and same["p_value"] == 1.0
+    with pytest.raises(ValueError, match="both classes"):
+        delong([1, 1], [0.2, 0.4])

@@ -338,6 +338,15 @@ def _bias_audit(y, s, groups: list[set[str]], threshold) -> dict:
     }
 
 
+# HateCheck functionalities whose cases are abusive but not hateful by HateCheck's definition (hate is abuse
+# aimed at a protected group): profanity, abuse of objects, of individuals and of non-protected groups, and
+# slurs used as reclaimed words or homonyms. A toxicity score is meant to score most of them high, so on them
+# the two labels disagree by definition. Counter-speech and negation stay in: there a better model does better.
+ABUSIVE_NOT_HATEFUL = (
+    "profanity_nh", "target_obj_nh", "target_indiv_nh", "target_group_nh", "slur_reclaimed_nh", "slur_homonym_nh",
+)
+
+
 def hatecheck_report(model, root: Path | None = None) -> dict:
     """HateCheck: overall AUC, and per functionality the accuracy of "toxicity >= review threshold" as the
     hateful prediction (non-hateful profanity counts as an error: HateCheck's labels are about hate)."""
@@ -356,10 +365,14 @@ def hatecheck_report(model, root: Path | None = None) -> dict:
             "accuracy": float((pred[m] == (y[m] == 1)).mean()),
             "mean_score": float(s[m].mean()),
         }
+    agree = np.array([r["functionality"] not in ABUSIVE_NOT_HATEFUL for r in rows])
     return {
         **binary_metrics(y, s),
         # HateCheck labels identity hate, which is what identity_attack (not thresholded) is trained for
         "identity_attack_roc_auc": binary_metrics(y, scorer_for(model, "identity_attack")(texts))["roc_auc"],
+        # toxicity ranked on the cases where "toxic" and "hateful" mean the same (ABUSIVE_NOT_HATEFUL left out)
+        "roc_auc_where_labels_agree": _safe_auc(y[agree], s[agree]),
+        "n_where_labels_agree": int(agree.sum()),
         "accuracy_at_review": float((pred == (y == 1)).mean()),
         "per_functionality": per_func,
     }

@@ -126,7 +126,11 @@ def write_report(model, out: Path | str) -> Path:
         f"{_fmt(hc['accuracy_at_review'])})",
         "",
         f"The `identity_attack` score, which HateCheck's label (identity hate) matches, has ROC AUC "
-        f"{_fmt(hc.get('identity_attack_roc_auc'))}; the table is for `toxicity`.",
+        f"{_fmt(hc.get('identity_attack_roc_auc'))}; the table is for `toxicity`. HateCheck counts abuse of "
+        f"individuals, objects and non-protected groups, profanity and reclaimed slurs as not hateful, where a "
+        f"toxicity score is meant to be high; without those functionalities (`ABUSIVE_NOT_HATEFUL`, "
+        f"{hc.get('n_where_labels_agree', 'n/a')} cases left) `toxicity` has ROC AUC "
+        f"{_fmt(hc.get('roc_auc_where_labels_agree'))}.",
         "",
         "| functionality | n | accuracy | mean score |",
         "|---|---|---|---|",

@@ -128,3 +128,14 @@ def test_a_paired_difference_needs_more_than_overlapping_intervals():
     assert same["difference"] == 0 and same["p_value"] == 1.0
     with pytest.raises(ValueError, match="both classes"):
         delong([1, 1], [0.2, 0.4])
+
+
+def test_hatecheck_ranks_toxicity_apart_where_abuse_is_not_hate(shipped_model):
+    """HateCheck's abusive-but-not-hateful functionalities are left out of the second AUC, nothing else."""
+    from training.evaluate import ABUSIVE_NOT_HATEFUL, hatecheck_report
+
+    out = hatecheck_report(shipped_model)
+    per = out["per_functionality"]
+    assert set(ABUSIVE_NOT_HATEFUL) <= set(per)
+    assert out["n_where_labels_agree"] == out["n"] - sum(per[f]["n"] for f in ABUSIVE_NOT_HATEFUL)
+    assert out["roc_auc_where_labels_agree"] > out["roc_auc"]  # measured: 0.599 against 0.526

@@ -34,7 +34,10 @@ def test_report_has_curves_calibration_bias_audit_and_hatecheck(tmp_path, capsys
     assert re.search(r"^\| counter_quote_nh \| 173 \| [\d.]+ \| [\d.]+ \|$", text, re.M)
     assert re.search(r"^\| derog_dehum_h \| 140 \| [\d.]+ \| [\d.]+ \|$", text, re.M)
     assert re.search(
-        r"^The `identity_attack` score, .* has ROC AUC [\d.]+; the table is for `toxicity`\.$", text, re.M
+        r"^The `identity_attack` score, .* has ROC AUC [\d.]+; the table is for `toxicity`\. .*"
+        r"\(`ABUSIVE_NOT_HATEFUL`, 3325 cases left\) `toxicity` has ROC AUC [\d.]+\.$",
+        text,
+        re.M,
     )
     for png in re.findall(r"\]\(([^)]+\.png)\)", text):
         assert (out / png).stat().st_size > 10_000, png

@@ -341,9 +341,10 @@ def _bias_audit(y, s, groups: list[set[str]], threshold) -> dict:
 # HateCheck functionalities whose cases are abusive but not hateful by HateCheck's definition (hate is abuse
 # aimed at a protected group): profanity, abuse of objects, of individuals and of non-protected groups, and
 # slurs used as reclaimed words or homonyms. A toxicity score is meant to score most of them high, so on them
-# the two labels disagree by definition. Counter-speech and negation stay in: there a better model does better.
+# the two labels disagree by definition. Counter-speech and negation stay in: a better model does better there.
 ABUSIVE_NOT_HATEFUL = (
-    "profanity_nh", "target_obj_nh", "target_indiv_nh", "target_group_nh", "slur_reclaimed_nh", "slur_homonym_nh",
+    "profanity_nh", "target_obj_nh", "target_indiv_nh", "target_group_nh",
+    "slur_reclaimed_nh", "slur_homonym_nh",
 )
 
 
@@ -370,7 +371,7 @@ def hatecheck_report(model, root: Path | None = None) -> dict:
         **binary_metrics(y, s),
         # HateCheck labels identity hate, which is what identity_attack (not thresholded) is trained for
         "identity_attack_roc_auc": binary_metrics(y, scorer_for(model, "identity_attack")(texts))["roc_auc"],
-        # toxicity ranked on the cases where "toxic" and "hateful" mean the same (ABUSIVE_NOT_HATEFUL left out)
+        # toxicity ranked where "toxic" and "hateful" mean the same (ABUSIVE_NOT_HATEFUL left out)
         "roc_auc_where_labels_agree": _safe_auc(y[agree], s[agree]),
         "n_where_labels_agree": int(agree.sum()),
         "accuracy_at_review": float((pred == (y == 1)).mean()),

@@ -127,8 +127,8 @@ def write_report(model, out: Path | str) -> Path:
         "",
         f"The `identity_attack` score, which HateCheck's label (identity hate) matches, has ROC AUC "
         f"{_fmt(hc.get('identity_attack_roc_auc'))}; the table is for `toxicity`. HateCheck counts abuse of "
-        f"individuals, objects and non-protected groups, profanity and reclaimed slurs as not hateful, where a "
-        f"toxicity score is meant to be high; without those functionalities (`ABUSIVE_NOT_HATEFUL`, "
+        f"individuals, objects and non-protected groups, profanity and reclaimed slurs as not hateful, where "
+        f"a toxicity score is meant to be high; without those functionalities (`ABUSIVE_NOT_HATEFUL`, "
         f"{hc.get('n_where_labels_agree', 'n/a')} cases left) `toxicity` has ROC AUC "
         f"{_fmt(hc.get('roc_auc_where_labels_agree'))}.",
         "",

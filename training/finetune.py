@@ -77,19 +77,13 @@ def finetune_encoder(
     batch_size: int = 32,
     vector: str = MEAN_POOLED,
     seed: int = 0,
-    aux_targets: np.ndarray | None = None,
-    aux_weight: float = 0.0,
     progress: Callable[[str], None] = lambda _: None,
 ) -> FineTuned:
     """Fine-tune the top `layers` encoder layers of `model` (a sentence-transformers MiniLM, changed in place)
     and a linear head on its `vector`s (MEAN_POOLED: `without_normalize(model)`; NORMALISED: `model`'s own
     L2-normalised output; the stage must read the same: `SecondStage.vector`), for one epoch over `texts`
     with soft `targets` in [0, 1] and per-row `weights`. The trained layers are rounded to float16 and loaded
-    back into `model`, so what is measured afterwards is exactly what ships.
-
-    `aux_targets` (rows x k soft targets, NaN where a source has no such label) adds k auxiliary heads whose
-    loss, times `aux_weight`, trains the layers too: other labels of the same rows (identity attack, insult,
-    ...) as extra signal for the encoder. Those heads are dropped afterwards; only the toxicity head ships."""
+    back into `model`, so what is measured afterwards is exactly what ships."""
     import torch
 
     if len(texts) != len(targets) or len(texts) != len(weights):
@@ -98,8 +92,6 @@ def finetune_encoder(
         raise ValueError("no rows to fine-tune on")
     if vector not in VECTORS:
         raise ValueError(f"vector must be one of {VECTORS}, got {vector!r}")
-    if aux_targets is not None and (aux_targets.ndim != 2 or len(aux_targets) != len(texts)):
-        raise ValueError("aux_targets must be a (rows, labels) array with one row per text")
     started = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -121,23 +113,8 @@ def finetune_encoder(
     w_arr, y_arr = np.asarray(weights, dtype=np.float64), np.asarray(targets, dtype=np.float64)
     prior = float(np.clip((w_arr * y_arr).sum() / max(w_arr.sum(), 1e-12), 1e-4, 1 - 1e-4))
     torch.nn.init.constant_(head.bias, float(np.log(prior / (1 - prior))))
-    heads = list(head.parameters())
-    use_aux = aux_targets is not None and aux_weight > 0 and bool((~np.isnan(aux_targets)).any())
-    if use_aux:
-        with torch.random.fork_rng():  # the same dropout masks as without the auxiliary heads
-            aux_head = torch.nn.Linear(encoder.config.hidden_size, aux_targets.shape[1])
-        torch.nn.init.zeros_(aux_head.weight)
-        known = ~np.isnan(aux_targets)
-        known_weight = np.maximum((known * w_arr[:, None]).sum(axis=0), 1e-12)
-        rates = np.nansum(aux_targets * w_arr[:, None], axis=0) / known_weight
-        rates = np.clip(rates, 1e-4, 1 - 1e-4)
-        with torch.no_grad():
-            aux_head.bias.copy_(torch.tensor(np.log(rates / (1 - rates)), dtype=torch.float32))
-        aux_y = torch.tensor(np.nan_to_num(aux_targets, nan=0.0), dtype=torch.float32)
-        aux_mask = torch.tensor(known, dtype=torch.float32)
-        heads += list(aux_head.parameters())
     optimiser = torch.optim.AdamW(
-        [{"params": params, "lr": lr}, {"params": heads, "lr": head_lr}], weight_decay=0.01
+        [{"params": params, "lr": lr}, {"params": head.parameters(), "lr": head_lr}], weight_decay=0.01
     )
     lengths = np.array([len(t) for t in texts])
     batches = _length_grouped_batches(lengths, batch_size, rng)
@@ -151,22 +128,14 @@ def finetune_encoder(
     pooled_model.train()
     seen, loss_sum = 0, 0.0
     for step, batch in enumerate(batches, 1):
-        vectors = sentence_vectors(pooled_model, [texts[i] for i in batch])
-        logits = head(vectors).squeeze(-1)
+        logits = head(sentence_vectors(pooled_model, [texts[i] for i in batch])).squeeze(-1)
         idx = torch.from_numpy(batch)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
             logits, y_all[idx], weight=w_all[idx], reduction="sum"
         ) / w_all[idx].sum().clamp(min=1e-9)
-        if use_aux:
-            mask = aux_mask[idx] * w_all[idx][:, None]
-            if float(mask.sum()) > 0:
-                aux_loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                    aux_head(vectors), aux_y[idx], weight=mask, reduction="sum"
-                ) / mask.sum()
-                loss = loss + aux_weight * aux_loss
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params + heads, 1.0)
+        torch.nn.utils.clip_grad_norm_(params + list(head.parameters()), 1.0)
         optimiser.step()
         schedule.step()
         seen += len(batch)

@@ -115,10 +115,6 @@ class TrainingConfig:
     # Seeds the stage's row sample and fine-tuning alone (None: `seed`), so a retrain with another value
     # measures the stage's run-to-run spread on the same split.
     second_stage_seed: int | None = None
-    # Other labels trained as auxiliary heads while fine-tuning (training.finetune: aux_targets), and the
-    # weight of their loss; the heads are dropped, only the encoder layers keep what they taught. [] = off.
-    second_stage_aux_labels: list[str] = field(default_factory=list)
-    second_stage_aux_weight: float = 0.5
 
     @classmethod
     def from_file(cls, path: Path | str) -> TrainingConfig:
@@ -173,14 +169,6 @@ class TrainingConfig:
                 f"second_stage_vector must be {MEAN_POOLED!r} or {NORMALISED!r}, "
                 f"got {self.second_stage_vector!r}"
             )
-        aux = self.second_stage_aux_labels
-        unknown = [label for label in aux if label not in LABELS or label == "toxicity"]
-        if unknown:
-            raise ConfigError(
-                f"second_stage_aux_labels: {unknown} are not labels other than toxicity (labels: {LABELS})"
-            )
-        if self.second_stage_aux_weight < 0:
-            raise ConfigError(f"second_stage_aux_weight must be >= 0, got {self.second_stage_aux_weight}")
         if not 0 < self.second_stage_head_lr < 1:
             raise ConfigError(f"second_stage_head_lr must be in (0, 1), got {self.second_stage_head_lr}")
         if not 0 < self.second_stage_finetune_lr < 1:
@@ -570,9 +558,6 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
             model, train_texts, y[known, j], w[known], layers=config.second_stage_finetune_layers,
             lr=config.second_stage_finetune_lr, head_lr=config.second_stage_head_lr,
             vector=config.second_stage_vector, seed=stage_seed, progress=progress,
-            aux_targets=y[np.ix_(known, [LABELS.index(a) for a in config.second_stage_aux_labels])]
-            if config.second_stage_aux_labels else None,
-            aux_weight=config.second_stage_aux_weight,
         )
         stage.coef, stage.intercept, stage.encoder_state = tuned.coef, tuned.intercept, tuned.state
         stage.vector = config.second_stage_vector  # what finetune_encoder trained the head on
@@ -582,8 +567,6 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
         details["finetuned"] = {
             "layers": config.second_stage_finetune_layers,
             "vector": stage.vector,
-            "aux_labels": list(config.second_stage_aux_labels),
-            "aux_weight": config.second_stage_aux_weight if config.second_stage_aux_labels else 0.0,
             "parameters": int(sum(a.size for a in tuned.state.values())),
             "seconds": tuned.seconds,
             "sha256": embedder.identity["finetuned_sha256"],

@@ -84,33 +84,6 @@ def test_finetuning_trains_only_the_top_layers_and_rounds_them_to_float16():
 
 
 @needs_embeddings
-def test_auxiliary_labels_train_the_layers_where_known_and_do_not_ship():
-    from training.finetune import finetune_encoder
-
-    y = np.array([0, 0, 0, 1, 1, 1] * 6, dtype=np.float32)
-    aux = np.full((len(TEXTS), 2), np.nan)
-    aux[:18, 0] = np.array([0, 0, 1, 0, 1, 1] * 3)  # known on half the rows, one label only
-    runs = {}
-    unknown = np.full_like(aux, np.nan)
-    for name, targets, weight in (("plain", None, 0.0), ("aux", aux, 2.0), ("unknown", unknown, 2.0)):
-        runs[name] = finetune_encoder(
-            embedding.new_sentence_model(), TEXTS, y, np.ones(len(TEXTS)), layers=1, lr=1e-3, batch_size=8,
-            seed=3, aux_targets=targets, aux_weight=weight,
-        )
-    assert runs["aux"].coef.shape == (embedding.EMBEDDING_DIM,)  # the toxicity head alone ships
-    assert set(runs["aux"].state) == set(runs["plain"].state)
-    # the auxiliary loss moved the layers; where no row knows the labels it adds nothing
-    name = next(iter(runs["plain"].state))
-    assert not np.array_equal(runs["aux"].state[name], runs["plain"].state[name])
-    for n, a in runs["plain"].state.items():
-        assert np.array_equal(runs["unknown"].state[n], a), n
-    with pytest.raises(ValueError, match="aux_targets"):
-        finetune_encoder(embedding.new_sentence_model(), TEXTS, y, np.ones(len(TEXTS)), aux_targets=aux[:3])
-    with pytest.raises(ConfigError, match="second_stage_aux_labels"):
-        TrainingConfig(second_stage_aux_labels=["toxicity"]).validate()
-
-
-@needs_embeddings
 def test_the_head_starts_at_the_weighted_base_rate():
     """A head started at 0.5 stays near it after one short epoch and lifts every blended score."""
     from training.finetune import finetune_encoder

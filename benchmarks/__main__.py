@@ -9,7 +9,8 @@ import sys
 
 BENCHMARKS = {
     "pipeline": ("benchmarks.pipeline", ["--json"]),
-    "model": ("benchmarks.model", ["--json"]),
+    # --quality: the targets are quality figures too (AUC per set, paired against the peer)
+    "model": ("benchmarks.model", ["--json", "--quality"]),
     "dashboard": ("benchmarks.dashboard", ["--json"]),
     "robustness": ("benchmarks.robustness", ["--json"]),
     "perspective": ("benchmarks.perspective", ["--json"]),

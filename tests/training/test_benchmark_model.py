@@ -26,3 +26,9 @@ def test_neutral_story_sentences_are_scored_against_the_review_threshold(shipped
     assert ours["max"] == round(float(scores.max()), 4)
     assert ours["median"] == round(float(np.median(scores)), 4)
     assert all(text in texts for _, text in ours["flagged"])
+
+
+def test_a_paired_gap_prints_its_interval_and_p_value():
+    # the Fox News figures of the shipped model with its second stage against the peer
+    d = {"difference": 0.0461, "ci95": [0.0154, 0.0768], "p_value": 0.00321}
+    assert bench._gap("stage - peer", d) == "stage - peer +0.046 [+0.015, +0.077] p=0.0032"

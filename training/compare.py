@@ -32,11 +32,10 @@ def compare_scores(texts: list[str], y: list[int], model, task: str = "toxicity"
     others = {"alt_profanity_check": peer_scores(texts)}
     if baseline is not None:
         others["baseline"] = scorer_for(baseline, task)(texts)
-    a = binary_metrics(y, ours)
     out = {
         "task": task,
-        "n": a["n"],
-        "positives": a["positives"],
+        "n": len(y),
+        "positives": int(np.sum(y)),
         "model_version": model.version,
         "ours": _ranking(y, ours),
     }
@@ -44,7 +43,7 @@ def compare_scores(texts: list[str], y: list[int], model, task: str = "toxicity"
         out[name] = _ranking(y, scores)
     if baseline is not None:
         out["baseline"]["model_version"] = baseline.version
-    if a["roc_auc"] is not None:
+    if out["ours"]["roc_auc"] is not None:
         out["differences"] = {name: auc_difference(y, ours, scores) for name, scores in others.items()}
     return out
 

@@ -141,9 +141,10 @@ def auc_difference(y: Sequence[int], a: Sequence[float], b: Sequence[float]) -> 
     diff = float(auc_a - auc_b)
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     sd = sqrt(max(var, 0.0))
-    p = 1.0 if sd == 0 else erfc(abs(diff) / sd / sqrt(2))
-    if sd == 0 and diff != 0:
-        p = 0.0
+    if sd > 0:
+        p = erfc(abs(diff) / sd / sqrt(2))
+    else:  # no variance left: the difference is certain, zero or not
+        p = 1.0 if diff == 0 else 0.0
     return {"difference": diff, "ci95": [diff - Z95 * sd, diff + Z95 * sd], "p_value": p}
 
 
@@ -340,8 +341,9 @@ def _bias_audit(y, s, groups: list[set[str]], threshold) -> dict:
 
 # HateCheck functionalities whose cases are abusive but not hateful by HateCheck's definition (hate is abuse
 # aimed at a protected group): profanity, abuse of objects, of individuals and of non-protected groups, and
-# slurs used as reclaimed words or homonyms. A toxicity score is meant to score most of them high, so on them
-# the two labels disagree by definition. Counter-speech and negation stay in: a better model does better there.
+# slurs used as reclaimed words or homonyms. A toxicity score is meant to score most of them high, so on
+# them the two labels disagree by definition. Counter-speech and negation stay in: a better model does
+# better there.
 ABUSIVE_NOT_HATEFUL = (
     "profanity_nh", "target_obj_nh", "target_indiv_nh", "target_group_nh",
     "slur_reclaimed_nh", "slur_homonym_nh",

@@ -284,8 +284,11 @@ def main() -> None:
             f"{r['ours_ap']:.3f} | alt-profanity-check AUC {r['peer_auc']:.3f} AP {r['peer_ap']:.3f}"
             f"{staged}{load}"
         )
-        gaps = [("ours - peer", "ours_minus_peer"), ("stage - peer", "staged_minus_peer"),
-                ("stage - ours", "staged_minus_ours")]
+        gaps = [
+            ("ours - peer", "ours_minus_peer"),
+            ("stage - peer", "staged_minus_peer"),
+            ("stage - ours", "staged_minus_ours"),
+        ]
         print(f"{'':48s} " + "; ".join(_gap(label, r[key]) for label, key in gaps if key in r))
 
 

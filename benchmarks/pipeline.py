@@ -32,9 +32,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-from urllib.parse import urlsplit, urlunsplit
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks.load import open_loop, percentile
 
@@ -66,7 +66,9 @@ class Environment:
         run = uuid.uuid4().hex[:8]
         self.pg_admin_url = None
         if database_url:
-            server = urlsplit(database_url)  # any database path given is replaced: the benchmark makes its own
+            server = urlsplit(
+                database_url
+            )  # any database path given is replaced: the benchmark makes its own
             self.pg_admin_url = urlunsplit(server._replace(path="/postgres"))
             self.db_name = f"moderation_bench_{run}"
             self._psql(f"CREATE DATABASE {self.db_name}")
@@ -122,12 +124,31 @@ class Workers:
             log = Path(os.environ["MODERATION_VAR_DIR"]) / f"worker-{i}-{time.monotonic_ns()}.log"
             self.logs.append(log)
             cmd = [
-                sys.executable, "-m", "celery", "-A", "worker.celery:app", "worker", "--pool", "solo",
-                "--loglevel", "WARNING", "-Q", os.environ["MODERATION_QUEUE"], "--hostname", f"bench{i}-{uuid.uuid4().hex[:6]}@%h",
-                "--without-gossip", "--without-mingle", "--without-heartbeat", "--prefetch-multiplier", "32",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery:app",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "WARNING",
+                "-Q",
+                os.environ["MODERATION_QUEUE"],
+                "--hostname",
+                f"bench{i}-{uuid.uuid4().hex[:6]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--prefetch-multiplier",
+                "32",
             ]
-            self.procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                                               start_new_session=True))
+            self.procs.append(
+                subprocess.Popen(
+                    cmd, cwd=REPO, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
 
     def wait_consuming(self, app, timeout: float = 120) -> float:
         """Return once the workers take messages (they load the model first), by sending a no-op and waiting
@@ -164,8 +185,12 @@ def queue_depth(client) -> int:
     from moderation.queue import submission_backlog
 
     prefix = os.environ["MODERATION_REDIS_KEY_PREFIX"]
-    return (client.llen(prefix + settings.MODERATION_QUEUE) + client.llen(prefix + settings.MODERATION_SUBMIT_QUEUE)
-            + client.hlen(prefix + "unacked") + submission_backlog(client)[0])
+    return (
+        client.llen(prefix + settings.MODERATION_QUEUE)
+        + client.llen(prefix + settings.MODERATION_SUBMIT_QUEUE)
+        + client.hlen(prefix + "unacked")
+        + submission_backlog(client)[0]
+    )
 
 
 def drain_rate(n: int, fill, done, workers: int) -> float:
@@ -183,7 +208,10 @@ def drain_rate(n: int, fill, done, workers: int) -> float:
             time.sleep(0.005)
         elapsed = time.monotonic() - start
         if not done():
-            raise RuntimeError("workers did not finish within 300 s; see worker logs under " + os.environ["MODERATION_VAR_DIR"])
+            raise RuntimeError(
+                "workers did not finish within 300 s; see worker logs under "
+                + os.environ["MODERATION_VAR_DIR"]
+            )
     finally:
         pool.stop()
     return n / elapsed
@@ -223,9 +251,11 @@ def payload(i: int, prefix: str) -> dict:
 def decided_count(prefix: str) -> int:
     from moderation.models import Comment, CommentStatus
 
-    return Comment.objects.filter(site_comment_id__startswith=prefix + "-").exclude(
-        status=CommentStatus.QUEUED
-    ).count()
+    return (
+        Comment.objects.filter(site_comment_id__startswith=prefix + "-")
+        .exclude(status=CommentStatus.QUEUED)
+        .count()
+    )
 
 
 def bench_per_message(n: int, workers: int) -> dict:
@@ -247,7 +277,9 @@ def bench_per_message(n: int, workers: int) -> dict:
     def fill_submit():
         with app.producer_or_acquire() as prod:
             for i in range(n):
-                app.send_task(SUBMIT_COMMENT, kwargs=payload(i, "pm"), producer=prod)  # routed to the submit queue
+                app.send_task(
+                    SUBMIT_COMMENT, kwargs=payload(i, "pm"), producer=prod
+                )  # routed to the submit queue
 
     decide_rate = drain_rate(n, fill_submit, lambda: decided_count("pm") >= n, workers)
     return {
@@ -272,8 +304,11 @@ def bench_bulk(n: int, workers: int, per_message: int) -> dict:
         start = time.monotonic()
         with app.producer_or_acquire() as prod:
             for i in range(0, n, per_message):
-                app.send_task("moderation.submit_comments", kwargs={"comments": items[i : i + per_message]},
-                              producer=prod)
+                app.send_task(
+                    "moderation.submit_comments",
+                    kwargs={"comments": items[i : i + per_message]},
+                    producer=prod,
+                )
         while decided_count("bulk") < n and time.monotonic() < deadline + 300:
             time.sleep(0.01)
         elapsed = time.monotonic() - start
@@ -325,7 +360,9 @@ def bench_latency(rate: float, seconds: float, workers: int) -> dict:
             time.sleep(0.05)
     finally:
         pool.stop()
-    rows = Comment.objects.filter(site_comment_id__startswith="lat-").values_list("site_comment_id", "decided_at")
+    rows = Comment.objects.filter(site_comment_id__startswith="lat-").values_list(
+        "site_comment_id", "decided_at"
+    )
     latencies = [(decided.timestamp() - sent[sid]) * 1000 for sid, decided in rows if decided]
     return {
         "offered_per_s": round(offered, 1),
@@ -343,9 +380,23 @@ def bench_check(rate: float, seconds: float) -> dict:
     _, key = create_api_key(get_or_create_site("bench"))
     port = free_port()
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "moderation.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--preload", "--log-level", "warning"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "moderation.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--preload",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/api/v1/check"
 
@@ -383,16 +434,31 @@ def bench_check(rate: float, seconds: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks pipeline", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--comments", type=int, default=20000,
-                        help="comments per throughput run (default 20000: with 5000 the run lasts ~2.5 s, a good "
-                             "part of it the workers' warm-up, which is not a sustained rate)")
-    parser.add_argument("--rate", type=float, default=200.0, help="offered comments/s for latency (default 200)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks pipeline", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--comments",
+        type=int,
+        default=20000,
+        help="comments per throughput run (default 20000: with 5000 the run lasts ~2.5 s, a good "
+        "part of it the workers' warm-up, which is not a sustained rate)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="offered comments/s for latency (default 200)"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency runs (default 10)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="worker processes (default: cores)")
-    parser.add_argument("--per-message", type=int, default=500, help="comments per bulk message (default 500)")
-    parser.add_argument("--database-url", default=None,
-                        help="a PostgreSQL server URL (e.g. postgres://postgres@127.0.0.1:5432/); default SQLite")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="worker processes (default: cores)"
+    )
+    parser.add_argument(
+        "--per-message", type=int, default=500, help="comments per bulk message (default 500)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server URL (e.g. postgres://postgres@127.0.0.1:5432/); default SQLite",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args(argv)
     if args.comments < 100:

@@ -69,12 +69,32 @@ class WebhookAttemptInline(admin.TabularInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("message_id", "endpoint", "event_type", "comment", "status", "attempts", "next_attempt_at",
-                    "last_error", "created_at")
+    list_display = (
+        "message_id",
+        "endpoint",
+        "event_type",
+        "comment",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+    )
     list_filter = ("status", "endpoint")
     search_fields = ("message_id",)
-    readonly_fields = ("endpoint", "message_id", "event_type", "comment", "body", "status", "attempts",
-                       "next_attempt_at", "last_error", "created_at", "delivered_at")
+    readonly_fields = (
+        "endpoint",
+        "message_id",
+        "event_type",
+        "comment",
+        "body",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+        "delivered_at",
+    )
     inlines = [WebhookAttemptInline]
     actions = ("retry_now",)
 
@@ -119,8 +139,20 @@ from .models import ModelVersion  # noqa: E402
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ("version", "is_active", "activated_at", "registered_at", "registered_by", "path")
     list_filter = ("is_active",)
-    readonly_fields = ("version", "path", "sha256", "shadow_comparison", "metadata", "smoke_scores",
-                       "registered_at", "registered_by", "is_active", "activated_at", "is_shadow", "shadow_since")
+    readonly_fields = (
+        "version",
+        "path",
+        "sha256",
+        "shadow_comparison",
+        "metadata",
+        "smoke_scores",
+        "registered_at",
+        "registered_by",
+        "is_active",
+        "activated_at",
+        "is_shadow",
+        "shadow_since",
+    )
     actions = ("promote_selected", "rollback_active", "shadow_selected", "stop_shadow")
 
     @admin.display(description="Shadow comparison")
@@ -135,15 +167,27 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return "No shadow scores for this version (shadow it to compare it on live traffic)."
         pct = lambda v: "–" if v is None else f"{v:.0%}"  # noqa: E731
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((label, s["moderated"], pct(s["active_agreement"]), pct(s["shadow_agreement"]), s["would_change"])
-             for label, s in report["labels"].items()),
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    label,
+                    s["moderated"],
+                    pct(s["active_agreement"]),
+                    pct(s["shadow_agreement"]),
+                    s["would_change"],
+                )
+                for label, s in report["labels"].items()
+            ),
         )
         changes = ", ".join(f"{k}: {v}" for k, v in sorted(report["changes"].items())) or "none"
         return format_html(
             "<p>{} comments scored; {} outcomes would change ({}).</p><table><tr><th>label</th>"
             "<th>moderated</th><th>active agrees</th><th>this model agrees</th><th>would change</th></tr>{}</table>",
-            report["scored"], report["changed"], changes, rows,
+            report["scored"],
+            report["changed"],
+            changes,
+            rows,
         )
 
     @admin.action(description="Shadow the selected version (score live traffic, never decide)")

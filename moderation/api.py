@@ -21,13 +21,13 @@ from django.db import DatabaseError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .models import ApiKey, Comment, Site
-from .ratelimit import check_api_rate
-from .decision_policy import apply_policy
 from training.language import check_language
 
+from .decision_policy import apply_policy
 from .engine import ModelUnavailable, current_model
+from .models import ApiKey, Comment, Site
 from .queue import dispatch, enqueue_decide
+from .ratelimit import check_api_rate
 from .services import accept_comment, accept_comments, site_for_api_key, thresholds_for
 from .validation import SubmissionError, validate_submission
 
@@ -46,16 +46,25 @@ def authenticate(request: HttpRequest) -> Site | JsonResponse:
     header = request.headers.get("Authorization", "")
     scheme, _, raw_key = header.partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
-        return error(401, "Authorization", "send the site's API key as 'Authorization: Bearer <key>'",
-                     WWW_Authenticate="Bearer")
+        return error(
+            401,
+            "Authorization",
+            "send the site's API key as 'Authorization: Bearer <key>'",
+            WWW_Authenticate="Bearer",
+        )
     site = site_for_api_key(raw_key.strip())
     if site is None:
         return error(401, "Authorization", "the API key is not valid", WWW_Authenticate="Bearer")
     # Issue 6: per-key rate limit (moderation/ratelimit.py), keyed by the key's stored hash, never by a header.
     rate = check_api_rate(ApiKey.hash_key(raw_key.strip()))
     if not rate.allowed:
-        return error(429, "Authorization", f"this API key sent more than {rate.limit} requests this minute; "
-                     f"send again in {rate.retry_after} s", Retry_After=str(rate.retry_after))
+        return error(
+            429,
+            "Authorization",
+            f"this API key sent more than {rate.limit} requests this minute; "
+            f"send again in {rate.retry_after} s",
+            Retry_After=str(rate.retry_after),
+        )
     return site
 
 
@@ -161,8 +170,12 @@ def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResp
 
 
 def database_unavailable() -> JsonResponse:
-    return error(503, "database", "the comment could not be stored; nothing was accepted, send it again",
-                 Retry_After="5")
+    return error(
+        503,
+        "database",
+        "the comment could not be stored; nothing was accepted, send it again",
+        Retry_After="5",
+    )
 
 
 @csrf_exempt
@@ -182,19 +195,29 @@ def comments_batch(request: HttpRequest) -> JsonResponse:
     if not items:
         return error(400, "comments", "must hold at least one comment")
     if len(items) > settings.MODERATION_MAX_BATCH:
-        return error(413, "comments", f"holds {len(items)} comments; the limit is {settings.MODERATION_MAX_BATCH}")
+        return error(
+            413, "comments", f"holds {len(items)} comments; the limit is {settings.MODERATION_MAX_BATCH}"
+        )
     cleans, errors = [], []
     for index, item in enumerate(items):
         try:
             cleans.append(validate_submission(item))
         except SubmissionError as exc:
-            errors.append({"index": index, "field": f"comments[{index}].{exc.field}", "message": exc.message,
-                           "status": exc.status})
+            errors.append(
+                {
+                    "index": index,
+                    "field": f"comments[{index}].{exc.field}",
+                    "message": exc.message,
+                    "status": exc.status,
+                }
+            )
     if errors:
         # Issue 6: an item whose text is over the limit makes the batch a 413, as it is for one comment.
         status = 413 if 413 in [e.pop("status") for e in errors] else 400
-        return JsonResponse({"error": {"field": errors[0]["field"], "message": errors[0]["message"],
-                                       "items": errors}}, status=status)
+        return JsonResponse(
+            {"error": {"field": errors[0]["field"], "message": errors[0]["message"], "items": errors}},
+            status=status,
+        )
     try:
         stored = accept_comments(site, cleans, source="api")
     except DatabaseError:
@@ -203,8 +226,17 @@ def comments_batch(request: HttpRequest) -> JsonResponse:
     if new_ids:
         transaction.on_commit(lambda: dispatch(new_ids))
     return JsonResponse(
-        {"comments": [{"id": c.pk, "site_comment_id": c.site_comment_id, "status": c.status,
-                       "duplicate": not created} for c, created in stored]},
+        {
+            "comments": [
+                {
+                    "id": c.pk,
+                    "site_comment_id": c.site_comment_id,
+                    "status": c.status,
+                    "duplicate": not created,
+                }
+                for c, created in stored
+            ]
+        },
         status=202,
     )
 
@@ -237,6 +269,11 @@ def check(request: HttpRequest) -> JsonResponse:
     if not language.supported:
         outcome, reasons = "needs_review", [language.reason, *reasons]
     return JsonResponse(
-        {"scores": scores, "outcome": outcome, "reasons": reasons, "model_version": model.version,
-         "language": language.code or None}
+        {
+            "scores": scores,
+            "outcome": outcome,
+            "reasons": reasons,
+            "model_version": model.version,
+            "language": language.code or None,
+        }
     )

@@ -62,6 +62,10 @@ def submit(
     if site is not None:
         payload["site"] = site
     broker_url = broker_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    queue = queue or os.environ.get("MODERATION_SUBMIT_QUEUE") or os.environ.get("MODERATION_QUEUE", "moderation") + ".submit"
+    queue = (
+        queue
+        or os.environ.get("MODERATION_SUBMIT_QUEUE")
+        or os.environ.get("MODERATION_QUEUE", "moderation") + ".submit"
+    )
     key_prefix = os.environ.get("MODERATION_REDIS_KEY_PREFIX", "")
     _app(broker_url, key_prefix).send_task(SUBMIT_COMMENT, kwargs=payload, queue=queue)

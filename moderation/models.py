@@ -19,7 +19,8 @@ class Site(models.Model):
     # Issue 5 (multi-site): per-label thresholds merged over the model's, e.g. {"toxicity": {"review": 0.4}}
     # (services.thresholds_for; validated by services.validate_policy_overrides).
     policy_overrides = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='Per-label thresholds over the model\'s, e.g. {"toxicity": {"review": 0.4}}.',
     )
 
@@ -73,7 +74,9 @@ class Comment(models.Model):
     story_id = models.CharField(max_length=255)
     story_title = models.CharField(max_length=500, blank=True, default="")
     parent_id = models.CharField(max_length=255, blank=True, default="")
-    created_at = models.DateTimeField(null=True, blank=True, help_text="When the reader posted it, per the site.")
+    created_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader posted it, per the site."
+    )
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True, default="")
     language = models.CharField(max_length=35, blank=True, default="")
@@ -151,7 +154,9 @@ class AuditEntry(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     actor_label = models.CharField(max_length=150, help_text="Username, or 'model' / 'system'")
     action = models.CharField(max_length=32, db_index=True)
-    comment = models.ForeignKey(Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit")
+    comment = models.ForeignKey(
+        Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit"
+    )
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -284,8 +289,12 @@ class ModelVersion(models.Model):
     class Meta:
         ordering = ["-registered_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model"),
-            models.UniqueConstraint(fields=["is_shadow"], condition=Q(is_shadow=True), name="one_shadow_model"),
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="one_active_model"
+            ),
+            models.UniqueConstraint(
+                fields=["is_shadow"], condition=Q(is_shadow=True), name="one_shadow_model"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -295,7 +295,11 @@ def openapi_document() -> dict[str, Any]:
                                 "application/json": {
                                     "schema": {
                                         "type": "object",
-                                        "required": ["erased_comments", "comment_ids", "queued_submissions_dropped"],
+                                        "required": [
+                                            "erased_comments",
+                                            "comment_ids",
+                                            "queued_submissions_dropped",
+                                        ],
                                         "properties": {
                                             "erased_comments": {"type": "integer", "minimum": 0},
                                             "comment_ids": {"type": "array", "items": {"type": "integer"}},
@@ -306,7 +310,9 @@ def openapi_document() -> dict[str, Any]:
                             },
                         },
                         "401": _COMMON_ERRORS["401"],
-                        "404": _error("no comments by this author for this site (also the answer once erased)"),
+                        "404": _error(
+                            "no comments by this author for this site (also the answer once erased)"
+                        ),
                         "405": _COMMON_ERRORS["405"],
                         "429": _COMMON_ERRORS["429"],
                     },

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-
-from training.language import check_language as language_gate
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from training.language import check_language as language_gate
 
 from .api import MAX_JSON_DEPTH, _depth
 from .engine import ModelUnavailable, current_model

@@ -52,8 +52,13 @@ def redis_from_broker_url(url: str):
     if parts.scheme in ("redis+socket", "socket", "unix"):
         query = dict(pair.partition("=")[::2] for pair in (parts.query or "").split("&") if pair)
         db = query.get("virtual_host") or query.get("db") or "0"
-        return redis.Redis(unix_socket_path=unquote(parts.path), db=int(db) if db.isdigit() else 0,
-                           password=parts.password, socket_timeout=30, socket_connect_timeout=3)
+        return redis.Redis(
+            unix_socket_path=unquote(parts.path),
+            db=int(db) if db.isdigit() else 0,
+            password=parts.password,
+            socket_timeout=30,
+            socket_connect_timeout=3,
+        )
     if parts.scheme not in ("redis", "rediss"):
         raise ValueError(f"a Redis broker is needed here, not {parts.scheme}://")
     return redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=3)
@@ -81,7 +86,9 @@ def enqueue_decide(comment_ids: list[int]) -> bool:
     except Exception as exc:  # kombu raises several connection error types; all mean "not sent"
         log.warning(
             "broker unreachable at %s (set REDIS_URL): %d comment(s) stay queued for requeue_stale: %s",
-            settings.CELERY_BROKER_URL, len(comment_ids), exc,
+            settings.CELERY_BROKER_URL,
+            len(comment_ids),
+            exc,
         )
         return False
     return True
@@ -117,13 +124,17 @@ def enqueue_webhook_delivery(delivery_ids: list[int], countdown: float | None = 
     (``moderation.reconcile_webhooks``, Celery beat) sends them."""
     try:
         producer().send_task(
-            DELIVER_WEBHOOKS, kwargs={"delivery_ids": list(delivery_ids)}, queue=settings.MODERATION_QUEUE,
+            DELIVER_WEBHOOKS,
+            kwargs={"delivery_ids": list(delivery_ids)},
+            queue=settings.MODERATION_QUEUE,
             countdown=countdown,
         )
     except Exception as exc:  # kombu raises several connection error types; all mean "not sent"
         log.warning(
             "broker unreachable at %s: %d webhook delivery(ies) left for the reconciler: %s",
-            settings.CELERY_BROKER_URL, len(delivery_ids), exc,
+            settings.CELERY_BROKER_URL,
+            len(delivery_ids),
+            exc,
         )
         return False
     return True

@@ -40,7 +40,7 @@ def redis_py_url(url: str) -> str:
     """The broker URL in redis-py's terms: kombu writes the embedded server's unix socket (``make up`` without
     Redis) as ``redis+socket://PATH``, redis-py as ``unix://PATH``."""
     if url.startswith("redis+socket://"):
-        return "unix://" + url[len("redis+socket://"):]
+        return "unix://" + url[len("redis+socket://") :]
     return url
 
 

@@ -121,11 +121,19 @@ def _apply_verdict(comment: Comment, verdict: ModelVerdict, now) -> tuple[Decisi
     comment.decided_by = "model"
     comment.last_error = verdict.error
     decision = Decision(
-        comment=comment, kind=DecisionKind.AUTOMATIC, outcome=outcome, scores=scores, reasons=reasons,
+        comment=comment,
+        kind=DecisionKind.AUTOMATIC,
+        outcome=outcome,
+        scores=scores,
+        reasons=reasons,
         model_version=verdict.model_version,
     )
     audit = AuditEntry(
-        actor_label="model", action="auto_" + outcome, comment=comment, before=before, after=_snapshot(comment)
+        actor_label="model",
+        action="auto_" + outcome,
+        comment=comment,
+        before=before,
+        after=_snapshot(comment),
     )
     return decision, audit
 
@@ -176,19 +184,26 @@ def accept_decided_comments(
     now = timezone.now()
     comments = [Comment(site=site, source=source, **clean) for clean in cleans]
     submitted = [
-        AuditEntry(actor_label="site:" + site.slug, action="submitted", comment=comment,
-                   after={"status": CommentStatus.QUEUED, "source": source})
+        AuditEntry(
+            actor_label="site:" + site.slug,
+            action="submitted",
+            comment=comment,
+            after={"status": CommentStatus.QUEUED, "source": source},
+        )
         for comment in comments
     ]
-    rows = [_apply_verdict(comment, verdict, now) for comment, verdict in zip(comments, verdicts, strict=True)]
+    rows = [
+        _apply_verdict(comment, verdict, now) for comment, verdict in zip(comments, verdicts, strict=True)
+    ]
     try:
         with transaction.atomic():
             # Inserted with their decision (one write per row), by executemany; the ids are read back by the
             # unique (site, site_comment_id). bulk_create compiled every row through the ORM: ~0.3 ms a comment.
             insert_rows(comments)
             ids = dict(
-                Comment.objects.filter(site=site, site_comment_id__in=[c.site_comment_id for c in comments])
-                .values_list("site_comment_id", "pk")
+                Comment.objects.filter(
+                    site=site, site_comment_id__in=[c.site_comment_id for c in comments]
+                ).values_list("site_comment_id", "pk")
             )
             for comment in comments:
                 comment.pk = ids[comment.site_comment_id]
@@ -214,7 +229,9 @@ def insert_rows(objs: list) -> None:
     as a save would; foreign keys to instances saved since assignment are resolved."""
     if not objs:
         return
-    connection = connections[DEFAULT_DB_ALIAS]  # the object itself: the proxy costs a thread-local lookup a use
+    connection = connections[
+        DEFAULT_DB_ALIAS
+    ]  # the object itself: the proxy costs a thread-local lookup a use
     model = type(objs[0])
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     table = connection.ops.quote_name(model._meta.db_table)
@@ -238,7 +255,10 @@ def insert_rows(objs: list) -> None:
             # COPY: one statement for every row; executemany runs one INSERT per row on the server (about
             # half of a batch's write time on PostgreSQL).
             # The raw psycopg cursor: errors are wrapped by hand, so a duplicate is Django's IntegrityError.
-            with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row(row)
         else:
@@ -264,7 +284,9 @@ def record_scoring_failure(comment_id: int, error: str, max_attempts: int) -> Co
     with its error (visible in the Failed queue) so the comments behind it keep flowing. Returns the comment, or
     None if it is no longer queued."""
     with transaction.atomic():
-        comment = Comment.objects.select_for_update().filter(pk=comment_id, status=CommentStatus.QUEUED).first()
+        comment = (
+            Comment.objects.select_for_update().filter(pk=comment_id, status=CommentStatus.QUEUED).first()
+        )
         if comment is None:
             return None
         comment.attempts += 1
@@ -349,7 +371,9 @@ def apply_moderator_action(
             before=before,
             after={**_snapshot(comment), "reason_code": reason_code, "note": note},
         )
-        write_outbox([comment], "moderator", reason_code)  # webhooks: outbox row in the decision's transaction
+        write_outbox(
+            [comment], "moderator", reason_code
+        )  # webhooks: outbox row in the decision's transaction
     return comment
 
 
@@ -371,8 +395,12 @@ def accept_comments(site: Site, cleans: list[Mapping[str, Any]], source: str) ->
             with transaction.atomic():
                 created = Comment.objects.bulk_create(list(new.values()))
                 AuditEntry.objects.bulk_create(
-                    AuditEntry(actor_label="site:" + site.slug, action="submitted", comment=c,
-                               after={"status": c.status, "source": source})
+                    AuditEntry(
+                        actor_label="site:" + site.slug,
+                        action="submitted",
+                        comment=c,
+                        after={"status": c.status, "source": source},
+                    )
                     for c in created
                 )
         except IntegrityError:
@@ -417,7 +445,10 @@ class ModerationResult:
 
 def _dashboard_snapshot(comment: Comment) -> dict[str, Any]:
     # decided_at too, so that an undo can restore the state exactly.
-    return {**_snapshot(comment), "decided_at": comment.decided_at.isoformat() if comment.decided_at else None}
+    return {
+        **_snapshot(comment),
+        "decided_at": comment.decided_at.isoformat() if comment.decided_at else None,
+    }
 
 
 def _changed_message(comment: Comment) -> str:
@@ -472,15 +503,30 @@ def moderate_comments(
             comment.status, comment.decided_by, comment.decided_at = outcome, username, now
             decisions.append(
                 Decision(
-                    comment=comment, kind=DecisionKind.MODERATOR, outcome=outcome, scores=comment.scores,
-                    reasons=comment.reasons, model_version=comment.model_version, moderator=user,
-                    reason_code=reason_code, note=note,
+                    comment=comment,
+                    kind=DecisionKind.MODERATOR,
+                    outcome=outcome,
+                    scores=comment.scores,
+                    reasons=comment.reasons,
+                    model_version=comment.model_version,
+                    moderator=user,
+                    reason_code=reason_code,
+                    note=note,
                 )
             )
             audits.append(
                 AuditEntry(
-                    actor=user, actor_label=username, action=action, comment=comment, before=before,
-                    after={**_dashboard_snapshot(comment), "reason_code": reason_code, "note": note, "via": via},
+                    actor=user,
+                    actor_label=username,
+                    action=action,
+                    comment=comment,
+                    before=before,
+                    after={
+                        **_dashboard_snapshot(comment),
+                        "reason_code": reason_code,
+                        "note": note,
+                        "via": via,
+                    },
                 )
             )
             changed.append(comment)
@@ -526,13 +572,20 @@ def undo_moderator_actions(audit_ids: Iterable[int], user: AbstractBaseUser) -> 
                 conflicts.append(f"audit entry {entry.pk} is not an action of yours that can be undone")
                 continue
             comment = Comment.objects.select_for_update().filter(pk=entry.comment_id).first()
-            latest = AuditEntry.objects.filter(comment_id=entry.comment_id).order_by("-id").values_list(
-                "pk", flat=True
-            ).first()
+            latest = (
+                AuditEntry.objects.filter(comment_id=entry.comment_id)
+                .order_by("-id")
+                .values_list("pk", flat=True)
+                .first()
+            )
             if comment is None or latest != entry.pk or comment.status != entry.after.get("status"):
                 conflicts.append(
                     f"comment {entry.comment_id} was changed since"
-                    + (f" (now {comment.get_status_display().lower()} by {comment.decided_by})" if comment else "")
+                    + (
+                        f" (now {comment.get_status_display().lower()} by {comment.decided_by})"
+                        if comment
+                        else ""
+                    )
                 )
                 continue
             before = _dashboard_snapshot(comment)
@@ -540,23 +593,36 @@ def undo_moderator_actions(audit_ids: Iterable[int], user: AbstractBaseUser) -> 
             comment.status = restored.get("status", CommentStatus.NEEDS_REVIEW)
             comment.decided_by = restored.get("decided_by", "")
             if "decided_at" in restored:
-                comment.decided_at = parse_datetime(restored["decided_at"]) if restored["decided_at"] else None
+                comment.decided_at = (
+                    parse_datetime(restored["decided_at"]) if restored["decided_at"] else None
+                )
             else:
                 # Written by apply_moderator_action, which does not record decided_at: the decision before.
                 earlier = comment.decisions.filter(created_at__lt=entry.created_at).order_by("-id")
                 previous = [
-                    d for d in earlier[:2]
+                    d
+                    for d in earlier[:2]
                     if not (d.moderator_id == user.pk and d.outcome == entry.after.get("status"))
                 ]
                 comment.decided_at = previous[0].created_at if previous else None
             comment.save(update_fields=["status", "decided_by", "decided_at"])
             Decision.objects.create(
-                comment=comment, kind=DecisionKind.MODERATOR, outcome=comment.status, scores=comment.scores,
-                reasons=comment.reasons, model_version=comment.model_version, moderator=user,
-                reason_code="undo", note=f"undo of audit entry {entry.pk}",
+                comment=comment,
+                kind=DecisionKind.MODERATOR,
+                outcome=comment.status,
+                scores=comment.scores,
+                reasons=comment.reasons,
+                model_version=comment.model_version,
+                moderator=user,
+                reason_code="undo",
+                note=f"undo of audit entry {entry.pk}",
             )
             audit = AuditEntry.objects.create(
-                actor=user, actor_label=username, action="undo", comment=comment, before=before,
+                actor=user,
+                actor_label=username,
+                action="undo",
+                comment=comment,
+                before=before,
                 after={**_dashboard_snapshot(comment), "undoes": entry.pk, "undone_action": entry.action},
             )
             changed.append(comment)
@@ -580,7 +646,8 @@ def create_webhook_endpoint(site: Site, url: str, secrets: str | None = None, ac
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.create(site=site, url=url, secrets=secrets)
         AuditEntry.objects.create(
-            actor_label=actor_label, action="webhook_endpoint_created",
+            actor_label=actor_label,
+            action="webhook_endpoint_created",
             after={"site": site.slug, "endpoint": endpoint.pk, "url": url},
         )
     return endpoint
@@ -657,7 +724,8 @@ def set_policy_overrides(site: Site, overrides: Mapping[str, Mapping[str, float]
         site.policy_overrides = merged
         site.save(update_fields=["policy_overrides"])
         AuditEntry.objects.create(
-            actor_label=actor_label, action="thresholds_changed",
+            actor_label=actor_label,
+            action="thresholds_changed",
             before={"site": site.slug, "policy_overrides": before},
             after={"site": site.slug, "policy_overrides": merged},
         )

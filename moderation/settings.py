@@ -21,9 +21,7 @@ env = environ.Env()
 
 MODERATION_ENV = env.str("MODERATION_ENV", default="local")
 if MODERATION_ENV not in {"local", "test", "production"}:
-    raise ImproperlyConfigured(
-        f"MODERATION_ENV={MODERATION_ENV!r} is not one of local, test, production"
-    )
+    raise ImproperlyConfigured(f"MODERATION_ENV={MODERATION_ENV!r} is not one of local, test, production")
 PRODUCTION = MODERATION_ENV == "production"
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -227,8 +225,10 @@ CELERY_BEAT_SCHEDULE = {
 # --- Moderation ---------------------------------------------------------------------------------------------------
 # Issue 6 (hostile input): refuse NUL in query/form values and answer a value the database cannot take (a huge id)
 # with 400 instead of 500 (moderation/request_guard.py). Placed right after the security middleware.
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-                  "moderation.request_guard.RequestGuardMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "moderation.request_guard.RequestGuardMiddleware",
+)
 # Issue 6 (abuse limits, moderation/ratelimit.py; counters in Redis at REDIS_URL, fail open if it is down):
 # requests per API key per minute on /api/v1/ (0: no limit), and dashboard login failures per username and
 # address before that pair is locked out for the rest of the window.
@@ -245,7 +245,9 @@ MODERATION_MAX_BODY_BYTES = env.int("MODERATION_MAX_BODY_BYTES", default=64 * 10
 MODERATION_MAX_BATCH_BODY_BYTES = env.int("MODERATION_MAX_BATCH_BODY_BYTES", default=8 * 1024 * 1024)
 # Django's own cap sits above ours so that our 413 with the field and the limit is what a client sees.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(MODERATION_MAX_BODY_BYTES, MODERATION_MAX_BATCH_BODY_BYTES) + 1
-MODERATION_MODEL_PATH = env.str("MODERATION_MODEL_PATH", default="")  # empty: the shipped models/default.joblib
+MODERATION_MODEL_PATH = env.str(
+    "MODERATION_MODEL_PATH", default=""
+)  # empty: the shipped models/default.joblib
 # Max attempts at scoring one comment before it is marked `failed` and shown in the Failed queue.
 MODERATION_MAX_ATTEMPTS = env.int("MODERATION_MAX_ATTEMPTS", default=5)
 # Comments still `queued` after this many seconds are re-enqueued by `manage.py requeue_stale`.
@@ -272,7 +274,9 @@ MODERATION_WEBHOOK_ALLOW_PRIVATE = env.list(
 # Retry schedule: exponential backoff from BASE seconds, capped at MAX, with +-25 % jitter, for at least
 # RETRY_FOR seconds after the event (default 26 h), then the delivery is marked failed.
 MODERATION_WEBHOOK_BACKOFF_BASE_SECONDS = env.float("MODERATION_WEBHOOK_BACKOFF_BASE_SECONDS", default=5.0)
-MODERATION_WEBHOOK_BACKOFF_MAX_SECONDS = env.float("MODERATION_WEBHOOK_BACKOFF_MAX_SECONDS", default=3 * 3600.0)
+MODERATION_WEBHOOK_BACKOFF_MAX_SECONDS = env.float(
+    "MODERATION_WEBHOOK_BACKOFF_MAX_SECONDS", default=3 * 3600.0
+)
 MODERATION_WEBHOOK_RETRY_FOR_SECONDS = env.float("MODERATION_WEBHOOK_RETRY_FOR_SECONDS", default=26 * 3600.0)
 MODERATION_WEBHOOK_TIMEOUT_SECONDS = env.float("MODERATION_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS = env.int("MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS", default=30)

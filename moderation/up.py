@@ -75,7 +75,9 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    say(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} {settings.DATABASES['default']['NAME']}")
+    say(
+        f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} {settings.DATABASES['default']['NAME']}"
+    )
     call_command("migrate", interactive=False, verbosity=0)
     call_command("bootstrap")
 
@@ -83,19 +85,44 @@ def main() -> int:
     bin_dir = Path(python).parent
     children: list[tuple[str, subprocess.Popen]] = []
     worker_cmd = [
-        str(bin_dir / "celery"), "-A", "worker.celery:app", "worker", "--loglevel", "INFO",
-        "--pool", "prefork", "--concurrency", os.environ.get("WORKER_CONCURRENCY", "2"),
-        "-Q", settings.MODERATION_QUEUE, "--hostname", f"worker-{os.getpid()}@%h",
+        str(bin_dir / "celery"),
+        "-A",
+        "worker.celery:app",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        os.environ.get("WORKER_CONCURRENCY", "2"),
+        "-Q",
+        settings.MODERATION_QUEUE,
+        "--hostname",
+        f"worker-{os.getpid()}@%h",
     ]
     # Periodic jobs (the reconciler that re-enqueues stale comments, webhook retries, retention, shadow scoring):
     # the same beat schedule as docker-compose's beat service.
     beat_cmd = [
-        str(bin_dir / "celery"), "-A", "worker.celery:app", "beat", "--loglevel", "WARNING",
-        "--schedule", str(VAR_DIR / "celerybeat-schedule"),
+        str(bin_dir / "celery"),
+        "-A",
+        "worker.celery:app",
+        "beat",
+        "--loglevel",
+        "WARNING",
+        "--schedule",
+        str(VAR_DIR / "celerybeat-schedule"),
     ]
     web_cmd = [
-        str(bin_dir / "gunicorn"), "moderation.wsgi:application", "--bind", f"{host}:{port}",
-        "--workers", os.environ.get("WEB_WORKERS", "2"), "--threads", "4", "--access-logfile", "-",
+        str(bin_dir / "gunicorn"),
+        "moderation.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        os.environ.get("WEB_WORKERS", "2"),
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
     ]
     stopping = False
 
@@ -108,7 +135,9 @@ def main() -> int:
     try:
         for name, cmd in (("worker", worker_cmd), ("beat", beat_cmd), ("web", web_cmd)):
             children.append((name, subprocess.Popen(cmd, cwd=BASE_DIR, env=os.environ.copy())))
-        say(f"dashboard: http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/dashboard/")
+        say(
+            f"dashboard: http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/dashboard/"
+        )
         say(f"API:       POST http://{host}:{port}/api/v1/comments   (Authorization: Bearer <site API key>)")
         say("Ctrl-C stops everything.")
         while not stopping:

@@ -69,7 +69,9 @@ def _check_string(field: str, value: Any, limit: int | None) -> str:
     if "\x00" in value:
         raise SubmissionError(field, "must not contain NUL characters")
     try:
-        value.encode("utf-8")  # in C: fails exactly on lone surrogates, which a per-character loop found slowly
+        value.encode(
+            "utf-8"
+        )  # in C: fails exactly on lone surrogates, which a per-character loop found slowly
     except UnicodeEncodeError:
         raise SubmissionError(field, "must be valid Unicode (contains a lone surrogate)") from None
     if limit is not None and len(value) > limit:
@@ -102,7 +104,9 @@ def validate_submission(data: Any) -> dict[str, Any]:
         raise SubmissionError("body", f"must be a JSON object, got {_json_type(data)}")
     unknown = sorted(set(data) - ALLOWED_FIELDS)
     if unknown:
-        raise SubmissionError(unknown[0], f"is not a known field (allowed: {', '.join(sorted(ALLOWED_FIELDS))})")
+        raise SubmissionError(
+            unknown[0], f"is not a known field (allowed: {', '.join(sorted(ALLOWED_FIELDS))})"
+        )
     for field in REQUIRED_FIELDS:
         if field not in data or data[field] is None:
             raise SubmissionError(field, "is required")
@@ -124,8 +128,11 @@ def validate_submission(data: Any) -> dict[str, Any]:
                 raise SubmissionError(field, "is required")
             clean[field] = ""
             continue
-        if isinstance(value, int) and not isinstance(value, bool) and field in ("author_id", "story_id",
-                                                                                   "parent_id", "site_comment_id"):
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and field in ("author_id", "story_id", "parent_id", "site_comment_id")
+        ):
             value = str(value)  # numeric ids are common on sites; store them as their decimal string
         value = _check_string(field, value, max_len).strip()
         if field in REQUIRED_FIELDS and not value:

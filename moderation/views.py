@@ -239,7 +239,9 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 @login_required
 def stats_page(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    sites = queries.visible_site_ids(request.user)  # a moderator limited to some sites sees only their figures
+    sites = queries.visible_site_ids(
+        request.user
+    )  # a moderator limited to some sites sees only their figures
     override_chart, override_table = stats.override_rates(now=now, site_ids=sites)
     age_chart, age = stats.queue_age(now=now, site_ids=sites)
     model = explaining.get_model()
@@ -259,7 +261,9 @@ def stats_page(request: HttpRequest) -> HttpResponse:
             "model": model,
             "model_error": explaining.model_error() if model is None else "",
             "counts": queries.queue_counts(request.user),
-            "shadow": _shadow_comparison() if sites is None else None,  # all-site figures: not for limited moderators
+            "shadow": _shadow_comparison()
+            if sites is None
+            else None,  # all-site figures: not for limited moderators
         },
     )
 
@@ -276,12 +280,18 @@ def _shadow_comparison() -> dict | None:
 # --- actions ------------------------------------------------------------------------------------------------
 
 
-def _moderate(request: HttpRequest, expected: dict[int, str], action: str, undo_label: str, **options) -> HttpResponse:
+def _moderate(
+    request: HttpRequest, expected: dict[int, str], action: str, undo_label: str, **options
+) -> HttpResponse:
     """Apply ``action`` to the comments in ``expected`` (id -> status the moderator saw) with the form's reason
     code and note, remember it for undo, tell the moderator what happened and go back."""
     try:
         result = moderate_comments(
-            expected, request.user, action, request.POST.get("reason_code", ""), request.POST.get("note", ""),
+            expected,
+            request.user,
+            action,
+            request.POST.get("reason_code", ""),
+            request.POST.get("note", ""),
             **options,
         )
     except ValueError as exc:
@@ -314,8 +324,11 @@ def bulk(request: HttpRequest) -> HttpResponse:
         if pk.isdigit() and seen in CommentStatus.values:
             expected[int(pk)] = seen
     # Site scoping (issue 5): comments of sites this moderator may not see are left out.
-    visible = set(queries.scope_comments(Comment.objects.filter(pk__in=list(expected)), request.user)
-                  .values_list("pk", flat=True))
+    visible = set(
+        queries.scope_comments(Comment.objects.filter(pk__in=list(expected)), request.user).values_list(
+            "pk", flat=True
+        )
+    )
     expected = {pk: seen for pk, seen in expected.items() if pk in visible}
     if not expected:
         messages.error(request, "Nothing selected: select comments with x (or the check boxes) first.")

@@ -10,10 +10,10 @@ def _warm_up() -> None:
     """Load the model and the language detector at start, not in the first request that needs them (that
     request took ~2 s in the Perspective benchmark). Under gunicorn --preload this runs once in the master and
     the workers share the memory. A model that cannot load is logged; requests then answer 503 as before."""
+    from django.db import connections
+
     from moderation.engine import ModelUnavailable, current_model
     from training.language import preload
-
-    from django.db import connections
 
     preload()
     try:

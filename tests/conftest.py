@@ -59,7 +59,9 @@ def make_comment(site):
 
     def make(**overrides):
         counter["n"] += 1
-        comment, _ = accept_comment(site, validate_submission(comment_payload(counter["n"], **overrides)), "api")
+        comment, _ = accept_comment(
+            site, validate_submission(comment_payload(counter["n"], **overrides)), "api"
+        )
         return comment
 
     return make
@@ -86,8 +88,10 @@ def real_redis():
     try:
         client.ping()
     except redis.RedisError as exc:
-        pytest.fail(f"Redis at {settings.REDIS_URL} does not answer ({exc}); start it (see ../shared/SERVICES.md) "
-                    "or set REDIS_URL")
+        pytest.fail(
+            f"Redis at {settings.REDIS_URL} does not answer ({exc}); start it (see ../shared/SERVICES.md) "
+            "or set REDIS_URL"
+        )
     yield client
     prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
     if prefix:
@@ -135,15 +139,36 @@ class WorkerProcess:
         from django.conf import settings
 
         cmd = [
-            sys.executable, "-m", "celery", "-A", "worker.celery:app", "worker", "--loglevel", "INFO",
-            "--pool", pool, "--concurrency", str(concurrency), "-Q", settings.MODERATION_QUEUE,
-            "--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery:app",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--pool",
+            pool,
+            "--concurrency",
+            str(concurrency),
+            "-Q",
+            settings.MODERATION_QUEUE,
+            "--hostname",
+            f"{name}-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
             "--without-heartbeat",
         ]
         self.log = open(self.log_path, "wb")
         # Its own process group, so a test can kill the worker with its pool processes at once.
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=worker_env(**env), stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=worker_env(**env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60) -> None:

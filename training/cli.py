@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model_arg(p)
     p.add_argument(
-        "--baseline", type=_existing_file, default=None,
+        "--baseline",
+        type=_existing_file,
+        default=None,
         help="another artifact .joblib to rank against on the same rows (say, the shipped "
         "models/default.joblib against a candidate given as --model)",
     )

@@ -345,8 +345,12 @@ def _bias_audit(y, s, groups: list[set[str]], threshold) -> dict:
 # them the two labels disagree by definition. Counter-speech and negation stay in: a better model does
 # better there.
 ABUSIVE_NOT_HATEFUL = (
-    "profanity_nh", "target_obj_nh", "target_indiv_nh", "target_group_nh",
-    "slur_reclaimed_nh", "slur_homonym_nh",
+    "profanity_nh",
+    "target_obj_nh",
+    "target_indiv_nh",
+    "target_group_nh",
+    "slur_reclaimed_nh",
+    "slur_homonym_nh",
 )
 
 

@@ -108,7 +108,10 @@ def check_language(text: str, declared: str = "") -> LanguageCheck:
     if len(words) < MIN_WORDS:
         return LanguageCheck("", 0.0, True)
     markers = {w for w in words if w in ROMAN_URDU_MARKERS}
-    if len(markers) >= ROMAN_URDU_MIN_MARKERS and sum(w in markers for w in words) / len(words) >= ROMAN_URDU_MIN_SHARE:
+    if (
+        len(markers) >= ROMAN_URDU_MIN_MARKERS
+        and sum(w in markers for w in words) / len(words) >= ROMAN_URDU_MIN_SHARE
+    ):
         return LanguageCheck("ur-Latn", round(sum(w in markers for w in words) / len(words), 2), False)
     english = sum(w in ENGLISH_MARKERS for w in words)
     if english >= ENGLISH_MIN_MARKERS and english / len(words) >= ENGLISH_MIN_SHARE:

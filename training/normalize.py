@@ -281,7 +281,26 @@ _CONTRACTION_ENDS = frozenset({"s", "t", "d", "ll", "re", "ve", "m"})
 # Two-letter words that spam spells with a dot ("m.y channel", "sub m.e") and that are no common abbreviation
 # ("us" is: u.s).
 _DOTTED_SHORT_WORDS = frozenset(
-    {"my", "me", "be", "he", "we", "so", "no", "go", "do", "to", "up", "it", "is", "in", "on", "of", "or", "an"}
+    {
+        "my",
+        "me",
+        "be",
+        "he",
+        "we",
+        "so",
+        "no",
+        "go",
+        "do",
+        "to",
+        "up",
+        "it",
+        "is",
+        "in",
+        "on",
+        "of",
+        "or",
+        "an",
+    }
 )
 # Letters split by single punctuation marks inside one word: "st.upid", "id*iot", "stu-pid", "idi'ot".
 _INNER_PUNCT_RE = re.compile(

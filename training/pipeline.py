@@ -279,9 +279,7 @@ def neutralize_identity_features(features: FeatureUnion, heads: LinearHeads, wor
                 name == "word"
                 and any(tok in words for tok in tokens)
                 and all(tok in words or tok in FUNCTION_WORDS for tok in tokens)
-            ) or (
-                name == "char" and term in identity_grams
-            ):
+            ) or (name == "char" and term in identity_grams):
                 columns.append(offset + idx)
         offset += len(vectorizer.vocabulary_)
     columns = np.asarray(columns, dtype=int)
@@ -425,8 +423,12 @@ def train_model(
     stage = None
     if config.second_stage:
         stage, stage_metrics = _train_second_stage(
-            config, (texts, y, w), (split.val, p_val, y_val, usable), (split.test, p_test, y_test, src_test),
-            normalizer, progress,
+            config,
+            (texts, y, w),
+            (split.val, p_val, y_val, usable),
+            (split.test, p_test, y_test, src_test),
+            normalizer,
+            progress,
         )
     metrics = {
         "held_out_test": _per_label_metrics(p_test, y_test, src_test, split.test, thresholds),
@@ -555,9 +557,16 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
 
         model = new_sentence_model()
         tuned = finetune_encoder(
-            model, train_texts, y[known, j], w[known], layers=config.second_stage_finetune_layers,
-            lr=config.second_stage_finetune_lr, head_lr=config.second_stage_head_lr,
-            vector=config.second_stage_vector, seed=stage_seed, progress=progress,
+            model,
+            train_texts,
+            y[known, j],
+            w[known],
+            layers=config.second_stage_finetune_layers,
+            lr=config.second_stage_finetune_lr,
+            head_lr=config.second_stage_head_lr,
+            vector=config.second_stage_vector,
+            seed=stage_seed,
+            progress=progress,
         )
         stage.coef, stage.intercept, stage.encoder_state = tuned.coef, tuned.intercept, tuned.state
         stage.vector = config.second_stage_vector  # what finetune_encoder trained the head on
@@ -616,8 +625,10 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
         "embedder": stage.embedder,
         **details,
         "validation_thresholds": chosen,
-        "share_in_band": {"validation": round(in_band_val / max(len(s_val), 1), 4),
-                          "test": round(in_band_test / max(len(s_test), 1), 4)},
+        "share_in_band": {
+            "validation": round(in_band_val / max(len(s_val), 1), 4),
+            "test": round(in_band_test / max(len(s_test), 1), 4),
+        },
         "held_out_test": {"toxicity": held_out["toxicity"]},
     }
 

@@ -111,9 +111,7 @@ def write_report(model, out: Path | str) -> Path:
             "| identity | n | subgroup | BPSN | BNSP |",
             "|---|---|---|---|---|",
         ]
-        for term, m in sorted(
-            ext[set_name]["per_identity"].items(), key=lambda kv: kv[1]["bpsn_auc"] or 0
-        ):
+        for term, m in sorted(ext[set_name]["per_identity"].items(), key=lambda kv: kv[1]["bpsn_auc"] or 0):
             lines.append(
                 f"| {term} | {m['n']} | {_fmt(m['subgroup_auc'])} | {_fmt(m['bpsn_auc'])} | "
                 f"{_fmt(m['bnsp_auc'])} |"

@@ -16,9 +16,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import pickle
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 

@@ -167,7 +167,9 @@ class SubmissionReader:
     def take_batch(self, block_s: float = 1.0) -> list[bytes]:
         """Up to ``batch_max`` messages, moved to this reader's in-flight list; waits up to ``block_s`` for the
         first and up to the flush interval after it for more. [] when the queue stayed empty."""
-        batch = list(self._take(keys=[self.queue_key, self.inflight_key], args=[self.batch_max, self.batch_bytes, 1]))
+        batch = list(
+            self._take(keys=[self.queue_key, self.inflight_key], args=[self.batch_max, self.batch_bytes, 1])
+        )
         if not batch:
             first = self.client.brpoplpush(self.queue_key, self.inflight_key, timeout=block_s)
             if first is None:
@@ -175,8 +177,10 @@ class SubmissionReader:
             batch = [first]
         deadline = time.monotonic() + self.flush_s
         while not self.full(batch):
-            more = self._take(keys=[self.queue_key, self.inflight_key],
-                              args=[self.batch_max - len(batch), self.batch_bytes - sum(map(len, batch)), 0])
+            more = self._take(
+                keys=[self.queue_key, self.inflight_key],
+                args=[self.batch_max - len(batch), self.batch_bytes - sum(map(len, batch)), 0],
+            )
             batch += more
             remaining = deadline - time.monotonic()
             if self.full(batch) or remaining <= 0:
@@ -184,7 +188,9 @@ class SubmissionReader:
             if not more:
                 if self.client.llen(self.queue_key):
                     break  # messages are waiting, and the next one does not fit in this batch
-                item = self.client.brpoplpush(self.queue_key, self.inflight_key, timeout=max(remaining, 0.001))
+                item = self.client.brpoplpush(
+                    self.queue_key, self.inflight_key, timeout=max(remaining, 0.001)
+                )
                 if item is None:
                     break
                 batch.append(item)
@@ -212,7 +218,9 @@ class SubmissionReader:
             count = int(self._give_back(keys=[self.keys.inflight(name), self.queue_key]))
             self.client.srem(self.readers_key, name)
             if count:
-                log.warning("reader %s stopped without finishing: %d submissions put back on the queue", name, count)
+                log.warning(
+                    "reader %s stopped without finishing: %d submissions put back on the queue", name, count
+                )
             moved += count
         return moved
 
@@ -293,7 +301,11 @@ class SubmissionReader:
         try:
             self.leave()
         except redis.RedisError as exc:
-            log.warning("submission reader %s could not leave cleanly (%s); its lease expires by itself", self.name, exc)
+            log.warning(
+                "submission reader %s could not leave cleanly (%s); its lease expires by itself",
+                self.name,
+                exc,
+            )
         connection.close()
 
 
@@ -319,7 +331,9 @@ class SubmissionReaderStep(bootsteps.StartStopStep):
             submission_queue()(conn.default_channel).declare()
         reader = SubmissionReader(client, c.app, name=f"{c.hostname}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=reader.run, args=(self.stopping,), name="submission-reader", daemon=True)
+        self.thread = threading.Thread(
+            target=reader.run, args=(self.stopping,), name="submission-reader", daemon=True
+        )
         self.thread.start()
         log.info("submission reader %s on %s", reader.name, reader.queue_key)
 

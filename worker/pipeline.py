@@ -7,9 +7,7 @@ import logging
 from django.conf import settings
 
 from moderation.engine import ModelUnavailable, current_model
-from training.language import check_language
-from moderation.models import Comment, CommentStatus
-from moderation.models import Site
+from moderation.models import Comment, CommentStatus, Site
 from moderation.services import (
     ModelVerdict,
     accept_comments,
@@ -19,7 +17,7 @@ from moderation.services import (
     thresholds_by_comment,
     thresholds_for,
 )
-
+from training.language import check_language
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +37,16 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
     A model that cannot be loaded sends the comments to review with that reason.
     """
     rows = list(
-        Comment.objects.filter(pk__in=comment_ids, status=CommentStatus.QUEUED).values_list("pk", "text", "language")
+        Comment.objects.filter(pk__in=comment_ids, status=CommentStatus.QUEUED).values_list(
+            "pk", "text", "language"
+        )
     )
     if not rows:
         return []
     try:
         model = current_model()
     except ModelUnavailable as exc:
-        record_model_decisions(
-            ModelVerdict(pk, None, "", {}, error=str(exc)) for pk, _, _ in rows
-        )
+        record_model_decisions(ModelVerdict(pk, None, "", {}, error=str(exc)) for pk, _, _ in rows)
         return []
 
     verdicts: list[ModelVerdict] = []
@@ -58,7 +56,9 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
     try:
         all_scores = model.score([text for _, text, _ in rows])
         verdicts = [
-            ModelVerdict(pk, scores, model.version, thresholds[pk], unsupported_language=language_note(text, lang))
+            ModelVerdict(
+                pk, scores, model.version, thresholds[pk], unsupported_language=language_note(text, lang)
+            )
             for (pk, text, lang), scores in zip(rows, all_scores)
         ]
     except Exception:
@@ -68,12 +68,16 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
                 (scores,) = model.score([text])
             except Exception as exc:
                 log.exception("scoring comment %s failed", pk)
-                comment = record_scoring_failure(pk, f"{type(exc).__name__}: {exc}", settings.MODERATION_MAX_ATTEMPTS)
+                comment = record_scoring_failure(
+                    pk, f"{type(exc).__name__}: {exc}", settings.MODERATION_MAX_ATTEMPTS
+                )
                 if comment is not None and comment.status == CommentStatus.QUEUED:
                     retry.append(pk)
                 continue
             verdicts.append(
-                ModelVerdict(pk, scores, model.version, thresholds[pk], unsupported_language=language_note(text, lang))
+                ModelVerdict(
+                    pk, scores, model.version, thresholds[pk], unsupported_language=language_note(text, lang)
+                )
             )
     record_model_decisions(verdicts)
     return retry
@@ -87,7 +91,9 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
     for clean in cleans:
         unique.setdefault(clean["site_comment_id"], clean)
     known = dict(
-        Comment.objects.filter(site=site, site_comment_id__in=list(unique)).values_list("site_comment_id", "status")
+        Comment.objects.filter(site=site, site_comment_id__in=list(unique)).values_list(
+            "site_comment_id", "status"
+        )
     )
     new = [clean for sid, clean in unique.items() if sid not in known]
     retry: list[int] = []
@@ -107,12 +113,19 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
         try:
             all_scores = model.score([clean["text"] for clean in new])
             verdicts = [
-                ModelVerdict(0, scores, model.version, thresholds_for(site, model.thresholds),
-                             unsupported_language=language_note(clean["text"], clean["language"]))
+                ModelVerdict(
+                    0,
+                    scores,
+                    model.version,
+                    thresholds_for(site, model.thresholds),
+                    unsupported_language=language_note(clean["text"], clean["language"]),
+                )
                 for clean, scores in zip(new, all_scores)
             ]
         except Exception:
-            log.exception("scoring %d new comments failed; storing them queued and scoring one by one", len(new))
+            log.exception(
+                "scoring %d new comments failed; storing them queued and scoring one by one", len(new)
+            )
     if verdicts is not None and accept_decided_comments(site, new, verdicts, source) is not None:
         return retry
     # A scoring error, or a concurrent submission of one of these ids: the general path copes with both.

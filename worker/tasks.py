@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from django.db import InterfaceError, OperationalError
-
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from moderation.queue import requeue_stale as requeue_stale_comments
 from moderation.services import DEFAULT_SITE_SLUG, get_or_create_site

@@ -365,11 +365,18 @@ def test_a_new_moderator_clears_fifty_mixed_comments_by_keyboard(page, transacti
     for i in range(50):
         author, text, scores = COMMENTS[1:][i % (len(COMMENTS) - 1)]  # everything but the hostile markup
         comment, _ = accept_comment(
-            site, validate_submission(comment_payload(f"f{i}", text=f"{text} ({i})", author_id=f"{author}-{i}")),
+            site,
+            validate_submission(comment_payload(f"f{i}", text=f"{text} ({i})", author_id=f"{author}-{i}")),
             "api",
         )
-        verdicts.append(ModelVerdict(comment.pk, {"toxicity": 0.04, "insult": 0.03, "spam": 0.02, **scores},
-                                     "tox-spam-demo", THRESHOLDS))
+        verdicts.append(
+            ModelVerdict(
+                comment.pk,
+                {"toxicity": 0.04, "insult": 0.03, "spam": 0.02, **scores},
+                "tox-spam-demo",
+                THRESHOLDS,
+            )
+        )
     record_model_decisions(verdicts)
 
     page.goto("/dashboard/")
@@ -391,5 +398,8 @@ def test_a_new_moderator_clears_fifty_mixed_comments_by_keyboard(page, transacti
             press(page, "a")
     assert page.locator("ol.items > li.item").count() == 0
     assert Comment.objects.filter(status="needs_review").count() == 0
-    assert Comment.objects.filter(status="rejected").count() == 50 - Comment.objects.filter(status="approved").count()
+    assert (
+        Comment.objects.filter(status="rejected").count()
+        == 50 - Comment.objects.filter(status="approved").count()
+    )
     check_clean(page)

@@ -47,15 +47,27 @@ class Stack:
         self.port = port
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
         env.update(
-            MODERATION_VAR_DIR=str(var_dir), PORT=str(port), REDIS_URL="embedded", MODERATION_API_KEY=KEY,
-            MODERATION_ADMIN_USER="editor", MODERATION_ADMIN_PASSWORD="a long enough password",
-            MODERATION_QUEUE="moderation", WEB_WORKERS="1", WORKER_CONCURRENCY="1",
+            MODERATION_VAR_DIR=str(var_dir),
+            PORT=str(port),
+            REDIS_URL="embedded",
+            MODERATION_API_KEY=KEY,
+            MODERATION_ADMIN_USER="editor",
+            MODERATION_ADMIN_PASSWORD="a long enough password",
+            MODERATION_QUEUE="moderation",
+            WEB_WORKERS="1",
+            WORKER_CONCURRENCY="1",
         )
         env.pop("MODERATION_REDIS_KEY_PREFIX", None)
         self.log_path = var_dir / f"up-{port}.log"
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "moderation.up"], cwd=REPO, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moderation.up"],
+            cwd=REPO,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -112,7 +124,8 @@ def test_make_up_serves_decides_stops_cleanly_and_keeps_data(tmp_path):
         assert status == 202, body
         decided = wait_for(
             lambda: (s := stack.request(f"/api/v1/comments/{body['id']}")[1])["status"] != "queued" and s,
-            timeout=30, message="a decision",
+            timeout=30,
+            message="a decision",
         )
         elapsed = time.monotonic() - started
         assert decided["status"] in {"approved", "rejected", "needs_review"}
@@ -135,11 +148,16 @@ def test_make_up_serves_decides_stops_cleanly_and_keeps_data(tmp_path):
 
         def celery_decided():
             with sqlite3.connect(tmp_path / "moderation.sqlite3") as db:
-                row = db.execute("SELECT status FROM moderation_comment WHERE site_comment_id = 'c-up-celery'").fetchone()
+                row = db.execute(
+                    "SELECT status FROM moderation_comment WHERE site_comment_id = 'c-up-celery'"
+                ).fetchone()
             return row and row[0] != "queued" and row[0]
 
         assert wait_for(celery_decided, timeout=30, message="the Celery-path comment decided") in {
-            "approved", "rejected", "needs_review"}
+            "approved",
+            "rejected",
+            "needs_review",
+        }
     finally:
         code = stack.stop()
     assert code == 0, stack.output()[-3000:]

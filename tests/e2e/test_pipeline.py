@@ -59,12 +59,18 @@ def test_http_submissions_are_decided_by_a_real_worker(live_server, api_key, sta
     start_worker()
     ids = []
     for n, text in enumerate(MIXED):
-        status, body = http("POST", f"{live_server.url}/api/v1/comments", api_key, comment_payload(n, text=text))
+        status, body = http(
+            "POST", f"{live_server.url}/api/v1/comments", api_key, comment_payload(n, text=text)
+        )
         assert status == 202 and body["status"] == "queued"
         ids.append(body["id"])
 
-    states = wait_for(lambda: decided_states(live_server, api_key, ids), timeout=60, interval=0.5,
-                      message="decisions through the status API")
+    states = wait_for(
+        lambda: decided_states(live_server, api_key, ids),
+        timeout=60,
+        interval=0.5,
+        message="decisions through the status API",
+    )
     version = shipped_model_version()
     for state in states:
         assert state["model_version"] == version
@@ -87,16 +93,22 @@ def test_celery_submissions_through_the_client_are_decided_once(start_worker, si
 
     start_worker()
     for n in range(3):  # to the submission queue, read in batches
-        submit(**comment_payload(f"celery-{n}"), broker_url=settings.REDIS_URL,
-               queue=settings.MODERATION_SUBMIT_QUEUE)
+        submit(
+            **comment_payload(f"celery-{n}"),
+            broker_url=settings.REDIS_URL,
+            queue=settings.MODERATION_SUBMIT_QUEUE,
+        )
     # the same comment again, once more through the submission reader and once as an ordinary task on the main
     # queue: still one comment and one decision
-    submit(**comment_payload("celery-0"), broker_url=settings.REDIS_URL, queue=settings.MODERATION_SUBMIT_QUEUE)
+    submit(
+        **comment_payload("celery-0"), broker_url=settings.REDIS_URL, queue=settings.MODERATION_SUBMIT_QUEUE
+    )
     submit(**comment_payload("celery-0"), broker_url=settings.REDIS_URL, queue=settings.MODERATION_QUEUE)
 
     wait_for(
         lambda: Comment.objects.filter(source="celery", status__in=DECIDED).count() == 3,
-        timeout=60, message="3 decided comments",
+        timeout=60,
+        message="3 decided comments",
     )
     assert Comment.objects.filter(site_comment_id="c-celery-0").count() == 1
     for comment in Comment.objects.filter(source="celery"):
@@ -136,8 +148,12 @@ def test_a_prefork_worker_with_the_stage_on_decides_with_blended_scores(live_ser
         assert status == 202
         ids.append(body["id"])
 
-    states = wait_for(lambda: decided_states(live_server, api_key, ids), timeout=90, interval=0.5,
-                      message="decisions by the worker with the second stage")
+    states = wait_for(
+        lambda: decided_states(live_server, api_key, ids),
+        timeout=90,
+        interval=0.5,
+        message="decisions by the worker with the second stage",
+    )
     staged = load_model(second_stage=True).score(MIXED)
     fast = load_model(second_stage=False).score(MIXED)
     assert any(abs(s["toxicity"] - f["toxicity"]) > 0.01 for s, f in zip(staged, fast, strict=True))

@@ -40,7 +40,9 @@ def test_enqueue_happens_on_commit(client, api_key, no_broker, django_capture_on
     assert no_broker == [[body["id"]]]
 
 
-def test_same_site_comment_id_twice_is_one_comment(client, api_key, django_capture_on_commit_callbacks, no_broker):
+def test_same_site_comment_id_twice_is_one_comment(
+    client, api_key, django_capture_on_commit_callbacks, no_broker
+):
     with django_capture_on_commit_callbacks(execute=True):
         first = post(client, comment_payload(7), api_key)
         second = post(client, comment_payload(7, text="edited text"), api_key)
@@ -103,8 +105,12 @@ def test_malformed_bodies_are_400(client, api_key, body, needle):
 
 
 def test_wrong_content_type_is_400(client, api_key):
-    response = client.post("/api/v1/comments", "text=hi", content_type="application/x-www-form-urlencoded",
-                           HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    response = client.post(
+        "/api/v1/comments",
+        "text=hi",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
     assert response.status_code == 400 and response.json()["error"]["field"] == "Content-Type"
 
 
@@ -117,7 +123,15 @@ def test_status_api_shows_decision_and_404s_unknown_ids(client, api_key, make_co
     headers = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"}
     body = client.get(f"/api/v1/comments/{comment.pk}", **headers).json()
     assert body["status"] == "queued" and body["site_comment_id"] == comment.site_comment_id
-    assert set(body) >= {"id", "site_comment_id", "status", "scores", "reasons", "model_version", "decided_at"}
+    assert set(body) >= {
+        "id",
+        "site_comment_id",
+        "status",
+        "scores",
+        "reasons",
+        "model_version",
+        "decided_at",
+    }
     assert client.get("/api/v1/comments/999999", **headers).status_code == 404
 
 
@@ -135,8 +149,12 @@ def test_another_sites_comment_is_404(client, make_comment):
 
 
 def post_batch(client, items, key):
-    return client.post("/api/v1/comments:batch", json.dumps({"comments": items}), content_type="application/json",
-                       HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client.post(
+        "/api/v1/comments:batch",
+        json.dumps({"comments": items}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
 
 
 def test_batch_stores_all_and_dispatches_in_packed_messages(
@@ -153,7 +171,9 @@ def test_batch_stores_all_and_dispatches_in_packed_messages(
     assert len(body) == 11 and body[3]["id"] == body[10]["id"] and body[10]["duplicate"] is True
     assert Comment.objects.count() == 10
     assert [len(chunk) for chunk in sent] == [4, 4, 2]
-    assert sorted(pk for chunk in sent for pk in chunk) == sorted(Comment.objects.values_list("pk", flat=True))
+    assert sorted(pk for chunk in sent for pk in chunk) == sorted(
+        Comment.objects.values_list("pk", flat=True)
+    )
 
 
 def test_batch_with_a_bad_item_stores_nothing_and_names_each_item(client, api_key):
@@ -172,10 +192,16 @@ def test_batch_over_the_limit_is_413(client, api_key, settings):
     assert response.status_code == 413 and "limit is 3" in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("body", [{"comments": []}, {"comments": "x"}, {"comment": []}, {"comments": [], "x": 1}])
+@pytest.mark.parametrize(
+    "body", [{"comments": []}, {"comments": "x"}, {"comment": []}, {"comments": [], "x": 1}]
+)
 def test_batch_shape_errors(client, api_key, body):
-    response = client.post("/api/v1/comments:batch", json.dumps(body), content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    response = client.post(
+        "/api/v1/comments:batch",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
     assert response.status_code == 400 and response.json()["error"]["field"] == "comments"
 
 
@@ -192,8 +218,12 @@ def test_database_failure_is_503_with_retry_after(client, api_key, monkeypatch):
 
 
 def test_check_scores_without_storing(client, api_key):
-    response = client.post("/api/v1/check", json.dumps({"text": "You are a pathetic idiot"}),
-                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    response = client.post(
+        "/api/v1/check",
+        json.dumps({"text": "You are a pathetic idiot"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["outcome"] in {"rejected", "needs_review"} and body["scores"]["toxicity"] > 0.5
@@ -202,14 +232,24 @@ def test_check_scores_without_storing(client, api_key):
 
 
 def test_check_sends_an_unsupported_language_to_review(client, api_key):
-    response = client.post("/api/v1/check", json.dumps({"text": "پاکستان کو طالبان حکومت تسلیم نہیں کرنی چاہیے"}),
-                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    response = client.post(
+        "/api/v1/check",
+        json.dumps({"text": "پاکستان کو طالبان حکومت تسلیم نہیں کرنی چاہیے"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
     body = response.json()
     assert body["outcome"] == "needs_review" and body["language"] == "ur"
 
 
-@pytest.mark.parametrize("body,field", [({"text": ""}, "text"), ({"text": "hi", "extra": 1}, "body"), ({}, "text")])
+@pytest.mark.parametrize(
+    "body,field", [({"text": ""}, "text"), ({"text": "hi", "extra": 1}, "body"), ({}, "text")]
+)
 def test_check_validates(client, api_key, body, field):
-    response = client.post("/api/v1/check", json.dumps(body), content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    response = client.post(
+        "/api/v1/check",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
     assert response.status_code == 400 and response.json()["error"]["field"] == field

@@ -69,7 +69,11 @@ def test_approve_moves_the_item_out_of_the_queue_and_audits(logged_in, held, mod
     comment = held()
     response = logged_in.post(
         f"/dashboard/comments/{comment.pk}/action",
-        {"action": "approve", "expected_status": "needs_review", "csrfmiddlewaretoken": csrf_token(logged_in)},
+        {
+            "action": "approve",
+            "expected_status": "needs_review",
+            "csrfmiddlewaretoken": csrf_token(logged_in),
+        },
     )
     assert response.status_code == 302
     comment.refresh_from_db()
@@ -82,8 +86,12 @@ def test_reject_with_reason_code(logged_in, held):
     comment = held()
     logged_in.post(
         f"/dashboard/comments/{comment.pk}/action",
-        {"action": "reject", "reason_code": "spam", "expected_status": "needs_review",
-         "csrfmiddlewaretoken": csrf_token(logged_in)},
+        {
+            "action": "reject",
+            "reason_code": "spam",
+            "expected_status": "needs_review",
+            "csrfmiddlewaretoken": csrf_token(logged_in),
+        },
     )
     comment.refresh_from_db()
     assert comment.status == CommentStatus.REJECTED
@@ -92,8 +100,9 @@ def test_reject_with_reason_code(logged_in, held):
 
 def test_post_without_csrf_token_is_refused(logged_in, held):
     comment = held()
-    response = logged_in.post(f"/dashboard/comments/{comment.pk}/action",
-                              {"action": "approve", "expected_status": "needs_review"})
+    response = logged_in.post(
+        f"/dashboard/comments/{comment.pk}/action", {"action": "approve", "expected_status": "needs_review"}
+    )
     assert response.status_code == 403
     comment.refresh_from_db()
     assert comment.status == CommentStatus.NEEDS_REVIEW
@@ -101,7 +110,9 @@ def test_post_without_csrf_token_is_refused(logged_in, held):
 
 def test_get_cannot_change_state(logged_in, held):
     comment = held()
-    response = logged_in.get(f"/dashboard/comments/{comment.pk}/action?action=approve&expected_status=needs_review")
+    response = logged_in.get(
+        f"/dashboard/comments/{comment.pk}/action?action=approve&expected_status=needs_review"
+    )
     assert response.status_code == 405
     comment.refresh_from_db()
     assert comment.status == CommentStatus.NEEDS_REVIEW
@@ -113,15 +124,22 @@ def test_conflicting_action_shows_a_message(logged_in, held):
     data = {"action": "approve", "expected_status": "needs_review", "csrfmiddlewaretoken": token}
     logged_in.post(f"/dashboard/comments/{comment.pk}/action", data)
     response = logged_in.post(f"/dashboard/comments/{comment.pk}/action", data, follow=True)
-    assert "Not changed: comment" in response.content.decode() and "already approved by mod" in response.content.decode()
+    assert (
+        "Not changed: comment" in response.content.decode()
+        and "already approved by mod" in response.content.decode()
+    )
 
 
 def test_open_redirect_after_action_is_refused(logged_in, held):
     comment = held()
     response = logged_in.post(
         f"/dashboard/comments/{comment.pk}/action",
-        {"action": "approve", "expected_status": "needs_review", "next": "https://evil.example/",
-         "csrfmiddlewaretoken": csrf_token(logged_in)},
+        {
+            "action": "approve",
+            "expected_status": "needs_review",
+            "next": "https://evil.example/",
+            "csrfmiddlewaretoken": csrf_token(logged_in),
+        },
     )
     assert response["Location"] == "/dashboard/"
 

@@ -133,7 +133,9 @@ def test_stats_page_shows_the_shadow_comparison(make_comment, strict_model, admi
     candidate = register_model(strict_model.path)
     start_shadow(candidate.version)
     comment = make_comment(text=TEXTS[2])
-    record_model_decisions([ModelVerdict(comment.pk, active.score([TEXTS[2]])[0], active.version, active.thresholds)])
+    record_model_decisions(
+        [ModelVerdict(comment.pk, active.score([TEXTS[2]])[0], active.version, active.thresholds)]
+    )
     score_pending()
     page = admin_client.get("/dashboard/stats/").content.decode()
     assert f"Shadow model {candidate.version}" in page

@@ -60,7 +60,9 @@ def test_scoring_failures_end_in_failed_after_max_attempts(make_comment):
 def test_moderator_action_records_who_when_and_scores(make_comment, moderator):
     comment = make_comment()
     record_model_decisions([verdict(comment, 0.5)])
-    done = apply_moderator_action(comment.pk, moderator, "reject", "needs_review", reason_code="toxic", note="slur")
+    done = apply_moderator_action(
+        comment.pk, moderator, "reject", "needs_review", reason_code="toxic", note="slur"
+    )
     assert done.status == CommentStatus.REJECTED and done.decided_by == "mod"
     decision = Decision.objects.get(comment=comment, kind="moderator")
     assert decision.moderator == moderator and decision.scores == {"toxicity": 0.5}

@@ -117,7 +117,16 @@ def test_compare_ranks_ours_the_peer_and_a_baseline_on_the_same_rows(labelled_cs
 def test_compare_names_a_baseline_that_fails_verification(labelled_csv, artifact_copy, capsys):
     artifact_copy.write_bytes(artifact_copy.read_bytes()[:-10])
     with pytest.raises(SystemExit) as exc:
-        main(["compare", "--data", str(labelled_csv), "--label-column", "is_toxic",
-              "--baseline", str(artifact_copy)])
+        main(
+            [
+                "compare",
+                "--data",
+                str(labelled_csv),
+                "--label-column",
+                "is_toxic",
+                "--baseline",
+                str(artifact_copy),
+            ]
+        )
     assert exc.value.code == 3
     assert "--baseline" in capsys.readouterr().err

@@ -89,6 +89,8 @@ def test_linear_heads_nb_scaling_is_folded_into_the_coefficients():
     scale = np.abs(np.log((p / p.sum()) / (q / q.sum())))
     ref = LogisticRegression(C=2.0, solver="liblinear").fit(x @ sparse.diags(scale), y[:, 0])
     # scoring the raw features with the folded weights is scoring the scaled features with the fitted ones
-    assert np.allclose(heads.predict_proba(x)[:, 0], ref.predict_proba(x @ sparse.diags(scale))[:, 1], atol=1e-5)
+    assert np.allclose(
+        heads.predict_proba(x)[:, 0], ref.predict_proba(x @ sparse.diags(scale))[:, 1], atol=1e-5
+    )
     plain = LinearHeads(labels=["a"], C=2.0).fit(x, y)
     assert not np.allclose(plain.coef_, heads.coef_)

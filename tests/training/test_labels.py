@@ -170,7 +170,10 @@ def test_export_labels_includes_stored_suggested_scores(site, tmp_path):
             SuggestedScore(site=site, text="buy cheap pills", attribute="SPAM", label="spam", score=0.5),
             SuggestedScore(site=site, text="nice article", attribute="INSULT", label="insult", score=0.1),
             SuggestedScore(
-                site=site, text="ok. you moron.", attribute="PROFANITY", label="obscene",
+                site=site,
+                text="ok. you moron.",
+                attribute="PROFANITY",
+                label="obscene",
                 span_scores=[{"begin": 0, "end": 3, "score": 0.1}, {"begin": 4, "end": 14, "score": 0.8}],
             ),
         ]

@@ -40,7 +40,14 @@ def test_a_declared_language_is_taken_at_its_word():
     assert check_language("A perfectly normal English comment about the story.", declared="en-GB").supported
 
 
-@pytest.mark.parametrize("text,code", [("この記事はとても良いです。", "ja"), ("شکریہ بھائی", "ur"), ("Путин не прав, это ужасная политика", "ru")])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("この記事はとても良いです。", "ja"),
+        ("شکریہ بھائی", "ur"),
+        ("Путин не прав, это ужасная политика", "ru"),
+    ],
+)
 def test_short_texts_in_another_script_are_flagged(text, code):
     check = check_language(text)
     assert not check.supported and check.code == code
@@ -58,15 +65,23 @@ def test_plain_english_is_recognised_without_asking_the_detector(monkeypatch):
         raise AssertionError("the detector should not be needed for this text")
 
     monkeypatch.setattr(language, "_get_identifier", no_detector)
-    check = language.check_language("I think the government should have been more careful with what they said.")
+    check = language.check_language(
+        "I think the government should have been more careful with what they said."
+    )
     assert check.supported and check.code == "en"
 
 
-@pytest.mark.parametrize("text,code", [
-    ("Die Regierung in Islamabad ist sehr vorsichtig, was die Anerkennung der Taliban angeht.", "de"),
-    ("El gobierno de Pakistán es muy prudente con el reconocimiento de los talibanes, y tiene razón.", "es"),
-    ("Le Pakistan a raison d'être prudent avec les talibans, ce n'est pas une question simple.", "fr"),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("Die Regierung in Islamabad ist sehr vorsichtig, was die Anerkennung der Taliban angeht.", "de"),
+        (
+            "El gobierno de Pakistán es muy prudente con el reconocimiento de los talibanes, y tiene razón.",
+            "es",
+        ),
+        ("Le Pakistan a raison d'être prudent avec les talibans, ce n'est pas une question simple.", "fr"),
+    ],
+)
 def test_other_latin_script_languages_still_go_to_the_detector(text, code):
     check = check_language(text)
     assert not check.supported and check.code == code

@@ -97,7 +97,9 @@ def test_identity_features_are_clipped_with_their_function_words():
     from training.pipeline import neutralize_identity_features
 
     docs = ["she is an idiot", "she is kind", "is black", "the muslim idiot", "black idiot", "he is nice"] * 2
-    union = FeatureUnion([("word", TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b"))]).fit(docs)
+    union = FeatureUnion([("word", TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b"))]).fit(
+        docs
+    )
     heads = LinearHeads(labels=["toxicity", "identity_attack"])
     heads.coef_ = np.ones((len(union.transformer_list[0][1].vocabulary_), 2), dtype=np.float32)
     heads.intercept_ = np.zeros(2)

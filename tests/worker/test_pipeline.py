@@ -59,7 +59,9 @@ def test_invalid_celery_submission_is_dropped_with_the_field_named(db):
     assert Comment.objects.count() == 0
 
 
-def test_a_model_that_cannot_load_sends_comments_to_review(make_comment, fresh_model_cache, settings, tmp_path):
+def test_a_model_that_cannot_load_sends_comments_to_review(
+    make_comment, fresh_model_cache, settings, tmp_path
+):
     from worker.pipeline import decide_comments
 
     settings.MODERATION_MODEL_PATH = str(tmp_path / "missing.joblib")
@@ -109,7 +111,9 @@ def test_submit_and_decide_writes_each_new_comment_with_its_decision(db, site, f
         assert comment.status != CommentStatus.QUEUED and comment.decided_by == "model"
         assert comment.decisions.filter(kind="auto").count() == 1
         assert set(AuditEntry.objects.filter(comment=comment).values_list("action", flat=True)) == {
-            "submitted", f"auto_{comment.status}"}
+            "submitted",
+            f"auto_{comment.status}",
+        }
     assert submit_and_decide(site, cleans) == []  # the same batch again changes nothing
     assert Decision.objects.count() == 3
 
@@ -121,8 +125,15 @@ def test_submit_and_decide_isolates_a_poison_comment(db, site, fresh_model_cache
 
     model = fresh_model_cache.current_model()
     real_score = type(model).score
-    monkeypatch.setattr(type(model), "score", lambda self, texts: (
-        (_ for _ in ()).throw(ValueError("bad")) if any("POISON" in t for t in texts) else real_score(self, texts)))
+    monkeypatch.setattr(
+        type(model),
+        "score",
+        lambda self, texts: (
+            (_ for _ in ()).throw(ValueError("bad"))
+            if any("POISON" in t for t in texts)
+            else real_score(self, texts)
+        ),
+    )
     cleans = [validate_submission(comment_payload(1)), validate_submission(comment_payload(2, text="POISON"))]
     retry = submit_and_decide(site, cleans)
     poison = Comment.objects.get(site_comment_id="c-2")
@@ -130,11 +141,14 @@ def test_submit_and_decide_isolates_a_poison_comment(db, site, fresh_model_cache
     assert Comment.objects.get(site_comment_id="c-1").status != CommentStatus.QUEUED
 
 
-@pytest.mark.parametrize("text,language", [
-    ("پاکستان کو طالبان حکومت تسلیم نہیں کرنی چاہیے، یہ بہت خطرناک ہوگا", ""),
-    ("Pakistan ko Taliban hukumat ko tasleem nahi karna chahiye yaar", ""),
-    ("ok", "ps"),
-])
+@pytest.mark.parametrize(
+    "text,language",
+    [
+        ("پاکستان کو طالبان حکومت تسلیم نہیں کرنی چاہیے، یہ بہت خطرناک ہوگا", ""),
+        ("Pakistan ko Taliban hukumat ko tasleem nahi karna chahiye yaar", ""),
+        ("ok", "ps"),
+    ],
+)
 def test_comments_in_unsupported_languages_go_to_review_whatever_the_scores(
     make_comment, fresh_model_cache, text, language
 ):

@@ -36,8 +36,12 @@ def send(settings, n: int, prefix: str, **overrides) -> None:
     app = producer()
     with app.producer_or_acquire() as prod:
         for i in range(n):
-            app.send_task("moderation.submit_comment", kwargs=comment_payload(f"{prefix}-{i}", **overrides),
-                          queue=settings.MODERATION_SUBMIT_QUEUE, producer=prod)
+            app.send_task(
+                "moderation.submit_comment",
+                kwargs=comment_payload(f"{prefix}-{i}", **overrides),
+                queue=settings.MODERATION_SUBMIT_QUEUE,
+                producer=prod,
+            )
 
 
 def reader(real_redis, name: str):
@@ -105,8 +109,9 @@ def test_a_database_error_puts_the_batch_back(real_redis, keys, settings, site, 
     assert Comment.objects.filter(site_comment_id__startswith="c-dberr-", status__in=DECIDED).count() == 5
 
 
-def test_unreadable_and_invalid_messages_are_kept_with_the_reason_and_the_rest_decided(real_redis, keys, settings,
-                                                                                        site):
+def test_unreadable_and_invalid_messages_are_kept_with_the_reason_and_the_rest_decided(
+    real_redis, keys, settings, site
+):
     send(settings, 3, "ok")
     send(settings, 1, "empty", text="   ")
     app = producer()
@@ -133,11 +138,14 @@ def test_a_reader_leaving_puts_its_in_flight_messages_back(real_redis, keys, set
     assert not real_redis.exists(keys.lease("r-leave")) and not real_redis.sismember(keys.readers, "r-leave")
 
 
-@pytest.mark.parametrize("url,expected", [
-    ("redis://127.0.0.1:6379/3", {"host": "127.0.0.1", "port": 6379, "db": 3}),
-    ("redis+socket:///srv/var/redis.sock", {"path": "/srv/var/redis.sock", "db": 0}),
-    ("redis+socket:///srv/var/redis.sock?virtual_host=2", {"path": "/srv/var/redis.sock", "db": 2}),
-])
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("redis://127.0.0.1:6379/3", {"host": "127.0.0.1", "port": 6379, "db": 3}),
+        ("redis+socket:///srv/var/redis.sock", {"path": "/srv/var/redis.sock", "db": 0}),
+        ("redis+socket:///srv/var/redis.sock?virtual_host=2", {"path": "/srv/var/redis.sock", "db": 2}),
+    ],
+)
 def test_broker_urls_become_redis_clients(url, expected):
     kwargs = redis_from_broker_url(url).connection_pool.connection_kwargs
     assert {k: kwargs.get(k) for k in expected} == expected
@@ -152,8 +160,11 @@ def test_a_batch_of_big_messages_stops_at_the_byte_budget(real_redis, keys, sett
     settings.MODERATION_BATCH_MAX_BYTES = 10_000
     app = producer()
     for k in range(4):
-        app.send_task("moderation.submit_comments", queue=settings.MODERATION_SUBMIT_QUEUE,
-                      kwargs={"comments": [comment_payload(f"big-{k}-{i}") for i in range(40)]})
+        app.send_task(
+            "moderation.submit_comments",
+            queue=settings.MODERATION_SUBMIT_QUEUE,
+            kwargs={"comments": [comment_payload(f"big-{k}-{i}") for i in range(40)]},
+        )
     r = reader(real_redis, "r-big")
     first = r.take_batch(block_s=0.5)
     assert len(first) == 1 and len(first[0]) > 10_000, "one message over the budget is still taken alone"

@@ -21,7 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--set", action="append", default=[], metavar="LABEL.KEY=VALUE")
         parser.add_argument("--days", type=int, default=30)
         parser.add_argument("--json", action="store_true")
-        parser.add_argument("--save", action="store_true", help="after the preview, save the proposed thresholds")
+        parser.add_argument(
+            "--save", action="store_true", help="after the preview, save the proposed thresholds"
+        )
         parser.add_argument("--by", default="admin", help="who saves them, for the audit entry")
 
     def handle(self, *args, site, set, days, json: bool, save: bool = False, by: str = "admin", **options):  # noqa: A002

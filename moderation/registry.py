@@ -1,32 +1,20 @@
 """The model registry: which verified model artifacts exist and which one the workers serve.
 
 ``register_model(path)`` verifies an artifact and records it as a ``ModelVersion``; ``promote(version)`` and
-``rollback()`` switch the active version, each with an audit entry. Workers (``moderation.engine``) notice the
+``rollback()`` switch the active version, each with an audit entry. Workers (``moderation.scoring``) notice the
 switch within ``MODERATION_MODEL_CHECK_SECONDS`` and load the new file through ``load_verified`` before swapping;
 a file that fails is never served and the current model keeps serving.
 
-Verification, in order, all before anything is unpickled:
-
-1. the bytes' sha256 equals the registered one (when known) and the sidecar's, the size matches, the sidecar has
-   the metadata fields a model needs, and every library version it was built with equals the installed one
-   (scikit-learn, numpy, scipy, joblib);
-2. the pickle is the gzip format and its opcodes are scanned without executing them: every class or function the
-   pickle would import must be a class from scikit-learn, numpy, scipy or ``training``, or one of numpy's few
-   array-rebuilding functions; anything else (``os.system``, ``builtins.exec``, ...) is refused, because a sidecar
-   can be forged as easily as the file and a sha256 only proves that the file is the one described;
-3. ``training.runtime.load_model`` (pinned to the sha256 of the scanned bytes), then a smoke score: a few texts
-   must score in [0, 1] on every label and the thresholds must name known labels.
+Verification: ``training.runtime.load_model``, the one loader, checks the file before anything is
+unpickled (sidecar, size, sha256 against the sidecar and the registered one, library versions, and an
+allow-list scan of every global the pickle references: see ``training.verify``); then a smoke score here: a
+few texts must score in [0, 1] on every label and the thresholds must name known labels.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import importlib
-import io
-import json
 import math
-import pickletools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,56 +22,19 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from training.runtime import ArtifactError, ModelArtifact, load_model, metadata_path
-
-from .models import AuditEntry, ModelVersion
+from moderation.models import AuditEntry, ModelVersion
+from training.runtime import ArtifactError, ModelArtifact, load_model
 
 SMOKE_TEXTS = [
     "Thanks, this was a useful article about the border talks.",
     "You are a pathetic idiot, shut up.",
     "WIN a free iPhone now, click here http://free.example.com",
 ]
-REQUIRED_METADATA = ("version", "sha256", "library_versions", "labels", "thresholds")
-CHECKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")
-SAFE_PACKAGES = ("sklearn", "numpy", "scipy", "training")
-SAFE_FUNCTIONS = {
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy.random._pickle", "__randomstate_ctor"),
-    ("numpy.random._pickle", "__bit_generator_ctor"),
-    ("numpy.random._pickle", "__generator_ctor"),
-    ("copyreg", "_reconstructor"),
-}
-SAFE_BUILTINS = {
-    "set",
-    "frozenset",
-    "slice",
-    "range",
-    "complex",
-    "bytearray",
-    "object",
-    "dict",
-    "list",
-    "tuple",
-}
-UNSAFE_CLASSES = {("numpy", "memmap")}  # creates files
-_STRING_OPS = {
-    "SHORT_BINUNICODE",
-    "BINUNICODE",
-    "BINUNICODE8",
-    "UNICODE",
-    "SHORT_BINSTRING",
-    "BINSTRING",
-    "STRING",
-}
 
 
-class VerificationError(Exception):
-    """The artifact failed verification; the message says which check and why."""
+class VerificationError(ArtifactError):
+    """The artifact failed verification (``training.verify``'s checks or the smoke score); the message says
+    which check and why."""
 
 
 @dataclass(frozen=True)
@@ -91,121 +42,6 @@ class Verified:
     model: ModelArtifact
     sha256: str
     smoke_scores: dict[str, dict[str, float]]
-
-
-def pickle_globals(data: bytes) -> set[tuple[str, str]]:
-    """The (module, name) pairs a pickle would import, read from its opcodes without executing any. Raises
-    VerificationError for a pickle whose imports cannot be read statically (strings built at load time,
-    extension codes)."""
-    memo: dict[int, Any] = {}
-    pushed: list[Any] = []  # values of the ops so far: a str for string pushes, None for anything else
-    found: set[tuple[str, str]] = set()
-    try:
-        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
-            name = op.name
-            if name == "FRAME":
-                continue
-            if name == "MEMOIZE":
-                memo[len(memo)] = pushed[-1] if pushed else None
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[int(arg)] = pushed[-1] if pushed else None
-            elif name in _STRING_OPS:
-                pushed.append(arg if isinstance(arg, str) else None)
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                pushed.append(memo.get(int(arg)))
-            elif name in ("GLOBAL", "INST"):
-                module, _, qualname = str(arg).partition(" ")
-                found.add((module, qualname))
-                pushed.append(None)
-            elif name == "STACK_GLOBAL":
-                module, qualname = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
-                if not isinstance(module, str) or not isinstance(qualname, str):
-                    raise VerificationError("pickle imports a name built at load time; refusing it")
-                found.add((module, qualname))
-                pushed.append(None)
-            elif name in ("EXT1", "EXT2", "EXT4"):
-                raise VerificationError("pickle uses the copyreg extension registry; refusing it")
-            else:
-                pushed.append(None)
-    except VerificationError:
-        raise
-    except Exception as exc:  # a malformed or truncated pickle
-        raise VerificationError(f"pickle is malformed: {exc}") from None
-    return found
-
-
-def _allowed(module: str, qualname: str) -> bool:
-    if (module, qualname) in SAFE_FUNCTIONS:
-        return True
-    if module == "builtins":
-        return qualname in SAFE_BUILTINS
-    if (module, qualname) in UNSAFE_CLASSES or module.split(".")[0] not in SAFE_PACKAGES:
-        return False
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except Exception:
-        return False
-    # A class (constructing estimators and arrays), defined inside the allowed packages themselves (not a class
-    # re-exported from elsewhere, like a module's `subprocess.Popen`).
-    return isinstance(obj, type) and str(getattr(obj, "__module__", "")).split(".")[0] in SAFE_PACKAGES
-
-
-def check_pickle(data: bytes) -> None:
-    """Refuse (VerificationError) a gzip pickle that would import anything outside the allowed set."""
-    if data[:2] != b"\x1f\x8b":
-        raise VerificationError("not a gzip-pickle artifact (the only format the registry accepts)")
-    try:
-        raw = gzip.decompress(data)
-    except Exception as exc:
-        raise VerificationError(f"artifact does not decompress: {exc}") from None
-    refused = sorted(f"{m}.{n}" for m, n in pickle_globals(raw) if not _allowed(m, n))
-    if refused:
-        raise VerificationError(f"pickle would import {', '.join(refused)}: not a model; refusing to load it")
-
-
-def _installed_versions() -> dict[str, str]:
-    import joblib
-    import numpy
-    import scipy
-    import sklearn
-
-    return {
-        "scikit-learn": sklearn.__version__,
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "joblib": joblib.__version__,
-    }
-
-
-def _check_metadata(path: Path, data: bytes, expected_sha256: str | None) -> dict[str, Any]:
-    try:
-        metadata = json.loads(metadata_path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise VerificationError(f"metadata {metadata_path(path)} unreadable: {exc}") from None
-    if not isinstance(metadata, dict):
-        raise VerificationError(f"metadata {metadata_path(path)} is not a JSON object")
-    missing = [key for key in REQUIRED_METADATA if key not in metadata]
-    if missing:
-        raise VerificationError(f"metadata {metadata_path(path)} lacks {missing}")
-    if metadata.get("size_bytes") is not None and int(metadata["size_bytes"]) != len(data):
-        raise VerificationError(
-            f"{path} is {len(data)} bytes, metadata says {metadata['size_bytes']}: truncated or replaced"
-        )
-    sha = hashlib.sha256(data).hexdigest()
-    if sha != metadata["sha256"]:
-        raise VerificationError(f"{path} has sha256 {sha}, its metadata says {metadata['sha256']}")
-    if expected_sha256 and sha != expected_sha256:
-        raise VerificationError(f"{path} has sha256 {sha}, the registry recorded {expected_sha256}")
-    installed = _installed_versions()
-    for library in CHECKED_LIBRARIES:
-        built = metadata["library_versions"].get(library)
-        if built is not None and built != installed.get(library):
-            raise VerificationError(
-                f"{path} was built with {library} {built}, {installed.get(library)} is installed"
-            )
-    return metadata
 
 
 def _smoke(model: ModelArtifact) -> dict[str, dict[str, float]]:
@@ -220,7 +56,8 @@ def _smoke(model: ModelArtifact) -> dict[str, dict[str, float]]:
     if unknown:
         raise VerificationError(f"thresholds name unknown labels {sorted(unknown)}")
     if model.metadata.get("thresholds") != model.thresholds:
-        # Reports and the dashboard read thresholds from the metadata: it must describe what the model applies.
+        # Reports and the dashboard read thresholds from the metadata: it must describe what the model
+        # applies.
         raise VerificationError("metadata thresholds differ from the thresholds inside the model")
     return {
         text: {k: round(v, 6) for k, v in row.items()} for text, row in zip(SMOKE_TEXTS, scores, strict=True)
@@ -228,23 +65,18 @@ def _smoke(model: ModelArtifact) -> dict[str, dict[str, float]]:
 
 
 def load_verified(path: Path | str, expected_sha256: str | None = None) -> Verified:
-    """Run every check above on the artifact at ``path`` and return the loaded model with its smoke scores.
-    Raises VerificationError (nothing is unpickled unless the hash, metadata and pickle scan pass)."""
-    path = Path(path)
+    """Load the artifact at ``path`` through ``training.runtime.load_model`` (every check of
+    ``training.verify``, pinned to ``expected_sha256`` when given), then smoke-score it. Returns the model
+    with its sha256 and smoke scores. Raises VerificationError; nothing is unpickled unless the checks
+    pass."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise VerificationError(f"model file {path} unreadable: {exc}") from None
-    metadata = _check_metadata(path, data, expected_sha256)
-    check_pickle(data)
-    try:
-        model = load_model(path, expected_sha256=metadata["sha256"])
+        model = load_model(path, expected_sha256=expected_sha256)
     except ArtifactError as exc:
         raise VerificationError(str(exc)) from None
-    return Verified(model, metadata["sha256"], _smoke(model))
+    return Verified(model, str(model.metadata["sha256"]), _smoke(model))
 
 
-# --- State changes (one function each, with its audit entry) -----------------------------------------------------
+# --- State changes (one function each, with its audit entry) ----------------------------------------------
 
 
 def register_model(path: Path | str, actor_label: str = "system") -> ModelVersion:
@@ -277,11 +109,35 @@ def register_model(path: Path | str, actor_label: str = "system") -> ModelVersio
     return row
 
 
-def _activate(target: ModelVersion, actor_label: str, action: str) -> ModelVersion:
+# Audit actions that change the active version. The activation history is read back from these entries (see
+# activation_history): the audit log is append-only and written in the same transaction as each switch, so
+# it is the one record of what was active when, on installs older than the history too.
+ACTIVATED = "model_activated"  # bootstrap made the shipped model active on a fresh install
+PROMOTED = "model_promoted"
+ROLLED_BACK = "model_rolled_back"
+_NOT_CHECKED = object()
+
+
+class NothingToRollBack(ModelVersion.DoesNotExist):
+    """No version was active before the current one (a DoesNotExist, as callers of ``rollback`` expect)."""
+
+
+class ActiveVersionChanged(Exception):
+    """Another process switched the active version while this one verified its file; nothing changed."""
+
+
+def _activate(
+    target: ModelVersion, actor_label: str, action: str, expected_active: Any = _NOT_CHECKED
+) -> ModelVersion:
+    """Make ``target`` active with an audit entry ``action``. With ``expected_active`` (a version, or None for
+    none), raise ActiveVersionChanged instead if the active version is no longer that one once locked."""
     # Verify the file again: it may have changed on disk since it was registered.
     load_verified(target.path, target.sha256)
     with transaction.atomic():
         current = ModelVersion.objects.select_for_update().filter(is_active=True).first()
+        if expected_active is not _NOT_CHECKED and (current.version if current else None) != expected_active:
+            now_active = current.version if current else "none"
+            raise ActiveVersionChanged(f"the active version changed to {now_active} meanwhile; nothing done")
         if current and current.pk == target.pk:
             return current
         if current:
@@ -301,22 +157,85 @@ def _activate(target: ModelVersion, actor_label: str, action: str) -> ModelVersi
 def promote(version: str, actor_label: str = "system") -> ModelVersion:
     """Make ``version`` the active model (re-verified first). Raises ModelVersion.DoesNotExist or
     VerificationError; on error the active version is unchanged."""
-    return _activate(ModelVersion.objects.get(version=version), actor_label, "model_promoted")
+    return _activate(ModelVersion.objects.get(version=version), actor_label, PROMOTED)
+
+
+def activation_history() -> list[str]:
+    """The versions made active, oldest first, without those a rollback has undone: the last one is the active
+    version (when it was switched through the registry) and the one before it is where ``rollback`` goes.
+
+    Replayed from the audit log: a promotion (or bootstrap's activation) pushes its version, a rollback pops
+    the version it left. So promote A, B, C then rollback twice gives B then A, and a rollback is never a
+    promotion that the next rollback returns to. Rollbacks recorded when rollback toggled between two versions
+    may not match a pop; the replay then resynchronises on the version the entry made active."""
+    history: list[str] = []
+    entries = (
+        AuditEntry.objects.filter(action__in=(ACTIVATED, PROMOTED, ROLLED_BACK), comment__isnull=True)
+        .order_by("id")
+        .values_list("action", "after")
+    )
+    for action, after in entries.iterator():
+        version = after.get("active") if isinstance(after, dict) else None
+        if not version:
+            continue
+        if action == ROLLED_BACK and history:
+            history.pop()
+        if history and history[-1] == version:
+            continue
+        if action == ROLLED_BACK and version in history:
+            del history[len(history) - history[::-1].index(version) :]
+        else:
+            history.append(version)
+    return history
 
 
 def rollback(actor_label: str = "system") -> ModelVersion:
-    """Make the version that was active before the current one active again. Raises ModelVersion.DoesNotExist
-    if there is none, VerificationError if its file no longer verifies."""
-    current = ModelVersion.objects.filter(is_active=True).first()
-    previous = (
-        ModelVersion.objects.filter(activated_at__isnull=False)
-        .exclude(pk=current.pk if current else None)
-        .order_by("-activated_at")
-        .first()
-    )
+    """Make the version that was active before the current one active again, walking back one step through the
+    activation history on each call (see ``activation_history``). Raises NothingToRollBack (a
+    ModelVersion.DoesNotExist) if no earlier version was active, VerificationError if its file no longer
+    verifies, ActiveVersionChanged if another switch happened meanwhile; on error the active version is
+    unchanged."""
+    current = ModelVersion.objects.filter(is_active=True).values_list("version", flat=True).first()
+    history = activation_history()
+    if history and history[-1] == current:
+        history.pop()
+    if not history:
+        raise NothingToRollBack(
+            f"no earlier active model version to roll back to ({current or 'no version'} is active and "
+            "nothing was active before it)"
+        )
+    previous = ModelVersion.objects.filter(version=history[-1]).first()
     if previous is None:
-        raise ModelVersion.DoesNotExist("no earlier active model version to roll back to")
-    return _activate(previous, actor_label, "model_rolled_back")
+        raise NothingToRollBack(
+            f"the version active before {current}, {history[-1]}, is no longer registered"
+        )
+    return _activate(previous, actor_label, ROLLED_BACK, expected_active=current)
+
+
+def register_default_model(
+    path: Path | str, actor_label: str = "bootstrap"
+) -> tuple[ModelVersion, bool, bool]:
+    """Make the model a fresh install serves (``path``: MODERATION_MODEL_PATH or the shipped
+    models/default.joblib) a registered version, active if no version is. Returns (row, registered now,
+    activated now). Idempotent: a file already registered (same sha256) is not verified or recorded again,
+    and a version that is already active, promoted by a person or not, is never replaced. Raises
+    VerificationError (nothing recorded) if the file is unreadable or fails verification."""
+    path = Path(path).resolve()
+    try:
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise VerificationError(f"model file {path} unreadable: {exc}") from None
+    row = ModelVersion.objects.filter(sha256=sha256).order_by("id").first()
+    registered = row is None
+    if row is None:
+        row = register_model(path, actor_label=actor_label)
+    if ModelVersion.objects.filter(is_active=True).exists():
+        return row, registered, False
+    try:
+        _activate(row, actor_label, ACTIVATED, expected_active=None)
+    except ActiveVersionChanged:  # someone promoted a version meanwhile: theirs stays
+        return row, registered, False
+    return row, registered, True
 
 
 def active_version() -> tuple[str, str, str] | None:

@@ -1,10 +1,11 @@
 """Shadow mode: a registered candidate model scores the comments the active model decides, without deciding.
 
 ``start_shadow(version)`` (verified first, audited) marks a ``ModelVersion`` as the shadow; the periodic task
-``moderation.shadow_score`` (Celery beat) scores every comment automatically decided since then with it and stores
-a ``ShadowScore`` (scores + the outcome its thresholds would give). Nothing about the comment or its decision
-changes, and the scoring happens in its own task, so the shadow can be slow or broken without touching decisions.
-``shadow_report(version)`` compares it with the active model(s) and with moderators' decisions.
+``moderation.shadow_score`` (Celery beat) scores every comment automatically decided since then with it and
+stores a ``ShadowScore`` (scores + the outcome its thresholds would give). Nothing about the comment or its
+decision changes, and the scoring happens in its own task, so the shadow can be slow or broken without
+touching decisions. ``shadow_report(version)`` compares it with the model(s) that decided and with moderators'
+decisions.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from moderation.models import AuditEntry, Decision, DecisionKind, ModelVersion, ShadowScore
+from moderation.policy import apply_policy
+from moderation.registry import VerificationError, load_verified
+from moderation.selectors.tuning import moderator_labels
 from training.runtime import ModelArtifact
-
-from .decision_policy import apply_policy
-from .models import AuditEntry, Decision, DecisionKind, ModelVersion, ShadowScore
-from .tuning import moderator_labels
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,6 @@ _loaded: tuple[str, ModelArtifact] | None = None  # (sha256, model) of the shado
 def start_shadow(version: str, actor_label: str = "system") -> ModelVersion:
     """Make registered ``version`` the shadow model (re-verified first; the active version cannot be its own
     shadow). Raises ModelVersion.DoesNotExist, VerificationError or ValueError."""
-    from .registry import load_verified
-
     row = ModelVersion.objects.get(version=version)
     if row.is_active:
         raise ValueError(f"{version} is the active model; shadow a candidate instead")
@@ -74,8 +73,6 @@ def stop_shadow(actor_label: str = "system") -> ModelVersion | None:
 def _shadow_model(row: ModelVersion) -> ModelArtifact | None:
     global _loaded
     if _loaded is None or _loaded[0] != row.sha256:
-        from .registry import VerificationError, load_verified
-
         try:
             _loaded = (row.sha256, load_verified(row.path, row.sha256).model)
         except VerificationError as exc:
@@ -85,8 +82,8 @@ def _shadow_model(row: ModelVersion) -> ModelArtifact | None:
 
 
 def score_pending(batch: int = 200, budget_seconds: float = 60.0) -> int:
-    """Score, with the shadow model, the automatically decided comments since the shadow started that it has not
-    scored yet. Returns how many were scored (0 without a shadow or if it fails verification)."""
+    """Score, with the shadow model, the automatically decided comments since the shadow started that it has
+    not scored yet. Returns how many were scored (0 without a shadow or if it fails verification)."""
     row = ModelVersion.objects.filter(is_shadow=True).first()
     if row is None:
         return 0
@@ -138,16 +135,17 @@ def _band(score: float | None, limits: dict[str, float] | None) -> str:
 def shadow_report(version: str) -> dict[str, Any]:
     """Compare shadow ``version`` with the models that decided the same comments.
 
-    Returns ``{"scored", "changed", "changes": {"auto→shadow": n}, "labels": {label: {...}}}`` where per label:
-    ``moderated`` (comments a moderator approved or rejected last), ``active_agreement`` / ``shadow_agreement``
-    (share of those where the label flagging the comment — score at or above its review threshold — matches the
-    moderator rejecting it), ``would_change`` (comments whose band for this label — none / review / reject —
-    differs between the active model's thresholds and the shadow's)."""
+    Returns ``{"scored", "changed", "changes": {"auto→shadow": n}, "labels": {label: {...}},
+    "unregistered": {version: n}}`` where per label: ``moderated`` (comments a moderator approved or rejected
+    last), ``active_agreement`` / ``shadow_agreement`` (share of those where the label flagging the comment —
+    score at or above its review threshold — matches the moderator rejecting it), ``would_change`` (comments
+    whose band for this label — none / review / reject — differs between the thresholds of the version that
+    decided the comment and the shadow's). ``changes`` compares stored outcomes and counts every comment;
+    the per-label figures need the deciding version's thresholds, from its registry row, so comments decided
+    by a version with no row are left out of them and counted in ``unregistered`` (``manage.py bootstrap``
+    registers the shipped model). Raises ModelVersion.DoesNotExist for an unknown ``version``."""
     shadow_row = ModelVersion.objects.get(version=version)
     shadow_thresholds = shadow_row.metadata.get("thresholds", {})
-    active_thresholds = {
-        v: m.get("thresholds", {}) for v, m in ModelVersion.objects.values_list("version", "metadata")
-    }
     rows = list(
         ShadowScore.objects.filter(model_version=version).values_list("comment_id", "scores", "outcome")
     )
@@ -158,8 +156,14 @@ def shadow_report(version: str) -> dict[str, Any]:
             kind=DecisionKind.AUTOMATIC, comment_id__in=ids
         ).values_list("comment_id", "outcome", "scores", "model_version")
     }
+    deciding = {model_version for _, _, model_version in auto.values()}
+    active_thresholds = {
+        v: m.get("thresholds", {})
+        for v, m in ModelVersion.objects.filter(version__in=deciding).values_list("version", "metadata")
+    }
     moderated = moderator_labels(ids)  # comment -> moderator rejected (latest moderator decision)
     changes: dict[str, int] = {}
+    unregistered: dict[str, int] = {}
     labels: dict[str, dict[str, Any]] = {}
     for pk, shadow_scores, shadow_outcome in rows:
         if pk not in auto:
@@ -168,11 +172,16 @@ def shadow_report(version: str) -> dict[str, Any]:
         if auto_outcome != shadow_outcome:
             key = f"{auto_outcome}→{shadow_outcome}"
             changes[key] = changes.get(key, 0) + 1
-        for label in sorted(set(shadow_thresholds) | set(active_thresholds.get(auto_version, {}))):
+        if auto_version not in active_thresholds:
+            # Without the deciding version's thresholds every band would read "none": not a comparison.
+            unregistered[auto_version] = unregistered.get(auto_version, 0) + 1
+            continue
+        thresholds = active_thresholds[auto_version]
+        for label in sorted(set(shadow_thresholds) | set(thresholds)):
             stats = labels.setdefault(
                 label, {"moderated": 0, "active_agree": 0, "shadow_agree": 0, "would_change": 0}
             )
-            active_band = _band(auto_scores.get(label), active_thresholds.get(auto_version, {}).get(label))
+            active_band = _band(auto_scores.get(label), thresholds.get(label))
             shadow_band = _band(shadow_scores.get(label), shadow_thresholds.get(label))
             stats["would_change"] += active_band != shadow_band
             if pk in moderated:
@@ -189,4 +198,5 @@ def shadow_report(version: str) -> dict[str, Any]:
         "changed": sum(changes.values()),
         "changes": changes,
         "labels": labels,
+        "unregistered": unregistered,
     }

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.registry import VerificationError, register_model
+from moderation.registry import promote as promote_version
 
 
 class Command(BaseCommand):
     help = (
-        "Verify PATH (.joblib with its .json) - sha256, metadata, library versions, pickle scan, smoke score - "
-        "and register it. It is served once promoted."
+        "Verify PATH (.joblib with its .json) - sha256, metadata, library versions, pickle scan, smoke "
+        "score - and register it. It is served once promoted."
     )
 
     def add_arguments(self, parser):
@@ -19,8 +20,6 @@ class Command(BaseCommand):
         parser.add_argument("--by", default="cli", help="who registers it (audit trail)")
 
     def handle(self, *args, path, promote, by, **options):
-        from moderation.registry import promote as promote_version
-
         try:
             row = register_model(path, actor_label=by)
             if promote:

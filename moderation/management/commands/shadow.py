@@ -12,7 +12,7 @@ from moderation.shadow import score_pending, shadow_report, start_shadow, stop_s
 
 
 class Command(BaseCommand):
-    help = "shadow VERSION: start shadowing it; --stop; --score: score pending now; --report VERSION: JSON report."
+    help = "shadow VERSION: start shadowing it; --stop; --score: score pending now; --report VERSION: report."
 
     def add_arguments(self, parser):
         parser.add_argument("version", nargs="?")
@@ -29,7 +29,14 @@ class Command(BaseCommand):
             elif report:
                 if not version:
                     raise CommandError("--report needs VERSION")
-                self.stdout.write(json.dumps(shadow_report(version), indent=1, ensure_ascii=False))
+                result = shadow_report(version)
+                self.stdout.write(json.dumps(result, indent=1, ensure_ascii=False))
+                for unknown, n in sorted(result["unregistered"].items()):
+                    self.stderr.write(
+                        f"{n} comment(s) were decided by {unknown or '(no version recorded)'}, which has no "
+                        "registry row: left out of the per-label comparison (register it with "
+                        "`manage.py register_model`, or run `manage.py bootstrap` for the shipped model)"
+                    )
             elif score:
                 self.stdout.write(f"scored {score_pending()} comment(s)")
             elif version:

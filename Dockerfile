@@ -13,4 +13,4 @@ COPY manage.py ./
 RUN pip install . && useradd --create-home app && mkdir -p /app/var && chown app:app /app/var
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "moderation.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4"]
+CMD ["gunicorn", "moderation.config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4"]

@@ -37,7 +37,7 @@ def _setup(database_url: str | None) -> str:
     os.environ.setdefault("MODERATION_VAR_DIR", var)
     os.environ["MODERATION_ENV"] = "local"
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{Path(var) / 'bench.sqlite3'}"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "moderation.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "moderation.config.settings"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
@@ -97,7 +97,7 @@ def _populate(pending: int, decided: int, seed: int = 7) -> None:
 def _query_plan() -> list[str]:
     from django.db import connection
 
-    from moderation import queries
+    from moderation.selectors import dashboard as queries
 
     sql, params = queries.queue_queryset(queries.QueueFilters())[:50].query.sql_with_params()
     with connection.cursor() as cursor:
@@ -134,7 +134,7 @@ def run(pending: int, repeat: int, database_url: str | None) -> dict:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from moderation import explain as explaining
+    from moderation.dashboard import explanations as explaining
 
     load_started = time.perf_counter()
     model = explaining.get_model()

@@ -36,8 +36,8 @@ TARGET_P99_MS = 50.0
 ATTRIBUTES = ["TOXICITY", "SEVERE_TOXICITY", "INSULT", "PROFANITY", "THREAT", "IDENTITY_ATTACK", "SPAM"]
 PATH = "/v1alpha1/comments:analyze"
 
-# Until moderation.urls includes moderation.perspective_urls, gunicorn serves this module's ``application``: the
-# project's URLs plus the Perspective routes. Once it does, this is the same as moderation.wsgi's application.
+# Until moderation.config.urls includes moderation.api.perspective_urls, gunicorn serves this module's ``application``: the
+# project's URLs plus the Perspective routes. Once it does, this is the same as moderation.config.wsgi's application.
 urlpatterns: list = []
 
 
@@ -52,8 +52,8 @@ def _application():
         resolve(PATH)
     except Resolver404:
         urlpatterns[:] = [
-            path("", include("moderation.urls")),
-            path("", include("moderation.perspective_urls")),
+            path("", include("moderation.config.urls")),
+            path("", include("moderation.api.perspective_urls")),
         ]
         settings.ROOT_URLCONF = __name__
     return app
@@ -73,7 +73,7 @@ def _setup(var: Path) -> str:
         MODERATION_VAR_DIR=str(var),
         MODERATION_ENV="local",
         DATABASE_URL=f"sqlite:///{var / 'bench.sqlite3'}",
-        DJANGO_SETTINGS_MODULE="moderation.settings",
+        DJANGO_SETTINGS_MODULE="moderation.config.settings",
         LOG_LEVEL="WARNING",
     )
     import django

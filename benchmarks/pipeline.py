@@ -80,7 +80,7 @@ class Environment:
             MODERATION_VAR_DIR=str(self.tmp),
             MODERATION_QUEUE=f"moderation-bench-{run}",
             MODERATION_REDIS_KEY_PREFIX=f"moderation-bench-{run}:",
-            DJANGO_SETTINGS_MODULE="moderation.settings",
+            DJANGO_SETTINGS_MODULE="moderation.config.settings",
             LOG_LEVEL="WARNING",
         )
         os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -128,7 +128,7 @@ class Workers:
                 "-m",
                 "celery",
                 "-A",
-                "worker.celery:app",
+                "moderation.config.celery:app",
                 "worker",
                 "--pool",
                 "solo",
@@ -226,7 +226,7 @@ def real_texts() -> list[str]:
     normaliser caches per word, so scoring them is ~8x faster than scoring real comments."""
     if not _REAL_TEXTS:
         try:
-            from training.datasets import data_dir, read_rows
+            from training.offline.datasets import data_dir, read_rows
 
             rows = read_rows(data_dir() / "civil_comments_samples_4k" / "data.csv", ["text"])
             _REAL_TEXTS.extend(r["text"][:4000] for r in rows if r["text"].strip())
@@ -292,7 +292,7 @@ def bench_per_message(n: int, workers: int) -> dict:
 
 
 def bench_bulk(n: int, workers: int, per_message: int) -> dict:
-    from moderation.engine import current_model
+    from moderation.scoring import current_model
     from moderation.queue import producer
 
     app = producer()
@@ -384,7 +384,7 @@ def bench_check(rate: float, seconds: float) -> dict:
             sys.executable,
             "-m",
             "gunicorn",
-            "moderation.wsgi:application",
+            "moderation.config.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ApiKey, AuditEntry, Comment, Decision, Site
+from moderation.models import ApiKey, AuditEntry, Comment, Decision, Site
 
 
 @admin.register(Site)
@@ -41,7 +41,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
 # --- Webhooks: endpoints per site, the outbox and every delivery attempt ------------------------------------------
 
-from .models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint  # noqa: E402
+from moderation.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint  # noqa: E402
 
 
 @admin.register(WebhookEndpoint)
@@ -105,7 +105,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def retry_now(self, request, queryset):
         from django.utils import timezone
 
-        from .queue import enqueue_webhook_delivery
+        from moderation.queue import enqueue_webhook_delivery
 
         ids = list(queryset.exclude(status=WebhookDeliveryStatus.DELIVERED).values_list("pk", flat=True))
         WebhookDelivery.objects.filter(pk__in=ids).update(
@@ -132,7 +132,7 @@ class WebhookAttemptAdmin(admin.ModelAdmin):
 
 from django.contrib import messages  # noqa: E402
 
-from .models import ModelVersion  # noqa: E402
+from moderation.models import ModelVersion  # noqa: E402
 
 
 @admin.register(ModelVersion)
@@ -160,7 +160,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         """Per label: agreement with moderators (active vs this model) and decisions it would have changed."""
         from django.utils.html import format_html, format_html_join
 
-        from .shadow import shadow_report
+        from moderation.shadow import shadow_report
 
         report = shadow_report(obj.version)
         if not report["scored"]:
@@ -192,8 +192,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Shadow the selected version (score live traffic, never decide)")
     def shadow_selected(self, request, queryset):
-        from .registry import VerificationError
-        from .shadow import start_shadow
+        from moderation.registry import VerificationError
+        from moderation.shadow import start_shadow
 
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to shadow.", messages.ERROR)
@@ -207,7 +207,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Stop shadow mode")
     def stop_shadow(self, request, queryset):
-        from .shadow import stop_shadow
+        from moderation.shadow import stop_shadow
 
         row = stop_shadow(actor_label=request.user.get_username())
         self.message_user(request, f"Stopped shadowing {row.version}" if row else "No shadow model")
@@ -220,7 +220,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Promote the selected version (verified again first)")
     def promote_selected(self, request, queryset):
-        from .registry import VerificationError, promote
+        from moderation.registry import VerificationError, promote
 
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
@@ -234,7 +234,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Roll back to the previously active version")
     def rollback_active(self, request, queryset):
-        from .registry import VerificationError, rollback
+        from moderation.registry import VerificationError, rollback
 
         try:
             row = rollback(actor_label=request.user.get_username())
@@ -246,7 +246,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 # --- Issue 5: moderators limited to some sites (none = every site; superusers always see every site) --------
 
-from .models import ModeratorSiteAccess  # noqa: E402
+from moderation.models import ModeratorSiteAccess  # noqa: E402
 
 
 @admin.register(ModeratorSiteAccess)

@@ -15,8 +15,8 @@ from typing import Any
 
 from celery import Celery
 
-from .queue import SUBMIT_COMMENT
-from .validation import SubmissionError, validate_submission
+from moderation.queue import SUBMIT_COMMENT
+from moderation.validation import SubmissionError, validate_submission
 
 __all__ = ["submit", "SubmissionError"]
 

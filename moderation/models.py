@@ -25,7 +25,7 @@ class Site(models.Model):
     )
 
     def clean(self) -> None:
-        from .services import validate_policy_overrides
+        from moderation.services import validate_policy_overrides
 
         validate_policy_overrides(self.policy_overrides)
 
@@ -209,7 +209,7 @@ class WebhookEndpoint(models.Model):
         return self.secrets.split()
 
     def clean(self) -> None:
-        from .webhooks import validate_endpoint
+        from moderation.webhooks import validate_endpoint
 
         validate_endpoint(self.url, self.secrets)
 
@@ -301,7 +301,7 @@ class ModelVersion(models.Model):
         return self.version + (" (active)" if self.is_active else "")
 
 
-# --- Issue 5 (multi-site): moderators limited to some sites (moderation/queries.py scopes the dashboard) ----
+# --- Issue 5 (multi-site): moderators limited to some sites (moderation/selectors/dashboard.py scopes the dashboard) ----
 
 
 class ModeratorSiteAccess(models.Model):

@@ -27,7 +27,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from .models import AuditEntry, Comment, CommentStatus, Decision, Site
+from moderation.models import AuditEntry, Comment, CommentStatus, Decision, Site
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ SUBMIT_TASKS = ("moderation.submit_comment", "moderation.submit_comments")
 def _without_author(raw: bytes, site_slug: str, author_id: str) -> tuple[bool, bytes | None]:
     """For one raw kombu message on a queue: (it carries the author's submission, the message to put back
     with the other submissions it carries, or None)."""
-    from .services import DEFAULT_SITE_SLUG
+    from moderation.services import DEFAULT_SITE_SLUG
 
     try:
         message = json.loads(raw)
@@ -130,8 +130,8 @@ def drop_queued_submissions(site: Site, author_id: str) -> int:
     changed. Messages a worker has already reserved are not reachable here: the worker stores them within
     moments, so a second erase a minute later finds them. A broker that cannot be reached is logged and
     skipped (0)."""
-    from .observability import queue_names
-    from .queue import producer
+    from moderation.ops.observability import queue_names
+    from moderation.queue import producer
 
     prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
     changed = 0
@@ -163,7 +163,7 @@ def erase_author(site: Site, author_id: str, actor_label: str = "system") -> Era
     transaction, with an ``author_erased`` audit entry. Comments of the same author id on other sites are
     not touched. Returns the erased comment ids (empty, and nothing written, if the author has no comment
     on the site)."""
-    from .models import WebhookDelivery, WebhookDeliveryStatus
+    from moderation.models import WebhookDelivery, WebhookDeliveryStatus
 
     dropped = drop_queued_submissions(site, author_id)
     now = timezone.now()
@@ -218,7 +218,7 @@ def erase_author_view(request: HttpRequest, author_id: str) -> JsonResponse:
     """``POST /api/v1/authors/<author_id>:erase`` with the site's API key: erase that author on the key's
     site. 200 ``{"erased_comments": n, "comment_ids": [...]}``; 404 if the site has no comment by this
     author (which is also the answer once erased)."""
-    from .api import authenticate, error
+    from moderation.api.v1 import authenticate, error
 
     if request.method != "POST":
         return error(405, "method", "use POST to erase an author", Allow="POST")

@@ -8,10 +8,9 @@ Task names are the contract between the two sides:
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
-from celery import Celery
+from celery import Celery, current_app
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -20,12 +19,10 @@ SUBMIT_COMMENT = "moderation.submit_comment"
 DECIDE_COMMENTS = "moderation.decide_comments"
 
 
-@lru_cache(maxsize=1)
 def producer() -> Celery:
-    """A Celery app used only to send messages, configured from the same CELERY_ settings as the workers."""
-    app = Celery("moderation-producer")
-    app.config_from_object("django.conf:settings", namespace="CELERY")
-    return app
+    """The project's one Celery app (moderation.config.celery, current in every process that loaded the settings),
+    used here only to send messages."""
+    return current_app._get_current_object()
 
 
 class SubmissionKeys:
@@ -99,18 +96,6 @@ def dispatch(comment_ids: list[int]) -> bool:
     per-message cost of the broker and the worker is shared. False if any message could not be sent."""
     size = settings.MODERATION_DISPATCH_BATCH
     return all([enqueue_decide(comment_ids[i : i + size]) for i in range(0, len(comment_ids), size)])
-
-
-def requeue_stale(older_than_seconds: int) -> tuple[int, int]:
-    """Re-enqueue comments queued longer than ``older_than_seconds``. Returns (sent, left unsent)."""
-    from .services import stale_queued_comment_ids
-
-    ids = stale_queued_comment_ids(older_than_seconds)
-    size = settings.MODERATION_DISPATCH_BATCH
-    for start in range(0, len(ids), size):
-        if not enqueue_decide(ids[start : start + size]):
-            return start, len(ids) - start
-    return len(ids), 0
 
 
 # --- Webhooks -----------------------------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def worker_env(**extra: str) -> dict:
 
     env = os.environ.copy()
     env.update(
-        DJANGO_SETTINGS_MODULE="moderation.settings",
+        DJANGO_SETTINGS_MODULE="moderation.config.settings",
         DATABASE_URL=database_url(),
         REDIS_URL=settings.REDIS_URL,
         MODERATION_QUEUE=settings.MODERATION_QUEUE,
@@ -143,7 +143,7 @@ class WorkerProcess:
             "-m",
             "celery",
             "-A",
-            "worker.celery:app",
+            "moderation.config.celery:app",
             "worker",
             "--loglevel",
             "INFO",

@@ -1,4 +1,4 @@
-"""Settings for the test suite: moderation.settings with per-run isolation.
+"""Settings for the test suite: moderation.config.settings with per-run isolation.
 
 Each run gets its own var/ directory (SQLite test database file, secret key), its own queue name and its own
 Redis key prefix, so parallel runs and a developer's running stack never collide. Set DATABASE_URL to run the
@@ -15,8 +15,8 @@ os.environ.setdefault("MODERATION_QUEUE", f"moderation-test-{_run}")
 os.environ.setdefault("MODERATION_REDIS_KEY_PREFIX", f"moderation-test-{_run}:")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-from moderation.settings import *  # noqa: E402,F403
-from moderation.settings import DATABASES, VAR_DIR  # noqa: E402
+from moderation.config.settings import *  # noqa: E402,F403
+from moderation.config.settings import DATABASES, VAR_DIR  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so worker processes started by the tests open the same database.

@@ -45,9 +45,8 @@ from kombu import Exchange, Queue
 
 from moderation.queue import DECIDE_COMMENTS, SubmissionKeys, redis_from_broker_url
 from moderation.services import DEFAULT_SITE_SLUG, get_or_create_site
+from moderation.services.ingest import submit_and_decide
 from moderation.validation import SubmissionError, validate_submission
-
-from .pipeline import submit_and_decide
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +312,9 @@ class SubmissionReaderStep(bootsteps.StartStopStep):
     """Runs a SubmissionReader in a thread of the worker's consumer (started before its event loop)."""
 
     requires = ("celery.worker.consumer:Connection",)
+
+    def include_if(self, parent) -> bool:
+        return settings.MODERATION_BATCH_CONSUMER
 
     def __init__(self, parent, **kwargs):
         super().__init__(parent, **kwargs)

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import logging
 
+from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from moderation.queue import requeue_stale as requeue_stale_comments
 from moderation.services import DEFAULT_SITE_SLUG, get_or_create_site
+from moderation.services import requeue_stale as requeue_stale_comments
+from moderation.services.ingest import decide_comments as decide
+from moderation.services.ingest import submit_and_decide
 from moderation.validation import SubmissionError, validate_submission
-
-from .celery import app
-from .pipeline import decide_comments as decide
-from .pipeline import submit_and_decide
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ DB_RETRY = dict(
 )
 
 
-@app.task(name="moderation.submit_comment", bind=True, **DB_RETRY)
+@shared_task(name="moderation.submit_comment", bind=True, **DB_RETRY)
 def submit_comment(self, site: str | None = None, **payload) -> dict:
     """A site's comment: validate, store once, decide. Invalid payloads are logged and dropped (never retried)."""
     try:
@@ -45,7 +44,7 @@ def submit_comment(self, site: str | None = None, **payload) -> dict:
     return {"site_comment_id": clean["site_comment_id"]}
 
 
-@app.task(name="moderation.decide_comments", bind=True, **DB_RETRY)
+@shared_task(name="moderation.decide_comments", bind=True, **DB_RETRY)
 def decide_comments(self, comment_ids: list[int]) -> dict:
     """Decide stored comments by id (those no longer queued are skipped)."""
     retry = decide([int(pk) for pk in comment_ids])
@@ -54,7 +53,7 @@ def decide_comments(self, comment_ids: list[int]) -> dict:
     return {"decided": len(comment_ids) - len(retry)}
 
 
-@app.task(name="moderation.submit_comments", bind=True, **DB_RETRY)
+@shared_task(name="moderation.submit_comments", bind=True, **DB_RETRY)
 def submit_comments(self, comments: list[dict], site: str | None = None) -> dict:
     """Many comments in one message (same fields as ``submit_comment`` each): validated one by one (invalid ones
     are logged and dropped, the rest go on), stored with bulk writes, decided in one model call."""
@@ -73,14 +72,14 @@ def submit_comments(self, comments: list[dict], site: str | None = None) -> dict
     return {"accepted": len(cleans), "refused": refused}
 
 
-@app.task(name="moderation.requeue_stale", ignore_result=True)
+@shared_task(name="moderation.requeue_stale", ignore_result=True)
 def requeue_stale() -> dict:
     """The reconciler (Celery beat): re-enqueue comments queued longer than MODERATION_STALE_AFTER_SECONDS."""
     sent, left = requeue_stale_comments(settings.MODERATION_STALE_AFTER_SECONDS)
     return {"sent": sent, "left": left}
 
 
-@app.task(name="worker.noop", ignore_result=True)
+@shared_task(name="worker.noop", ignore_result=True)
 def noop() -> None:
     """Does nothing: the benchmark's measure of Celery's own per-message cost in the same worker layout."""
 
@@ -90,7 +89,7 @@ def noop() -> None:
 # survives broker loss and worker restarts. The decorator retries only a briefly unavailable database.
 
 
-@app.task(name="moderation.deliver_webhooks", ignore_result=True, **DB_RETRY)
+@shared_task(name="moderation.deliver_webhooks", ignore_result=True, **DB_RETRY)
 def deliver_webhooks(delivery_ids: list[int]) -> dict:
     """Send these outbox rows if they are still pending and due (enqueued on commit of the decision)."""
     from moderation.webhooks import deliver
@@ -98,7 +97,7 @@ def deliver_webhooks(delivery_ids: list[int]) -> dict:
     return deliver([int(pk) for pk in delivery_ids])
 
 
-@app.task(name="moderation.reconcile_webhooks", ignore_result=True, **DB_RETRY)
+@shared_task(name="moderation.reconcile_webhooks", ignore_result=True, **DB_RETRY)
 def reconcile_webhooks() -> dict:
     """The reconciler (Celery beat): send every pending outbox row whose (re)try is due."""
     from moderation.webhooks import deliver
@@ -109,7 +108,7 @@ def reconcile_webhooks() -> dict:
 # --- Privacy (issue 5, moderation/privacy.py) ---------------------------------------------------------------
 
 
-@app.task(name="moderation.apply_retention", ignore_result=True, **DB_RETRY)
+@shared_task(name="moderation.apply_retention", ignore_result=True, **DB_RETRY)
 def apply_retention() -> dict:
     """Celery beat: truncate IP addresses older than MODERATION_IP_RETENTION_DAYS. Idempotent."""
     from moderation.privacy import apply_retention as truncate_old_ips
@@ -117,7 +116,7 @@ def apply_retention() -> dict:
     return {"truncated": truncate_old_ips()}
 
 
-@app.task(name="moderation.shadow_score", ignore_result=True, **DB_RETRY)
+@shared_task(name="moderation.shadow_score", ignore_result=True, **DB_RETRY)
 def shadow_score() -> dict:
     """Shadow mode (Celery beat): score recently decided comments with the shadow model, if one is set. Runs apart
     from the decisions, so a slow or failing shadow never delays or changes one."""

@@ -87,8 +87,8 @@ def test_docker_compose_config_accepts_the_file_and_has_every_service():
     assert services["web"]["command"][0] == "gunicorn" and "healthz" in " ".join(
         services["web"]["healthcheck"]["test"]
     )
-    assert services["worker"]["command"][:4] == ["celery", "-A", "worker.celery:app", "worker"]
-    assert services["beat"]["command"][:4] == ["celery", "-A", "worker.celery:app", "beat"]
+    assert services["worker"]["command"][:4] == ["celery", "-A", "moderation.config.celery:app", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "moderation.config.celery:app", "beat"]
     for name in ("web", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert services[name]["environment"]["MODERATION_ENV"] == "production"
@@ -162,7 +162,7 @@ def stack(fresh_postgres, tmp_path_factory):
         env.update(
             PATH=venv_bin + os.pathsep + env.get("PATH", ""),
             DJANGO_SECRET_KEY=SECRET,
-            DJANGO_SETTINGS_MODULE="moderation.settings",
+            DJANGO_SETTINGS_MODULE="moderation.config.settings",
             DATABASE_URL=fresh_postgres,
             REDIS_URL=settings.REDIS_URL,
             # This run's own queue and key prefix on the shared Redis (../shared/SERVICES.md).
@@ -295,7 +295,7 @@ def test_compose_commands_run_natively(stack, real_redis):
     # A Celery-path submission, sent by task name as a site would (routed by the same settings).
     from moderation.queue import producer
 
-    producer.cache_clear()
+    producer().close()  # drop pooled connections: the next send reads the broker settings anew
     producer().send_task(
         "moderation.submit_comment",
         kwargs={

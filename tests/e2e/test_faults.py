@@ -89,7 +89,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_decides_once(start_worker, si
         # unacknowledged (celery/celery#7950), so a kill between the two loses that message. For these comments
         # the database is the source of truth: the reconciler sends what is still queued, and the decisions must
         # still be exactly one per comment. (The submission queue has no such window: worker/batching.py.)
-        from moderation.queue import requeue_stale
+        from moderation.services import requeue_stale
 
         requeue_stale(older_than_seconds=0)
     wait_for(all_decided, timeout=60, interval=1, message="every comment decided after the kill")
@@ -193,10 +193,10 @@ def private_redis(tmp_path, settings):
     server = PrivateRedis(tmp_path)
     server.start()
     settings.REDIS_URL = settings.CELERY_BROKER_URL = server.url
-    producer.cache_clear()
+    producer().close()  # drop pooled connections: the next send reads the broker settings anew
     yield server
     server.stop()
-    producer.cache_clear()
+    producer().close()  # drop pooled connections: the next send reads the broker settings anew
 
 
 def test_redis_restart_without_persistence_loses_nothing_after_the_reconciler(
@@ -204,7 +204,7 @@ def test_redis_restart_without_persistence_loses_nothing_after_the_reconciler(
 ):
     import json
 
-    from moderation.queue import requeue_stale
+    from moderation.services import requeue_stale
 
     def post(n):
         return client.post(

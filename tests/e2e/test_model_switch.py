@@ -42,7 +42,7 @@ def submit_many(prefix: str, n: int, pause: float = 0.0) -> None:
 
 
 def test_export_train_register_promote_while_a_worker_decides(start_worker, site, moderator, tmp_path):
-    from training.cli import main as training_main
+    from training.offline.cli import main as training_main
 
     version_a = register_model(default_model_path()).version
     promote(version_a)

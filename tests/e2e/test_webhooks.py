@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from moderation import webhooks
+from moderation.webhooks import delivery as webhooks
 from moderation.models import Comment, CommentStatus, WebhookDelivery, WebhookDeliveryStatus
 from moderation.services import create_webhook_endpoint, moderate_comments
 from tests.conftest import comment_payload, wait_for

@@ -1,8 +1,8 @@
-"""The project's URLs plus the Perspective-compatible API, for tests that run before moderation.urls includes it."""
+"""The project's URLs plus the Perspective-compatible API, for tests that run before moderation.config.urls includes it."""
 
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("moderation.urls")),
-    path("", include("moderation.perspective_urls")),
+    path("", include("moderation.config.urls")),
+    path("", include("moderation.api.perspective_urls")),
 ]

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def no_broker(monkeypatch):
     """Unit tests: record what would be enqueued instead of talking to Redis."""
     sent = []
-    monkeypatch.setattr("moderation.api.enqueue_decide", lambda ids: sent.append(list(ids)) or True)
+    monkeypatch.setattr("moderation.api.v1.enqueue_decide", lambda ids: sent.append(list(ids)) or True)
     return sent
 
 
@@ -211,7 +211,7 @@ def test_database_failure_is_503_with_retry_after(client, api_key, monkeypatch):
     def broken(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr("moderation.api.accept_comment", broken)
+    monkeypatch.setattr("moderation.api.v1.accept_comment", broken)
     response = post(client, comment_payload(), api_key)
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert response.json()["error"]["field"] == "database"

@@ -1,4 +1,4 @@
-"""The Coral Talk external moderation phase adapter (moderation/coral.py) through Django's test client.
+"""The Coral Talk external moderation phase adapter (moderation/api/coral.py) through Django's test client.
 
 Requests are built as Coral builds them (coralproject/talk, services/comments/pipeline/phases/external.ts and
 services/fetch/fetch.ts): the body is ``JSON.stringify(request, null, 2)`` and ``X-Coral-Signature`` is

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from moderation import explain as explaining
+from moderation.dashboard import explanations as explaining
 from moderation.models import AuditEntry, Comment, CommentStatus, Decision
 from moderation.services import (
     ModelVerdict,

@@ -1,4 +1,4 @@
-from moderation.decision_policy import APPROVED, NEEDS_REVIEW, REJECTED, apply_policy
+from moderation.policy import APPROVED, NEEDS_REVIEW, REJECTED, apply_policy
 
 THRESHOLDS = {"toxicity": {"reject": 0.9, "review": 0.4}, "spam": {"reject": 0.95, "review": 0.5}}
 

@@ -16,8 +16,8 @@ BIG_ID = "9" * 30  # past every integer column
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     sent = []
-    monkeypatch.setattr("moderation.api.enqueue_decide", lambda ids: sent.append(list(ids)) or True)
-    monkeypatch.setattr("moderation.api.dispatch", lambda ids: sent.append(list(ids)) or True)
+    monkeypatch.setattr("moderation.api.v1.enqueue_decide", lambda ids: sent.append(list(ids)) or True)
+    monkeypatch.setattr("moderation.api.v1.dispatch", lambda ids: sent.append(list(ids)) or True)
     return sent
 
 

@@ -30,8 +30,8 @@ THRESHOLDS = {"toxicity": {"review": 0.5, "reject": 0.9}, "spam": {"review": 0.5
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr("moderation.api.enqueue_decide", lambda ids: True)
-    monkeypatch.setattr("moderation.api.dispatch", lambda ids: True)
+    monkeypatch.setattr("moderation.api.v1.enqueue_decide", lambda ids: True)
+    monkeypatch.setattr("moderation.api.v1.dispatch", lambda ids: True)
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def test_check_uses_the_keys_site_policy(client, sites):
 
 def test_every_api_endpoint_is_listed_here():
     """A new API endpoint that reads or changes comments must get its cross-site test above."""
-    from moderation.urls import urlpatterns
+    from moderation.config.urls import urlpatterns
 
     api_routes = sorted(str(p.pattern) for p in urlpatterns if str(p.pattern).startswith("api/"))
     assert api_routes == sorted(
@@ -181,7 +181,7 @@ def test_invalid_overrides_saved_anyway_are_ignored(sites):
 
 def test_the_worker_applies_each_sites_thresholds(sites):
     """Both worker paths: stored comments decided by id, and Celery submissions scored before storing."""
-    from worker.pipeline import decide_comments, submit_and_decide
+    from moderation.services.ingest import decide_comments, submit_and_decide
 
     (a, _), (b, _) = sites["a"], sites["b"]
     b.policy_overrides = {"toxicity": {"review": 0.0, "reject": 0.0}}
@@ -279,7 +279,7 @@ def test_superusers_and_unrestricted_moderators_see_every_site(limited, django_u
 
 
 def test_limited_moderator_sees_only_their_sites_figures_on_the_stats_page(limited, sites):
-    from moderation import stats
+    from moderation.selectors import stats
 
     client, mine, theirs = limited
     for n in range(2, 5):  # more held on site B than on site A

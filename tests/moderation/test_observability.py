@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from moderation import engine
+from moderation import scoring as engine
 from moderation.models import CommentStatus, WebhookDelivery
 from moderation.queue import producer
 from moderation.services import (
@@ -56,9 +56,9 @@ def fresh_model_state(monkeypatch):
 
 @pytest.fixture
 def fresh_producer():
-    producer.cache_clear()
+    producer().close()  # drop pooled connections: the next send reads the broker settings anew
     yield
-    producer.cache_clear()
+    producer().close()  # drop pooled connections: the next send reads the broker settings anew
 
 
 def test_healthz_answers_whatever_the_host(client, settings):

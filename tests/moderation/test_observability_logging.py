@@ -1,4 +1,4 @@
-"""Structured JSON logs (moderation/logging.py): ids in, comment text and IP addresses out unless asked
+"""Structured JSON logs (moderation/ops/logging.py): ids in, comment text and IP addresses out unless asked
 for."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import pytest
 from celery import Celery
 
-from moderation.logging import JsonFormatter, redact_ips
+from moderation.ops.logging import JsonFormatter, redact_ips
 from tests.conftest import REPO, worker_env
 
 SECRET_TEXT = "my secret comment text about my neighbour"
@@ -109,7 +109,7 @@ def test_inside_a_celery_task_the_line_carries_the_task_and_comment_ids():
 def test_log_format_json_setting_configures_every_logger(db):
     script = (
         "import django, logging; django.setup(); "
-        f"logging.getLogger('worker.pipeline').warning('comment %s from 192.0.2.1', 5, "
+        f"logging.getLogger('moderation.services.ingest').warning('comment %s from 192.0.2.1', 5, "
         f"extra={{'comment_id': 5, 'text': {SECRET_TEXT!r}}})"
     )
     result = subprocess.run(
@@ -122,7 +122,7 @@ def test_log_format_json_setting_configures_every_logger(db):
     )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
-    entry = next(e for e in lines if e["logger"] == "worker.pipeline")
+    entry = next(e for e in lines if e["logger"] == "moderation.services.ingest")
     assert entry["comment_id"] == 5 and entry["message"] == "comment 5 from [ip]"
     assert SECRET_TEXT not in result.stderr and "192.0.2.1" not in result.stderr
 

@@ -18,7 +18,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from moderation.openapi import openapi_document
+from moderation.api.openapi import openapi_document
 from moderation.validation import ALLOWED_FIELDS, REQUIRED_FIELDS, STRING_LIMITS
 from tests.conftest import comment_payload
 
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch, settings):
-    monkeypatch.setattr("moderation.api.enqueue_decide", lambda ids: True)
-    monkeypatch.setattr("moderation.api.dispatch", lambda ids: True)
+    monkeypatch.setattr("moderation.api.v1.enqueue_decide", lambda ids: True)
+    monkeypatch.setattr("moderation.api.v1.dispatch", lambda ids: True)
     settings.MODERATION_RATE_LIMIT_PER_MINUTE = 0  # fuzzing sends hundreds of requests with one key
 
 

@@ -1,4 +1,4 @@
-"""The Perspective-compatible API (moderation/perspective.py) through Django's test client: every request field,
+"""The Perspective-compatible API (moderation/api/perspective.py) through Django's test client: every request field,
 the attribute mapping, every error, and the request/response examples of Perspective's docs replayed.
 
 The doc examples are quoted from github.com/conversationai/perspectiveapi (2-api/methods.md, 2-api/limits.md,
@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from moderation.engine import current_model
+from moderation.scoring import current_model
 from moderation.models import SuggestedScore
-from moderation.perspective import ATTRIBUTE_LABELS, detect_language, sentence_spans
+from moderation.api.perspective import ATTRIBUTE_LABELS, detect_language, sentence_spans
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.moderation.perspective_test_urls")]
 
@@ -493,8 +493,8 @@ def test_get_is_405(client, api_key, path):
 
 
 def test_model_unavailable_is_503(client, api_key, monkeypatch):
-    from moderation import perspective
-    from moderation.engine import ModelUnavailable
+    from moderation.api import perspective
+    from moderation.scoring import ModelUnavailable
 
     def unavailable():
         raise ModelUnavailable("model models/x.joblib not loaded: sha256 mismatch")

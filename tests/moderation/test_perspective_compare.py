@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from moderation.engine import current_model
+from moderation.scoring import current_model
 from moderation.management.commands.perspective_compare import compare
 
 TEXTS = [

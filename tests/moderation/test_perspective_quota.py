@@ -1,4 +1,4 @@
-"""Quota of the Perspective-compatible API (moderation/perspective.py): the per-key limit of
+"""Quota of the Perspective-compatible API (moderation/api/perspective.py): the per-key limit of
 moderation/ratelimit.py, against the real Redis (this run's key prefix), answered in Google's error shape."""
 
 from __future__ import annotations

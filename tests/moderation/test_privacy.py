@@ -72,7 +72,7 @@ def test_retention_truncates_old_ips_once(site, settings):
 
 def test_retention_task_is_scheduled_by_beat(settings):
     import worker.tasks  # noqa: F401  (registers the tasks, as a worker does at start)
-    from worker.celery import app
+    from moderation.config.celery import app
 
     entry = next(
         e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "moderation.apply_retention"
@@ -194,7 +194,7 @@ def test_erase_author_api(client, jane, site):
 
 
 def test_an_erased_comment_still_queued_is_skipped_by_the_worker(jane, site):
-    from worker.pipeline import decide_comments
+    from moderation.services.ingest import decide_comments
 
     queued = jane["mine"][2]
     erase_author(site, "author-jane")
@@ -219,7 +219,7 @@ def queued_submissions(settings) -> list[tuple[str, dict]]:
     """(task, kwargs) of every message waiting on the submission and main queues, read from the real Redis."""
     import base64
 
-    from moderation.observability import queue_names
+    from moderation.ops.observability import queue_names
     from moderation.queue import producer
 
     out = []
@@ -236,10 +236,10 @@ def queued_submissions(settings) -> list[tuple[str, dict]]:
 
 @pytest.fixture
 def clean_queues(settings, real_redis):
-    from moderation.observability import queue_names
+    from moderation.ops.observability import queue_names
     from moderation.queue import producer
 
-    producer.cache_clear()
+    producer().close()  # drop pooled connections: the next send reads the broker settings anew
 
     def purge():
         with producer().connection_for_write() as conn:

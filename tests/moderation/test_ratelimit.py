@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def clean_counters(real_redis, settings, monkeypatch):
     """Counters of this run only; deleted before and after each test so tests do not lock each other out."""
-    monkeypatch.setattr("moderation.api.enqueue_decide", lambda ids: True)
-    monkeypatch.setattr("moderation.api.dispatch", lambda ids: True)
+    monkeypatch.setattr("moderation.api.v1.enqueue_decide", lambda ids: True)
+    monkeypatch.setattr("moderation.api.v1.dispatch", lambda ids: True)
     pattern = f"{settings.MODERATION_REDIS_KEY_PREFIX}ratelimit:*"
     assert settings.MODERATION_REDIS_KEY_PREFIX, "tests must run with a Redis key prefix of their own"
     for key in real_redis.scan_iter(match=pattern):

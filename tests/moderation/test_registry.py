@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from moderation import engine
+from moderation import scoring as engine
 from moderation.models import AuditEntry, ModelVersion
 from moderation.registry import VerificationError, load_verified, promote, register_model, rollback
 from training.runtime import default_model_path, load_model
@@ -32,7 +32,7 @@ def copy_artifact(src: Path, dst: Path) -> Path:
 @pytest.fixture(scope="module")
 def second_model(tmp_path_factory) -> Path:
     """The shipped model with another toxicity review threshold: another file, another version."""
-    from training.pipeline import save_model
+    from training.offline.pipeline import save_model
     from training.runtime import ModelArtifact
 
     shipped = load_model()

@@ -8,7 +8,7 @@ import copy
 import pytest
 from django.core.management import CommandError, call_command
 
-from moderation.decision_policy import apply_policy
+from moderation.policy import apply_policy
 from moderation.models import AuditEntry, Comment, Decision, ShadowScore
 from moderation.registry import promote, register_model
 from moderation.services import ModelVerdict, moderate_comments, record_model_decisions
@@ -30,7 +30,7 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def strict_model(tmp_path_factory):
     """The shipped model with much lower review thresholds: it holds far more for review."""
-    from training.pipeline import save_model
+    from training.offline.pipeline import save_model
     from training.runtime import ModelArtifact
 
     shipped = load_model()

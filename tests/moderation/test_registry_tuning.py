@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from moderation.services import ModelVerdict, moderate_comments, record_model_decisions
-from moderation.tuning import preview_thresholds
+from moderation.selectors.tuning import preview_thresholds
 
 pytestmark = pytest.mark.django_db
 

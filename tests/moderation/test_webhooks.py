@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from moderation import webhooks
+from moderation.webhooks import delivery as webhooks
 from moderation.models import CommentStatus, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus
 from moderation.services import (
     ModelVerdict,

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from moderation.labels import export_labels as export_labels_fn
+from moderation.selectors.labels import export_labels as export_labels_fn
 from moderation.models import Decision
 from moderation.services import (
     ModelVerdict,
@@ -113,8 +113,8 @@ def test_export_labels_writes_moderator_decisions_and_an_audit_sample(labelled, 
 
 @pytest.mark.django_db
 def test_export_then_train_with_weighted_labels(labelled, tmp_path):
-    from training.cli import main
-    from training.datasets import load_moderator_export
+    from training.offline.cli import main
+    from training.offline.datasets import load_moderator_export
     from training.runtime import load_model
 
     out = tmp_path / "labels.csv"
@@ -145,7 +145,7 @@ def test_export_then_train_with_weighted_labels(labelled, tmp_path):
 
 
 def test_labels_option_parses_file_and_weight(tmp_path):
-    from training.cli import build_parser
+    from training.offline.cli import build_parser
 
     f = tmp_path / "a.csv"
     f.write_text("text,label\n")
@@ -159,7 +159,7 @@ def test_labels_option_parses_file_and_weight(tmp_path):
 
 @pytest.mark.django_db
 def test_export_labels_includes_stored_suggested_scores(site, tmp_path):
-    from moderation.labels import suggested_label
+    from moderation.selectors.labels import suggested_label
     from moderation.models import SuggestedScore
 
     SuggestedScore.objects.bulk_create(
@@ -192,7 +192,7 @@ def test_export_labels_includes_stored_suggested_scores(site, tmp_path):
     assert json.loads(rows["ok. you moron."]["scores"]) == {"obscene": 0.8}
     assert rows["buy cheap pills"]["comment_id"] == "" and rows["buy cheap pills"]["site"] == site.slug
     assert suggested_label("SPAM", 0.49) == "ok" and suggested_label("THREAT", 0.7) == "toxic"
-    from training.datasets import load_moderator_export
+    from training.offline.datasets import load_moderator_export
 
     assert len(load_moderator_export(out)) == 4  # the trainer reads the rows as they are written
     # Only rows stored in the range: nothing before --since.

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fresh_model_cache(monkeypatch):
-    import moderation.engine as scoring
+    import moderation.scoring as scoring
 
     monkeypatch.setattr(scoring, "_model", None)
     monkeypatch.setattr(scoring, "_failure", None)
@@ -17,7 +17,7 @@ def fresh_model_cache(monkeypatch):
 
 
 def test_decide_scores_and_records_with_the_shipped_model(make_comment, fresh_model_cache):
-    from worker.pipeline import decide_comments
+    from moderation.services.ingest import decide_comments
 
     comments = [make_comment(text=t) for t in ("Thoughtful piece, thank you.", "You absolute idiot, go die.")]
     assert decide_comments([c.pk for c in comments]) == []
@@ -62,7 +62,7 @@ def test_invalid_celery_submission_is_dropped_with_the_field_named(db):
 def test_a_model_that_cannot_load_sends_comments_to_review(
     make_comment, fresh_model_cache, settings, tmp_path
 ):
-    from worker.pipeline import decide_comments
+    from moderation.services.ingest import decide_comments
 
     settings.MODERATION_MODEL_PATH = str(tmp_path / "missing.joblib")
     comment = make_comment()
@@ -76,7 +76,7 @@ def test_a_model_that_cannot_load_sends_comments_to_review(
 def test_a_poison_comment_fails_after_max_attempts_and_the_rest_are_decided(
     make_comment, fresh_model_cache, settings, monkeypatch
 ):
-    from worker.pipeline import decide_comments
+    from moderation.services.ingest import decide_comments
 
     settings.MODERATION_MAX_ATTEMPTS = 2
     model = fresh_model_cache.current_model()
@@ -102,7 +102,7 @@ def test_submit_and_decide_writes_each_new_comment_with_its_decision(db, site, f
     from moderation.models import AuditEntry
     from moderation.validation import validate_submission
     from tests.conftest import comment_payload
-    from worker.pipeline import submit_and_decide
+    from moderation.services.ingest import submit_and_decide
 
     cleans = [validate_submission(comment_payload(n)) for n in (1, 2, 2, 3)]  # a repeat inside the batch
     assert submit_and_decide(site, cleans) == []
@@ -121,7 +121,7 @@ def test_submit_and_decide_writes_each_new_comment_with_its_decision(db, site, f
 def test_submit_and_decide_isolates_a_poison_comment(db, site, fresh_model_cache, monkeypatch, settings):
     from moderation.validation import validate_submission
     from tests.conftest import comment_payload
-    from worker.pipeline import submit_and_decide
+    from moderation.services.ingest import submit_and_decide
 
     model = fresh_model_cache.current_model()
     real_score = type(model).score
@@ -152,7 +152,7 @@ def test_submit_and_decide_isolates_a_poison_comment(db, site, fresh_model_cache
 def test_comments_in_unsupported_languages_go_to_review_whatever_the_scores(
     make_comment, fresh_model_cache, text, language
 ):
-    from worker.pipeline import decide_comments
+    from moderation.services.ingest import decide_comments
 
     comment = make_comment(text=text, language=language)
     decide_comments([comment.pk])

@@ -1,4 +1,4 @@
-"""Export moderator decisions and stored Perspective suggested scores as training rows (see moderation/labels.py) for
+"""Export moderator decisions and stored Perspective suggested scores as training rows (see moderation/selectors/labels.py) for
 ``python -m training train --labels FILE[:WEIGHT]``."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from moderation.labels import export_labels
+from moderation.selectors.labels import export_labels
 
 
 def _when(option: str, value: str | None) -> datetime | None:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from moderation.engine import ModelUnavailable, current_model
-from moderation.perspective import ATTRIBUTE_LABELS
+from moderation.api.perspective import ATTRIBUTE_LABELS
+from moderation.scoring import ModelUnavailable, current_model
 
 BATCH = 256
 

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.models import Site
-from moderation.tuning import OUTCOMES, preview_thresholds
+from moderation.selectors.tuning import OUTCOMES, preview_thresholds
 
 
 class Command(BaseCommand):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--by", default="admin", help="who saves them, for the audit entry")
 
     def handle(self, *args, site, set, days, json: bool, save: bool = False, by: str = "admin", **options):  # noqa: A002
-        from moderation.engine import ModelUnavailable, current_model
+        from moderation.scoring import ModelUnavailable, current_model
 
         try:
             target = Site.objects.get(slug=site)

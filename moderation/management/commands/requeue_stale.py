@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from moderation.queue import requeue_stale
+from moderation.services import requeue_stale
 
 
 class Command(BaseCommand):

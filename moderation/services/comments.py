@@ -13,9 +13,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 
-from .decision_policy import apply_policy
-from .models import ApiKey, AuditEntry, Comment, CommentStatus, Decision, DecisionKind, Site
-from .webhooks import write_outbox
+from moderation.models import ApiKey, AuditEntry, Comment, CommentStatus, Decision, DecisionKind, Site
+from moderation.policy import apply_policy
+from moderation.webhooks import write_outbox
 
 log = logging.getLogger(__name__)
 
@@ -638,8 +638,8 @@ def create_webhook_endpoint(site: Site, url: str, secrets: str | None = None, ac
     """Configure a webhook endpoint for ``site`` (a new ``whsec_`` secret unless ``secrets`` is given; several
     secrets, space-separated, during a rotation) with its audit entry. Raises django ValidationError for a bad
     URL (including one resolving to a refused address range) or secret. Returns the endpoint."""
-    from .models import WebhookEndpoint
-    from .webhooks import generate_secret, validate_endpoint
+    from moderation.models import WebhookEndpoint
+    from moderation.webhooks import generate_secret, validate_endpoint
 
     secrets = secrets or generate_secret()
     validate_endpoint(url, secrets)

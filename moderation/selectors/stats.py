@@ -13,9 +13,8 @@ from django.db.models import Count, Min, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from moderation.models import Comment, CommentStatus, Decision, DecisionKind
 from training.runtime import LABELS
-
-from .models import Comment, CommentStatus, Decision, DecisionKind
 
 OUTCOMES = [
     (CommentStatus.APPROVED.value, "approved"),

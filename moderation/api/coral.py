@@ -18,7 +18,7 @@ Shapes follow Coral's source (github.com/coralproject/talk,
 Our policy (``decision_policy.apply_policy`` with the site's thresholds) maps to: approved → ``APPROVED``;
 rejected → ``REJECTED`` with a FLAG naming spam or toxic; needs_review → ``PREMOD`` (Coral's pre-moderation queue)
 with a FLAG when a score sent it there. A comment the language gate says our model cannot judge goes to
-``PREMOD`` without a flag. Scoring is synchronous, in this process (``moderation.engine.current_model()``).
+``PREMOD`` without a flag. Scoring is synchronous, in this process (``moderation.scoring.current_model()``).
 
 Configuration: ``MODERATION_CORAL_SIGNING_SECRET`` (the phase's signing secret from Coral's admin; several,
 separated by white space, during a rotation) and the phase URL ``https://HOST/coral/v1/moderation?key=SITE_KEY``.
@@ -35,13 +35,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from moderation.models import ApiKey, Site
+from moderation.policy import APPROVED, NEEDS_REVIEW, REJECTED, PolicyResult, apply_policy
+from moderation.ratelimit import check_api_rate
+from moderation.scoring import ModelUnavailable, current_model
+from moderation.services import site_for_api_key, thresholds_for
 from training.language import check_language
-
-from .decision_policy import APPROVED, NEEDS_REVIEW, REJECTED, PolicyResult, apply_policy
-from .engine import ModelUnavailable, current_model
-from .models import ApiKey, Site
-from .ratelimit import check_api_rate
-from .services import site_for_api_key, thresholds_for
 
 SIGNATURE_HEADER = "X-Coral-Signature"
 FLAG = "FLAG"

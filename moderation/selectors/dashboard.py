@@ -16,9 +16,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Abs, Cast, Coalesce, Greatest, Least
 from django.utils import timezone
 
+from moderation.models import AuditEntry, Comment, CommentStatus, ModeratorSiteAccess
 from training.runtime import LABELS
-
-from .models import AuditEntry, Comment, CommentStatus, ModeratorSiteAccess
 
 ALL = "all"
 QUEUES = [

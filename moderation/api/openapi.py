@@ -1,6 +1,6 @@
 """The OpenAPI 3 description of the site-facing ingestion API, served at ``GET /api/v1/openapi.json``.
 
-A static document: the shapes, limits and error answers of ``moderation/api.py``. The limits are read from the
+A static document: the shapes, limits and error answers of ``moderation/api/v1.py``. The limits are read from the
 settings and ``validation.py`` when it is served, so the document cannot drift from what the API enforces;
 ``tests/moderation/test_openapi.py`` checks it against the live API (and fuzzes the API from it with
 schemathesis).
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from .validation import REQUIRED_FIELDS, STRING_LIMITS
+from moderation.validation import REQUIRED_FIELDS, STRING_LIMITS
 
 # JSON Schema cannot say "not only invisible characters"; it says "no NUL" and "at least one character that
 # is not white space or a control/format character" for the common ones. The API refuses the rest with a 400

@@ -6,14 +6,16 @@ import logging
 
 from django.conf import settings
 
-from moderation.engine import ModelUnavailable, current_model
 from moderation.models import Comment, CommentStatus, Site
-from moderation.services import (
+from moderation.queue import enqueue_decide
+from moderation.scoring import ModelUnavailable, current_model
+from moderation.services.comments import (
     ModelVerdict,
     accept_comments,
     accept_decided_comments,
     record_model_decisions,
     record_scoring_failure,
+    stale_queued_comment_ids,
     thresholds_by_comment,
     thresholds_for,
 )
@@ -131,3 +133,13 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
     # A scoring error, or a concurrent submission of one of these ids: the general path copes with both.
     stored = accept_comments(site, new, source)
     return retry + decide_comments(sorted({comment.pk for comment, _ in stored}))
+
+
+def requeue_stale(older_than_seconds: int) -> tuple[int, int]:
+    """Re-enqueue comments queued longer than ``older_than_seconds``. Returns (sent, left unsent)."""
+    ids = stale_queued_comment_ids(older_than_seconds)
+    size = settings.MODERATION_DISPATCH_BATCH
+    for start in range(0, len(ids), size):
+        if not enqueue_decide(ids[start : start + size]):
+            return start, len(ids) - start
+    return len(ids), 0

@@ -2,7 +2,7 @@
 
 - ``POST /v1alpha1/comments:analyze?key=KEY`` — AnalyzeComment: ``{"comment": {"text"}, "requestedAttributes":
   {"TOXICITY": {}}, ...}`` → ``{"attributeScores": {"TOXICITY": {"summaryScore": {"value", "type": "PROBABILITY"}}},
-  "languages": ["en"], ...}``. Scored synchronously in this process (``moderation.engine.current_model()``); nothing
+  "languages": ["en"], ...}``. Scored synchronously in this process (``moderation.scoring.current_model()``); nothing
   is stored, whatever ``doNotStore`` says.
 - ``POST /v1alpha1/comments:suggestscore?key=KEY`` — SuggestCommentScore: the scores a site believes a comment
   should have. Stored as labels for retraining (``SuggestedScore``) only when ``MODERATION_STORE_SUGGESTED_SCORES``
@@ -29,13 +29,12 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from moderation.api.v1 import MAX_JSON_DEPTH, _depth
+from moderation.models import ApiKey, Site, SuggestedScore
+from moderation.ratelimit import check_api_rate
+from moderation.scoring import ModelUnavailable, current_model
+from moderation.services import site_for_api_key
 from training.language import check_language as language_gate
-
-from .api import MAX_JSON_DEPTH, _depth
-from .engine import ModelUnavailable, current_model
-from .models import ApiKey, Site, SuggestedScore
-from .ratelimit import check_api_rate
-from .services import site_for_api_key
 
 # Perspective attribute → our model's label. PROFANITY is the Jigsaw "obscene" label our model is trained on.
 ATTRIBUTE_LABELS: dict[str, str] = {

@@ -4,8 +4,12 @@ from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from . import api, observability, openapi, privacy, views
-from .ratelimit import ThrottledLoginView
+from moderation import privacy
+from moderation.api import openapi
+from moderation.api import v1 as api
+from moderation.dashboard import views
+from moderation.ops import observability
+from moderation.ratelimit import ThrottledLoginView
 
 dashboard = (
     [
@@ -33,16 +37,16 @@ urlpatterns = [
     path("api/v1/comments:batch", api.comments_batch, name="api-comments-batch"),
     path("api/v1/check", api.check, name="api-check"),
     path("api/v1/comments/<int:comment_id>", api.comment_detail, name="api-comment"),
-    # Issue 6: the API's OpenAPI document (moderation/openapi.py), also what the schemathesis fuzz test reads.
+    # Issue 6: the API's OpenAPI document (moderation/api/openapi.py), also what the schemathesis fuzz test reads.
     path("api/v1/openapi.json", openapi.openapi_json, name="api-openapi"),
     # Issue 5 (privacy): erase an author on the key's site (moderation/privacy.py).
     path("api/v1/authors/<str:author_id>:erase", privacy.erase_author_view, name="api-erase-author"),
-    # Operations (moderation/observability.py; its middleware serves them before the host check).
+    # Operations (moderation/ops/observability.py; its middleware serves them before the host check).
     path("healthz", observability.healthz, name="healthz"),
     path("readyz", observability.readyz, name="readyz"),
     path("metrics", observability.metrics, name="metrics"),
-    # Perspective-compatible API (moderation/perspective.py): /v1alpha1/comments:analyze and :suggestscore.
-    path("", include("moderation.perspective_urls")),
+    # Perspective-compatible API (moderation/api/perspective.py): /v1alpha1/comments:analyze and :suggestscore.
+    path("", include("moderation.api.perspective_urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (Django's admin); answer instead of a 404.
     path("favicon.ico", RedirectView.as_view(url=static("moderation/favicon.svg"), permanent=True)),
     # Issue 6: any other /api/ path is a JSON 404 (keep last).

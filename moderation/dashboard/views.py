@@ -23,10 +23,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import explain as explaining
-from . import queries, stats
-from .models import Comment, CommentStatus
-from .services import (
+from moderation.dashboard import explanations as explaining
+from moderation.models import Comment, CommentStatus
+from moderation.selectors import dashboard as queries
+from moderation.selectors import stats
+from moderation.services import (
     MODERATOR_ACTIONS,
     REJECT_REASON_CODES,
     ModerationResult,
@@ -270,8 +271,8 @@ def stats_page(request: HttpRequest) -> HttpResponse:
 
 def _shadow_comparison() -> dict | None:
     """The shadow model's report (moderation/shadow.py) while one scores live traffic beside the active model."""
-    from .models import ModelVersion
-    from .shadow import shadow_report
+    from moderation.models import ModelVersion
+    from moderation.shadow import shadow_report
 
     row = ModelVersion.objects.filter(is_shadow=True).only("version").first()
     return shadow_report(row.version) if row else None

@@ -2,7 +2,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation.config.settings")
 application = get_wsgi_application()
 
 
@@ -12,7 +12,7 @@ def _warm_up() -> None:
     the workers share the memory. A model that cannot load is logged; requests then answer 503 as before."""
     from django.db import connections
 
-    from moderation.engine import ModelUnavailable, current_model
+    from moderation.scoring import ModelUnavailable, current_model
     from training.language import preload
 
     preload()

@@ -1,8 +1,8 @@
-"""URL patterns of the Perspective-compatible API; mount with ``path("", include("moderation.perspective_urls"))``."""
+"""URL patterns of the Perspective-compatible API; mount with ``path("", include("moderation.api.perspective_urls"))``."""
 
 from django.urls import path
 
-from . import coral, perspective
+from moderation.api import coral, perspective
 
 urlpatterns = [
     path("v1alpha1/comments:analyze", perspective.analyze, name="perspective-analyze"),

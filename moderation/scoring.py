@@ -45,7 +45,7 @@ def _registered_active() -> tuple[str, str, str] | None:
     global _active, _active_read_at
     now = time.monotonic()
     if _active_read_at is None or now - _active_read_at >= settings.MODERATION_MODEL_CHECK_SECONDS:
-        from .registry import active_version
+        from moderation.registry import active_version
 
         try:
             _active = active_version()
@@ -62,7 +62,7 @@ def _switch_to(version: str, path: str, sha256: str) -> None:
     if _switch_failure and _switch_failure[0] == sha256:
         if time.monotonic() - _switch_failure[1] < RETRY_LOAD_AFTER_SECONDS:
             return
-    from .registry import VerificationError, load_verified
+    from moderation.registry import VerificationError, load_verified
 
     try:
         verified = load_verified(path, sha256)

@@ -14,7 +14,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(environ.Env().str("MODERATION_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
@@ -65,8 +65,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # /healthz, /readyz, /metrics for probes and scrapers, before the host check (observability.py).
-    "moderation.observability.OperationsMiddleware",
+    "moderation.ops.observability.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Hostile input (issue 6): refuse NUL in query/form values and answer a value the database cannot take (a huge
+    # id) with 400 instead of 500 (moderation/ops/request_guard.py).
+    "moderation.ops.request_guard.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,11 +77,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "moderation.security.ContentSecurityPolicyMiddleware",
+    "moderation.ops.security.ContentSecurityPolicyMiddleware",
 ]
 
-ROOT_URLCONF = "moderation.urls"
-WSGI_APPLICATION = "moderation.wsgi.application"
+ROOT_URLCONF = "moderation.config.urls"
+WSGI_APPLICATION = "moderation.config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -152,7 +155,7 @@ if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 MODERATION_QUEUE = env.str("MODERATION_QUEUE", default="moderation")
 # Redis redelivers an unacknowledged message after the visibility timeout; every task time limit must stay well
-# below it or a long task would be run twice (checked at worker start-up in worker/celery.py).
+# below it or a long task would be run twice (checked right here, after the limits are read).
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
@@ -181,6 +184,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
+for _name, _limit in (
+    ("CELERY_TASK_TIME_LIMIT", CELERY_TASK_TIME_LIMIT),
+    ("CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_SOFT_TIME_LIMIT),
+):
+    if not _limit or _limit >= CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] * 0.5:
+        raise ImproperlyConfigured(
+            f"{_name}={_limit} must be set and below half of CELERY_VISIBILITY_TIMEOUT="
+            f"{CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout']} seconds"
+        )
 CELERY_TASK_DEFAULT_QUEUE = MODERATION_QUEUE
 # Submissions go to their own queue, read in batches by worker/batching.py (one model call and one transaction per
 # batch, released after the write); everything else to the main queue.
@@ -205,38 +217,41 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Periodic jobs (Celery beat): how often the reconciler looks for stale queued comments, webhook deliveries are
+# reconciled, the shadow model scores new decisions, and old IP addresses are truncated.
+MODERATION_REQUEUE_EVERY_SECONDS = env.int("MODERATION_REQUEUE_EVERY_SECONDS", default=30)
+MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS = env.int("MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS", default=30)
+MODERATION_SHADOW_EVERY_SECONDS = env.int("MODERATION_SHADOW_EVERY_SECONDS", default=30)
+MODERATION_RETENTION_EVERY_SECONDS = env.int("MODERATION_RETENTION_EVERY_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-comments": {
         "task": "moderation.requeue_stale",
-        "schedule": float(env.int("MODERATION_REQUEUE_EVERY_SECONDS", default=30)),
+        "schedule": float(MODERATION_REQUEUE_EVERY_SECONDS),
     },
     # Webhooks: send outbox rows whose (re)try is due, including those whose on-commit enqueue was lost.
     "deliver-due-webhooks": {
         "task": "moderation.reconcile_webhooks",
-        "schedule": float(env.int("MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS", default=30)),
+        "schedule": float(MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS),
     },
     # Shadow mode: score newly decided comments with the shadow model (nothing to do without one).
     "shadow-score": {
         "task": "moderation.shadow_score",
-        "schedule": float(env.int("MODERATION_SHADOW_EVERY_SECONDS", default=30)),
+        "schedule": float(MODERATION_SHADOW_EVERY_SECONDS),
+    },
+    # Privacy: truncate the IP addresses of comments older than MODERATION_IP_RETENTION_DAYS.
+    "apply-retention": {
+        "task": "moderation.apply_retention",
+        "schedule": float(MODERATION_RETENTION_EVERY_SECONDS),
     },
 }
 
 # --- Moderation ---------------------------------------------------------------------------------------------------
-# Issue 6 (hostile input): refuse NUL in query/form values and answer a value the database cannot take (a huge id)
-# with 400 instead of 500 (moderation/request_guard.py). Placed right after the security middleware.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "moderation.request_guard.RequestGuardMiddleware",
-)
 # Issue 6 (abuse limits, moderation/ratelimit.py; counters in Redis at REDIS_URL, fail open if it is down):
 # requests per API key per minute on /api/v1/ (0: no limit), and dashboard login failures per username and
 # address before that pair is locked out for the rest of the window.
 MODERATION_RATE_LIMIT_PER_MINUTE = env.int("MODERATION_RATE_LIMIT_PER_MINUTE", default=1200)
 MODERATION_LOGIN_MAX_FAILURES = env.int("MODERATION_LOGIN_MAX_FAILURES", default=5)
 MODERATION_LOGIN_LOCKOUT_SECONDS = env.int("MODERATION_LOGIN_LOCKOUT_SECONDS", default=900)
-# Prefix of every Redis key this installation writes (the broker's keys too, see CELERY_BROKER_TRANSPORT_OPTIONS).
-MODERATION_REDIS_KEY_PREFIX = env.str("MODERATION_REDIS_KEY_PREFIX", default="")
 # Longest comment text accepted, in characters (after stripping surrounding white space). Documented in README.
 MODERATION_MAX_TEXT_CHARS = env.int("MODERATION_MAX_TEXT_CHARS", default=10_000)
 # Largest HTTP request body accepted by the ingestion API, in bytes.
@@ -255,12 +270,10 @@ MODERATION_STALE_AFTER_SECONDS = env.int("MODERATION_STALE_AFTER_SECONDS", defau
 # Most comments in one HTTP batch request, and most comment ids packed into one message for the workers.
 MODERATION_MAX_BATCH = env.int("MODERATION_MAX_BATCH", default=500)
 MODERATION_DISPATCH_BATCH = env.int("MODERATION_DISPATCH_BATCH", default=100)
-# How often the reconciler (Celery beat, or `make up`'s loop) looks for stale queued comments.
-MODERATION_REQUEUE_EVERY_SECONDS = env.int("MODERATION_REQUEUE_EVERY_SECONDS", default=30)
 # Perspective-compatible API: keep the scores sites send to /v1alpha1/comments:suggestscore as labels for
 # retraining (SuggestedScore). Off: the request is answered the same way and nothing is stored.
 MODERATION_STORE_SUGGESTED_SCORES = env.bool("MODERATION_STORE_SUGGESTED_SCORES", default=False)
-# Coral Talk external moderation phase (moderation/coral.py): the phase's signing secret(s) from Coral's admin,
+# Coral Talk external moderation phase (moderation/api/coral.py): the phase's signing secret(s) from Coral's admin,
 # white-space separated during a rotation. Empty: /coral/v1/moderation answers 503 naming this setting.
 MODERATION_CORAL_SIGNING_SECRET = env.str("MODERATION_CORAL_SIGNING_SECRET", default="")
 
@@ -279,7 +292,6 @@ MODERATION_WEBHOOK_BACKOFF_MAX_SECONDS = env.float(
 )
 MODERATION_WEBHOOK_RETRY_FOR_SECONDS = env.float("MODERATION_WEBHOOK_RETRY_FOR_SECONDS", default=26 * 3600.0)
 MODERATION_WEBHOOK_TIMEOUT_SECONDS = env.float("MODERATION_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
-MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS = env.int("MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS", default=30)
 # --- Model registry: how often a process checks which registered model version is active (cached DB read).
 MODERATION_MODEL_CHECK_SECONDS = env.float("MODERATION_MODEL_CHECK_SECONDS", default=5.0)
 
@@ -290,14 +302,9 @@ MODERATION_METRICS_TOKEN = env.str("MODERATION_METRICS_TOKEN", default="")
 # IP addresses are truncated (IPv4 to /24, IPv6 to /48) once comments are older than this many days
 # (Celery beat task moderation.apply_retention).
 MODERATION_IP_RETENTION_DAYS = env.int("MODERATION_IP_RETENTION_DAYS", default=30)
-MODERATION_RETENTION_EVERY_SECONDS = env.int("MODERATION_RETENTION_EVERY_SECONDS", default=3600)
-CELERY_BEAT_SCHEDULE["apply-retention"] = {
-    "task": "moderation.apply_retention",
-    "schedule": float(MODERATION_RETENTION_EVERY_SECONDS),
-}
 # Beat's schedule state under var/ (writable in the image; per run in tests), not in the working directory.
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Logs: LOG_FORMAT=json for one JSON object per line (moderation/logging.py). Comment text, names and IP
+# Logs: LOG_FORMAT=json for one JSON object per line (moderation/ops/logging.py). Comment text, names and IP
 # addresses are left out of JSON logs unless MODERATION_LOG_PERSONAL_DATA is on (for debugging only).
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 if LOG_FORMAT not in {"plain", "json"}:
@@ -309,7 +316,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "moderation.logging.JsonFormatter"},
+        "json": {"()": "moderation.ops.logging.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},

@@ -70,7 +70,7 @@ def check_database() -> str:
 
 
 def check_broker() -> str:
-    from .queue import producer
+    from moderation.queue import producer
 
     with producer().connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT)
@@ -79,7 +79,7 @@ def check_broker() -> str:
 
 
 def check_model() -> str:
-    from .engine import current_model
+    from moderation.scoring import current_model
 
     model = current_model()
     return f"ok ({model.version}, {model.stages})"
@@ -161,7 +161,7 @@ def queue_names() -> list[str]:
 def broker_figures() -> tuple[dict[str, int], int, tuple[int, int]] | None:
     """({queue: messages waiting}, messages reserved by workers and not yet acknowledged, (submissions in flight
     in the submission readers, submissions in the dead list)), or None if the broker cannot be reached."""
-    from .queue import producer, redis_from_broker_url, submission_backlog
+    from moderation.queue import producer, redis_from_broker_url, submission_backlog
 
     try:
         with producer().connection_for_read() as conn:
@@ -185,14 +185,14 @@ def broker_figures() -> tuple[dict[str, int], int, tuple[int, int]] | None:
 def _active_model() -> tuple[str, str] | None:
     """(version, source): the registry's active version if there is a registry, else this process's model."""
     try:
-        from .models import ModelVersion
+        from moderation.models import ModelVersion
 
         version = ModelVersion.objects.filter(is_active=True).values_list("version", flat=True).first()
         if version:
             return version, "registry"
     except ImportError:
         pass
-    from .engine import ModelUnavailable, current_model
+    from moderation.scoring import ModelUnavailable, current_model
 
     try:
         return current_model().version, "process"
@@ -201,7 +201,7 @@ def _active_model() -> tuple[str, str] | None:
 
 
 def render_metrics() -> str:
-    from .models import AuditEntry, Comment, Decision
+    from moderation.models import AuditEntry, Comment, Decision
 
     out = Exposition()
     submitted = Comment.objects.values_list("site__slug").annotate(n=Count("id")).order_by()
@@ -328,7 +328,7 @@ def render_metrics() -> str:
     )
 
     try:
-        from .models import WebhookDelivery
+        from moderation.models import WebhookDelivery
     except ImportError:  # no webhook outbox in this installation
         WebhookDelivery = None
     if WebhookDelivery is not None:

@@ -15,8 +15,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from .decision_policy import apply_policy
-from .models import CommentStatus, Decision, DecisionKind, Site
+from moderation.models import CommentStatus, Decision, DecisionKind, Site
+from moderation.policy import apply_policy
 
 OUTCOMES = (CommentStatus.APPROVED, CommentStatus.NEEDS_REVIEW, CommentStatus.REJECTED)
 
@@ -55,7 +55,7 @@ def preview_thresholds(site: Site, proposed: dict, model_thresholds: dict, days:
     to ``site``'s automatic decisions of the last ``days`` days, compared with what was decided.
     Returns {"comments", "labelled", "thresholds", "current": {...}, "proposed": {...}} where each side has
     "volumes" {outcome: n} and "precision" {outcome: {"labelled", "precision"}}."""
-    from .services import thresholds_for, validate_policy_overrides
+    from moderation.services import thresholds_for, validate_policy_overrides
 
     validate_policy_overrides(proposed)
     thresholds = thresholds_for(Site(slug=site.slug, policy_overrides=proposed), model_thresholds)

@@ -40,7 +40,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .models import (
+from moderation.models import (
     Comment,
     CommentStatus,
     WebhookAttempt,
@@ -234,7 +234,7 @@ def write_outbox(comments: Iterable[Comment], decision: str, reason_code: str = 
     created = WebhookDelivery.objects.bulk_create(rows)
     ids = [row.pk for row in created]
     if ids:
-        from .queue import enqueue_webhook_delivery
+        from moderation.queue import enqueue_webhook_delivery
 
         transaction.on_commit(lambda: enqueue_webhook_delivery(ids))
     return ids
@@ -384,7 +384,7 @@ def deliver(
             if retry_in <= MAX_COUNTDOWN_SECONDS:
                 soon.setdefault(int(retry_in) + 1, []).append(pk)
     if soon:
-        from .queue import enqueue_webhook_delivery
+        from moderation.queue import enqueue_webhook_delivery
 
         for countdown, pks in soon.items():
             enqueue_webhook_delivery(pks, countdown=countdown)

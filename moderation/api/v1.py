@@ -21,15 +21,14 @@ from django.db import DatabaseError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from moderation.models import ApiKey, Comment, Site
+from moderation.policy import apply_policy
+from moderation.queue import dispatch, enqueue_decide
+from moderation.ratelimit import check_api_rate
+from moderation.scoring import ModelUnavailable, current_model
+from moderation.services import accept_comment, accept_comments, site_for_api_key, thresholds_for
+from moderation.validation import SubmissionError, validate_submission
 from training.language import check_language
-
-from .decision_policy import apply_policy
-from .engine import ModelUnavailable, current_model
-from .models import ApiKey, Comment, Site
-from .queue import dispatch, enqueue_decide
-from .ratelimit import check_api_rate
-from .services import accept_comment, accept_comments, site_for_api_key, thresholds_for
-from .validation import SubmissionError, validate_submission
 
 MAX_JSON_DEPTH = 8
 

@@ -30,9 +30,8 @@ import random
 from datetime import datetime
 from pathlib import Path
 
+from moderation.models import CommentStatus, Decision, DecisionKind, SuggestedScore
 from training.runtime import LABELS
-
-from .models import CommentStatus, Decision, DecisionKind, SuggestedScore
 
 COLUMNS = [
     "comment_id",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def _civil_texts() -> list[str]:
-    from training.datasets import data_dir, read_rows
+    from training.offline.datasets import data_dir, read_rows
 
     return [r["text"] for r in read_rows(data_dir() / "civil_comments_samples_4k" / "data.csv", ["text"])]
 
@@ -45,10 +45,10 @@ def _rates(score, texts: list[str]) -> dict:
 
 
 def peer_speed() -> dict:
-    """alt-profanity-check's `predict_prob` on the same texts, measured the same way. Run after our model in the
-    same process, so its load time excludes importing scikit-learn."""
+    """alt-profanity-check's `predict_prob` on the same texts, measured the same way. Run after our model in
+    the same process, so its load time excludes importing scikit-learn."""
     started = time.perf_counter()
-    from training.compare import peer_scores
+    from training.offline.compare import peer_scores
 
     peer_scores(["warm up"])  # imports the package and unpickles its model
     loaded = time.perf_counter()
@@ -99,10 +99,10 @@ def quality(model_path: Path | None, second_stage: bool = False) -> dict:
     """Our scores vs alt-profanity-check's `predict_prob` on evaluation sets + held-out split."""
     import numpy as np
 
-    from training import datasets
-    from training.compare import peer_scores
-    from training.evaluate import auc_difference, binary_metrics, scorer_for
-    from training.pipeline import TrainingConfig, _identity_corpus, _load_corpora
+    from training.offline import datasets
+    from training.offline.compare import peer_scores
+    from training.offline.evaluate import auc_difference, binary_metrics, scorer_for
+    from training.offline.pipeline import TrainingConfig, identity_corpus, load_corpora
     from training.runtime import LABELS, load_model
 
     model = load_model(model_path, second_stage=False)
@@ -134,9 +134,9 @@ def quality(model_path: Path | None, second_stage: bool = False) -> dict:
     if not config.sources.get("davidson_hate_offensive"):
         # Tweets: another site's offensive language that this model never saw (the peer trained on it)
         add("davidson_tweets_offensive_or_hate", "davidson_hate_offensive", "data.csv", "offensive_or_hate")
-    corpora = _load_corpora(config, root)
+    corpora = load_corpora(config, root)
     if config.identity_augmentation_weight > 0:
-        corpora.append(_identity_corpus(config))
+        corpora.append(identity_corpus(config))
     split = datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), config.seed)
     for corpus in split.test:
         for task in ("toxicity", "spam"):
@@ -185,7 +185,8 @@ def quality(model_path: Path | None, second_stage: bool = False) -> dict:
 
 
 def _gap(label: str, d: dict) -> str:
-    """One paired AUC difference: its value, 95% interval and p-value (`training.evaluate.auc_difference`)."""
+    """One paired AUC difference: its value, 95% interval and p-value
+    (`training.offline.evaluate.auc_difference`)."""
     lo, hi = d["ci95"]
     return f"{label} {d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] p={d['p_value']:.2g}"
 

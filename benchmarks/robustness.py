@@ -25,7 +25,7 @@ Data (``../shared/data``, ``MODERATION_SHARED_DATA``):
   are also in the training folders dropped), ``fox_news_comments_hate`` (hateful),
   ``globe_and_mail_constructiveness_toxicity`` (toxic = level >= 3); the non-toxic rows of the same sets are
   the negatives. All are evaluation-only sets, never trained on.
-- spam: the held-out test split (``training.datasets.split_of`` with the model's seed) of
+- spam: the held-out test split (``training.offline.datasets.split_of`` with the model's seed) of
   ``youtube_spam_collection`` and ``youtube_spam_2014_extra``: comment spam, same bucket the model's
   held-out metrics use (a row must be in it under the match key without the known-word rewrites
   and under the current one), so no row of it was trained on. Ham of the same split is the negatives.
@@ -267,7 +267,7 @@ class Task:
 
 
 def toxic_task(root: Path) -> Task:
-    from training.datasets import match_key, read_rows
+    from training.offline.datasets import match_key, read_rows
 
     task = Task("toxic", "toxicity")
     rows = read_rows(root / "jigsaw_toxic_test_examples_ibm" / "data.csv", ["text", "any_toxic"])
@@ -304,21 +304,18 @@ def toxic_task(root: Path) -> Task:
 
 
 def spam_task(root: Path, seed: int) -> Task:
-    from training import normalize as normalize_module
-    from training.datasets import clean_markup, match_key, read_rows, split_of
+    from training.normalize import without_known_words
+    from training.offline.datasets import clean_markup, match_key, read_rows, split_of
 
     task = Task("spam", "spam")
     # The split is taken from the match key the model was trained with: the normaliser without its known-word
     # rewrites (added after the shipped model was built), so no row this suite calls held out was trained on.
-    lexicon, normalize_module._LEXICON = normalize_module._LEXICON, {}
-    try:
-        keys = {}
+    keys = {}
+    with without_known_words():
         for folder in ("youtube_spam_collection", "youtube_spam_2014_extra"):
             for r in read_rows(root / folder / "data.csv", ["text", "spam"]):
                 text = clean_markup(r["text"])
                 keys[text] = match_key(text)
-    finally:
-        normalize_module._LEXICON = lexicon
     for folder in ("youtube_spam_collection", "youtube_spam_2014_extra"):
         rows = read_rows(root / folder / "data.csv", ["text", "spam"])
         held_out = []
@@ -453,7 +450,7 @@ def run(
     limit: int | None = None, seed: int = 0, model_path: Path | None = None, data_root: Path | None = None
 ) -> dict[str, Any]:
     """Measure every transform on both tasks; return the report as a dict (what ``--json`` prints)."""
-    from training.datasets import data_dir
+    from training.offline.datasets import data_dir
     from training.runtime import load_model
 
     started = time.perf_counter()

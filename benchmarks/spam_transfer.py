@@ -39,9 +39,9 @@ def transfer(hold_out: str) -> dict:
     YouTube files share 44) are left out of the score and counted."""
     import numpy as np
 
-    from training import datasets
-    from training.evaluate import binary_metrics, read_labelled_csv, scorer_for
-    from training.pipeline import TrainingConfig, train_model
+    from training.offline import datasets
+    from training.offline.evaluate import binary_metrics, read_labelled_csv, scorer_for
+    from training.offline.pipeline import TrainingConfig, train_model
 
     off, folder = HOLD_OUTS[hold_out]
     config = TrainingConfig(evaluate_external=False)

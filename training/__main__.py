@@ -1,5 +1,5 @@
-"""Entry point: `python -m training ...` (see training/cli.py)."""
+"""Entry point: `python -m training ...` (see training/offline/cli.py)."""
 
-from training.cli import main
+from training.offline.cli import main
 
 raise SystemExit(main())

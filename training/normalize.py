@@ -9,15 +9,17 @@ the artifact contract. Changing what it returns changes what shipped models see,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import logging
 import re
 import sys
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["normalize"]
+__all__ = ["LEXICON_PATH", "normalize", "without_known_words"]
 
 
 def _build_strip_table() -> dict[int, None]:
@@ -254,17 +256,17 @@ def _join_spaced(match: re.Match[str]) -> str:
 # at least three texts of the training corpora's train split, with its document count; it ships beside this
 # module and, like this module, is part of every model's inference path. Without the file these rewrites are
 # skipped.
-_LEXICON_PATH = Path(__file__).with_name("lexicon.txt")
+LEXICON_PATH = Path(__file__).with_name("lexicon.txt")
 
 
 def _load_lexicon() -> dict[str, int]:
     try:
-        lines = _LEXICON_PATH.read_text(encoding="utf-8").splitlines()
+        lines = LEXICON_PATH.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         # Loud, because a model then sees other spellings than it was evaluated with (package data missing?).
         logging.getLogger(__name__).warning(
             "known-word list %s unreadable (%s): normalize() skips its known-word rewrites",
-            _LEXICON_PATH,
+            LEXICON_PATH,
             exc,
         )
         return {}
@@ -465,46 +467,23 @@ def _clear_word_caches() -> None:
         cached.cache_clear()
 
 
-def build_lexicon(out: Path = _LEXICON_PATH, min_texts: int = 3) -> int:
-    """Write the known-word list: every word (a-z, 2+ letters) of the training corpora's train split,
-    normalised without the known-word rewrites, found in at least ``min_texts`` texts, with its document
-    count. Needs the shared data (``training.datasets.data_dir()``). Returns the number of words. Changing
-    the list changes what every model sees, like changing this module."""
-    import collections
+@contextlib.contextmanager
+def without_known_words() -> Iterator[None]:
+    """Within the block, `normalize` skips its known-word rewrites, as it did before ``lexicon.txt`` existed.
 
-    from training import datasets
-    from training.pipeline import TrainingConfig, _load_corpora
-
+    For the offline side: the lexicon is built from text normalised without it
+    (``training.offline.lexicon``), and the spam split of the shipped model was keyed that way. Not
+    thread-safe: it swaps this module's word list for the whole process until the block ends.
+    """
     global _LEXICON
     saved, _LEXICON = _LEXICON, {}
     _clear_word_caches()
     try:
-        config = TrainingConfig()
-        root = datasets.data_dir()
-        corpora = _load_corpora(config, root)
-        split = datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), config.seed)
-        counts: collections.Counter[str] = collections.Counter()
-        for corpus in split.train:
-            for text in corpus.texts:
-                counts.update(set(re.findall(r"[a-z]+", normalize(text))))
+        yield
     finally:
         _LEXICON = saved
         _clear_word_caches()
-    words = sorted((w, c) for w, c in counts.items() if c >= min_texts and len(w) >= 2)
-    header = (
-        f"# Words of the training corpora's train split (normalised, in >= {min_texts} texts) and their "
-        "document counts.\n# Built by `python -m training.normalize --build-lexicon`; read by "
-        "training.normalize. Part of the model contract.\n"
-    )
-    out.write_text(header + "".join(f"{w} {c}\n" for w, c in words), encoding="utf-8")
-    return len(words)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual check: python -m training.normalize "t3xt"
-    if sys.argv[1:] == ["--build-lexicon"]:
-        # Through the imported module, not this __main__ copy: training.datasets uses that one's normalize().
-        from training import normalize as canonical
-
-        print(f"{canonical.build_lexicon()} words written to {_LEXICON_PATH}")
-    else:
-        print(normalize(" ".join(sys.argv[1:])))
+    print(normalize(" ".join(sys.argv[1:])))

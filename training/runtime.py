@@ -7,16 +7,16 @@
     model.explain("some comment", "toxicity")  # -> [("word", contribution), ...]
     model.thresholds                       # -> {"toxicity": {"reject": 0.8, "review": 0.3}, ...}
 
-An artifact is a joblib file plus a JSON sidecar with the same stem (`default.joblib` + `default.json`).
-The sidecar's sha256 is checked before anything is unpickled, because unpickling runs code.
+An artifact is a gzip-compressed pickle (`.joblib` by name) plus a JSON sidecar with the same stem
+(`default.joblib` + `default.json`). `load_model` is the only way in: it verifies the file with
+`training.verify` (sidecar, size, sha256, library versions, and an allow-list scan of every global the pickle
+references) before anything is unpickled, because unpickling runs code.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
-import json
 import os
 import pickle
 from pathlib import Path
@@ -25,7 +25,17 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-__all__ = ["ArtifactError", "ModelArtifact", "default_model_path", "load_model", "LABELS", "ARTIFACT_FORMAT"]
+from training.verify import ArtifactError, metadata_path, verify_artifact
+
+__all__ = [
+    "ARTIFACT_FORMAT",
+    "LABELS",
+    "ArtifactError",
+    "ModelArtifact",
+    "default_model_path",
+    "load_model",
+    "metadata_path",
+]
 
 LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack", "spam"]
 ARTIFACT_FORMAT = 1
@@ -34,19 +44,10 @@ MODEL_PATH_ENV = "MODERATION_MODEL_PATH"
 SECOND_STAGE_ENV = "MODERATION_SECOND_STAGE"  # "off" (default) or "on": see training.embedding
 
 
-class ArtifactError(Exception):
-    """A model artifact is missing, corrupt, tampered with, or built for other library versions."""
-
-
 def default_model_path() -> Path:
     """`$MODERATION_MODEL_PATH` if set, else `<repo>/models/default.joblib`."""
     override = os.environ.get(MODEL_PATH_ENV)
     return Path(override).expanduser() if override else _REPO_ROOT / "models" / "default.joblib"
-
-
-def metadata_path(model_path: Path | str) -> Path:
-    """Sidecar metadata path for an artifact: same directory and stem, `.json` suffix."""
-    return Path(model_path).with_suffix(".json")
 
 
 def file_sha256(path: Path | str) -> str:
@@ -57,27 +58,10 @@ def file_sha256(path: Path | str) -> str:
     return digest.hexdigest()
 
 
-GZIP_MAGIC = b"\x1f\x8b"
-
-
 def serialize_payload(payload: dict[str, Any]) -> bytes:
-    """The artifact's bytes: a gzip-compressed pickle (protocol 5). Plain pickle loads the vocabularies about 8x
-    faster than joblib's pure-Python unpickler (0.25 s against 2 s for the shipped model)."""
+    """The artifact's bytes: a gzip-compressed pickle (protocol 5). Plain pickle loads the vocabularies about
+    8x faster than joblib's pure-Python unpickler (0.25 s against 2 s for the shipped model)."""
     return gzip.compress(pickle.dumps(payload, protocol=5), compresslevel=6, mtime=0)
-
-
-def _unpickle(data: bytes, path: Path) -> Any:
-    if data[:2] == GZIP_MAGIC:
-        return pickle.loads(gzip.decompress(data))
-    import joblib  # artifacts written before the gzip format
-
-    return joblib.load(io.BytesIO(data))
-
-
-def _sklearn_version() -> str:
-    import sklearn
-
-    return sklearn.__version__
 
 
 class ModelArtifact:
@@ -156,8 +140,8 @@ class ModelArtifact:
         parts = getattr(self._features, "transformer_list", None)
         if parts is None or getattr(self._features, "transformer_weights", None):
             return self._features.transform(normalised)
-        # FeatureUnion.transform goes through joblib's Parallel machinery even with n_jobs=None, about 0.7 ms a
-        # call: half the cost of scoring one comment. Same matrix, built directly (a test checks equality).
+        # FeatureUnion.transform goes through joblib's Parallel machinery even with n_jobs=None, about 0.7 ms
+        # a call: half the cost of scoring one comment. Same matrix, built directly (a test checks equality).
         return sparse.hstack([part.transform(normalised) for _, part in parts], format="csr")
 
     def score(self, texts: list[str]) -> list[dict[str, float]]:
@@ -228,23 +212,6 @@ class ModelArtifact:
         return ranked[:top_k]
 
 
-def _read_metadata(meta_path: Path) -> dict[str, Any]:
-    try:
-        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArtifactError(
-            f"model metadata {meta_path} is missing; every .joblib needs its .json sidecar"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"model metadata {meta_path} is unreadable: {exc}") from exc
-    if not isinstance(metadata, dict):
-        raise ArtifactError(f"model metadata {meta_path} must hold a JSON object")
-    for key in ("sha256", "library_versions"):
-        if key not in metadata:
-            raise ArtifactError(f"model metadata {meta_path} has no {key!r} field")
-    return metadata
-
-
 def second_stage_setting() -> bool:
     """`$MODERATION_SECOND_STAGE`: "on" / "off" (default). Anything else is refused by name."""
     value = os.environ.get(SECOND_STAGE_ENV, "off").strip().lower()
@@ -264,45 +231,15 @@ def load_model(
     have this hash as well as the one in its sidecar. `second_stage`: switch the optional embedding stage on
     (default: `$MODERATION_SECOND_STAGE`); on, an artifact without a stage or a machine without the
     `embeddings` extra fails to load with `ArtifactError`, so a worker never silently serves other scores.
-    Checks run in this order, before unpickling: file exists, sidecar readable, size and sha256 match the
-    sidecar (a truncated or tampered file fails here), the installed scikit-learn equals the one the model was
-    built with. Raises `ArtifactError` naming the problem.
+    Before anything is unpickled the file goes through `training.verify.verify_artifact`: sidecar present and
+    complete, size and sha256 equal to the sidecar's (and to `expected_sha256`), library versions equal to the
+    installed ones, and every global the pickle references on the allow-list. There is no unverified path.
+    Raises `ArtifactError` naming the file and the failed check.
     """
     model_path = Path(path) if path is not None else default_model_path()
     if not model_path.is_file():
         raise ArtifactError(f"model file {model_path} not found (set {MODEL_PATH_ENV} to use another file)")
-    metadata = _read_metadata(metadata_path(model_path))
-
-    expected_size = metadata.get("size_bytes")
-    actual_size = model_path.stat().st_size
-    if expected_size is not None and int(expected_size) != actual_size:
-        raise ArtifactError(
-            f"model file {model_path} is {actual_size} bytes but its metadata says {expected_size}: "
-            "truncated or replaced; re-fetch or retrain it"
-        )
-    # Read once and verify the bytes that will be unpickled, so the file cannot change between check and load.
-    data = model_path.read_bytes()
-    actual_sha = hashlib.sha256(data).hexdigest()
-    if actual_sha != metadata["sha256"]:
-        raise ArtifactError(
-            f"model file {model_path} has sha256 {actual_sha}, metadata expects {metadata['sha256']}: "
-            "refusing to unpickle a file that does not match its metadata"
-        )
-    if expected_sha256 is not None and actual_sha != expected_sha256.lower():
-        raise ArtifactError(f"model file {model_path} has sha256 {actual_sha}, pinned {expected_sha256}")
-
-    built_with = metadata["library_versions"].get("scikit-learn")
-    installed = _sklearn_version()
-    if built_with != installed:
-        raise ArtifactError(
-            f"model {model_path} was built with scikit-learn {built_with} but scikit-learn {installed} is "
-            f"installed; install scikit-learn=={built_with} or retrain with `python -m training train`"
-        )
-
-    try:
-        payload = _unpickle(data, model_path)
-    except Exception as exc:  # a corrupt pickle can raise almost anything
-        raise ArtifactError(f"model file {model_path} could not be unpickled: {exc}") from exc
+    payload, metadata = verify_artifact(model_path, expected_sha256)
     if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
         raise ArtifactError(f"model file {model_path} is not a format-{ARTIFACT_FORMAT} moderation artifact")
     missing = [k for k in ("normalizer", "features", "heads", "labels", "thresholds") if k not in payload]

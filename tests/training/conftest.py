@@ -25,7 +25,7 @@ def artifact_copy(tmp_path) -> Path:
 def small_config(**overrides):
     """A training config that trains in seconds: a few hundred rows per source, small vocabularies, no
     external evaluation. Override any field."""
-    from training.pipeline import TrainingConfig
+    from training.offline.pipeline import TrainingConfig
 
     values = dict(
         max_rows_per_source=120,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import main
+from training.offline.cli import main
 from training.runtime import LABELS
 
 REPO = Path(__file__).resolve().parents[2]

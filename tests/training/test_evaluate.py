@@ -1,4 +1,4 @@
-"""The bias audits of `training.evaluate` on small hand-made inputs."""
+"""The bias audits of `training.offline.evaluate` on small hand-made inputs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from training.evaluate import (
+from training.offline.evaluate import (
     NEWS_IDENTITY_TERMS,
     _bias_audit,
     auc_ci95,
@@ -132,7 +132,7 @@ def test_a_paired_difference_needs_more_than_overlapping_intervals():
 
 def test_hatecheck_ranks_toxicity_apart_where_abuse_is_not_hate(shipped_model):
     """HateCheck's abusive-but-not-hateful functionalities are left out of the second AUC, nothing else."""
-    from training.evaluate import ABUSIVE_NOT_HATEFUL, hatecheck_report
+    from training.offline.evaluate import ABUSIVE_NOT_HATEFUL, hatecheck_report
 
     out = hatecheck_report(shipped_model)
     per = out["per_functionality"]

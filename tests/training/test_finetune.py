@@ -9,8 +9,8 @@ import pytest
 
 from tests.training.conftest import small_config
 from training import embedding
-from training.finetune import _length_grouped_batches, top_layers
-from training.pipeline import ConfigError, TrainingConfig, save_model, train_model
+from training.offline.finetune import _length_grouped_batches, top_layers
+from training.offline.pipeline import ConfigError, TrainingConfig, save_model, train_model
 from training.runtime import ArtifactError, ModelArtifact, load_model
 
 needs_embeddings = pytest.mark.skipif(
@@ -65,7 +65,7 @@ def test_state_digest_changes_with_any_weight():
 
 @needs_embeddings
 def test_finetuning_trains_only_the_top_layers_and_rounds_them_to_float16():
-    from training.finetune import finetune_encoder
+    from training.offline.finetune import finetune_encoder
 
     base = embedding.new_sentence_model()
     model = embedding.new_sentence_model()
@@ -86,7 +86,7 @@ def test_finetuning_trains_only_the_top_layers_and_rounds_them_to_float16():
 @needs_embeddings
 def test_the_head_starts_at_the_weighted_base_rate():
     """A head started at 0.5 stays near it after one short epoch and lifts every blended score."""
-    from training.finetune import finetune_encoder
+    from training.offline.finetune import finetune_encoder
 
     y = np.array([1, 0, 0, 0, 0, 0] * 6, dtype=np.float32)
     w = np.array([2, 1, 1, 1, 1, 1] * 6, dtype=np.float32)  # weighted base rate 2/7
@@ -103,7 +103,7 @@ def test_the_head_reads_at_scoring_time_the_vector_it_was_trained_on():
 
     import torch
 
-    from training.finetune import finetune_encoder
+    from training.offline.finetune import finetune_encoder
 
     y = np.array([0, 0, 0, 1, 1, 1] * 6, dtype=np.float32)
     model = embedding.new_sentence_model()

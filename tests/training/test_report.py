@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from tests.training.conftest import small_config
-from training.cli import main
-from training.pipeline import save_model, train_model
+from training.offline.cli import main
+from training.offline.pipeline import save_model, train_model
 
 
 def test_report_has_curves_calibration_bias_audit_and_hatecheck(tmp_path, capsys):

@@ -15,7 +15,7 @@ import pytest
 from tests.training.conftest import small_config
 from training import embedding
 from training.embedding import SecondStage
-from training.pipeline import TrainingConfig, save_model, train_model
+from training.offline.pipeline import TrainingConfig, save_model, train_model
 from training.runtime import ArtifactError, load_model
 
 needs_embeddings = pytest.mark.skipif(
@@ -147,7 +147,7 @@ def test_bad_setting_is_named(tiny_model, monkeypatch):
 
 
 def test_config_validates_stage_fields():
-    from training.pipeline import ConfigError
+    from training.offline.pipeline import ConfigError
 
     with pytest.raises(ConfigError, match="second_stage_band"):
         TrainingConfig(second_stage_band=[0.9, 0.1]).validate()
@@ -226,7 +226,7 @@ def test_shipped_model_with_its_second_stage():
 def test_train_cli_without_the_extra_says_what_to_install(tmp_path, monkeypatch, capsys):
     import json
 
-    from training.cli import main
+    from training.offline.cli import main
 
     config = tmp_path / "c.json"
     config.write_text(

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tests.training.conftest import small_config
-from training.datasets import dedupe_and_split, load_moderator_export, match_key
-from training.pipeline import ConfigError, TrainingConfig, save_model, train_model
+from training.offline.datasets import dedupe_and_split, load_moderator_export, match_key
+from training.offline.pipeline import ConfigError, TrainingConfig, save_model, train_model
 from training.runtime import LABELS, load_model
 
 
@@ -56,7 +56,7 @@ def test_config_rejects_eval_only_and_unknown_fields(tmp_path):
 
 
 def test_split_keeps_normalised_duplicates_together_and_out_of_eval():
-    from training.datasets import Corpus
+    from training.offline.datasets import Corpus
 
     texts = [
         "You are an IDIOT",
@@ -94,7 +94,7 @@ def test_identity_features_are_clipped_with_their_function_words():
     from sklearn.pipeline import FeatureUnion
 
     from training.features import LinearHeads
-    from training.pipeline import neutralize_identity_features
+    from training.offline.pipeline import neutralize_identity_features
 
     docs = ["she is an idiot", "she is kind", "is black", "the muslim idiot", "black idiot", "he is nice"] * 2
     union = FeatureUnion([("word", TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b"))]).fit(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.evaluate import auc_difference, binary_metrics, scorer_for
+from training.offline.evaluate import auc_difference, binary_metrics, scorer_for
 
 
 def peer_scores(texts: list[str]) -> np.ndarray:
@@ -25,9 +25,9 @@ def _ranking(y, scores) -> dict:
 
 def compare_scores(texts: list[str], y: list[int], model, task: str = "toxicity", baseline=None) -> dict:
     """ROC AUC (with its 95% interval) and AP of our `task` score, of the peer and, if given, of a `baseline`
-    artifact, all on the same rows; then ours minus each of them with DeLong's paired 95% interval and p-value
-    (`training.evaluate.auc_difference`). The peer has no spam model: its profanity score is reported for
-    either task."""
+    artifact, all on the same rows; then ours minus each of them with DeLong's paired 95% interval and
+    p-value (`training.offline.evaluate.auc_difference`). The peer has no spam model: its profanity score is
+    reported for either task."""
     ours = scorer_for(model, task)(texts)
     others = {"alt_profanity_check": peer_scores(texts)}
     if baseline is not None:
@@ -51,7 +51,7 @@ def compare_scores(texts: list[str], y: list[int], model, task: str = "toxicity"
 def compare_csv(
     model, path: Path, text_column: str, label_column: str, task: str = "toxicity", baseline=None
 ) -> dict:
-    from training.evaluate import read_labelled_csv
+    from training.offline.evaluate import read_labelled_csv
 
     texts, y = read_labelled_csv(path, text_column, label_column, task)
     return compare_scores(texts, y, model, task, baseline)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.datasets import data_dir, read_rows
-from training.evaluate import evaluate_external, scorer_for
+from training.offline.datasets import data_dir, read_rows
+from training.offline.evaluate import evaluate_external, scorer_for
 
 
 def _plot_curves(out: Path, name: str, y: np.ndarray, s: np.ndarray) -> str:

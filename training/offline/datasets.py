@@ -24,7 +24,7 @@ from training.normalize import normalize
 from training.runtime import LABELS
 
 DATA_ENV = "MODERATION_SHARED_DATA"
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 NAN = float("nan")
 TOXICITY_SUBTYPES = ["severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
 
@@ -354,7 +354,8 @@ MODERATOR_LABELS = {
 }
 
 
-# Rejections for reasons that say nothing about our labels (`manage.py export_labels` writes them; not trained on).
+# Rejections for reasons that say nothing about our labels (`manage.py export_labels` writes them; not
+# trained on).
 MODERATOR_SKIPPED_LABELS = {"off_topic", "other"}
 
 

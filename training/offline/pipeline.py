@@ -1,6 +1,6 @@
 """Offline training: data -> features -> per-label linear heads -> thresholds -> artifact on disk.
 
-from training.pipeline import TrainingConfig, train_model, save_model
+from training.offline.pipeline import TrainingConfig, train_model, save_model
 model = train_model(TrainingConfig())          # ModelArtifact, in memory
 model = save_model(model, "models/default.joblib")   # writes .joblib + .json, reloads it verified
 """
@@ -24,12 +24,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 from sklearn.pipeline import FeatureUnion
 
-from training import datasets
-from training.datasets import Corpus, concat
 from training.embedding import MEAN_POOLED, NORMALISED, VECTORS
-from training.evaluate import binary_metrics
 from training.features import CachedCharTfidf, LinearHeads, TextNormalizer, TextShapeFeatures
-from training.identity_augment import identity_sentences, identity_words
+from training.offline import datasets
+from training.offline.datasets import Corpus, concat
+from training.offline.evaluate import binary_metrics
+from training.offline.identity_augment import identity_sentences, identity_words
 from training.runtime import (
     ARTIFACT_FORMAT,
     LABELS,
@@ -105,7 +105,8 @@ class TrainingConfig:
     second_stage_band: list[float] = field(default_factory=lambda: [0.02, 0.95])  # fast scores re-scored
     second_stage_max_rows: int = 16000  # training rows for the stage (embedded, or fine-tuned on)
     second_stage_C: float = 1.0  # the frozen-embedding head's regularisation (finetune_layers 0)
-    # Encoder layers fine-tuned with the head (training.finetune); 0: a logistic head on frozen embeddings.
+    # Encoder layers fine-tuned with the head (training.offline.finetune); 0: a logistic head on frozen
+    # embeddings.
     second_stage_finetune_layers: int = 3
     second_stage_finetune_lr: float = 4e-5
     second_stage_head_lr: float = 1e-3  # the fine-tuned stage's head
@@ -213,7 +214,10 @@ def build_features(config: TrainingConfig) -> FeatureUnion:
     )
 
 
-def _load_corpora(config: TrainingConfig, root: Path) -> list[Corpus]:
+def load_corpora(config: TrainingConfig, root: Path) -> list[Corpus]:
+    """The training corpora `config` names (sources with weight > 0, then its moderator exports), read from
+    the shared data under `root` and sampled to `config.max_rows_per_source` with `config.seed`. Raises
+    what the dataset loaders raise for a missing or malformed file."""
     corpora = []
     for name, loader in datasets.TRAINING_LOADERS.items():
         weight = config.sources.get(name, 0.0)
@@ -236,7 +240,9 @@ def _load_corpora(config: TrainingConfig, root: Path) -> list[Corpus]:
     return corpora
 
 
-def _identity_corpus(config: TrainingConfig) -> Corpus:
+def identity_corpus(config: TrainingConfig) -> Corpus:
+    """Civil sentences naming identity groups (`identity_augment`), labelled non-toxic and not spam, with
+    `config.identity_augmentation_weight`."""
     texts = identity_sentences(config.seed, config.identity_sentences_per_identity)
     y = np.full((len(texts), len(LABELS)), np.nan)
     y[:, :] = 0.0  # civil, not spam
@@ -248,9 +254,9 @@ def _identity_corpus(config: TrainingConfig) -> Corpus:
 # Words that carry no meaning of their own next to an identity word: "she is", "is black", "the muslim" say
 # no more than "she", "black", "muslim".
 FUNCTION_WORDS = frozenset(
-    "a an the is are was were be been being am i you he she it we they this that these those of to in on at for "
-    "with as and or but not no so do does did has have had will would can could should my your his her its our "
-    "their me him them us who whom what which there here all some any".split()
+    "a an the is are was were be been being am i you he she it we they this that these those of to in on at "
+    "for with as and or but not no so do does did has have had will would can could should my your his her "
+    "its our their me him them us who whom what which there here all some any".split()
 )
 
 
@@ -368,9 +374,9 @@ def train_model(
     started = time.perf_counter()
     root = Path(config.data_dir).resolve() if config.data_dir else datasets.data_dir()
 
-    corpora = _load_corpora(config, root)
+    corpora = load_corpora(config, root)
     if config.identity_augmentation_weight > 0:
-        corpora.append(_identity_corpus(config))
+        corpora.append(identity_corpus(config))
     banned = datasets.eval_only_keys(root)
     split = datasets.dedupe_and_split(corpora, banned, config.seed)
     progress(
@@ -477,7 +483,7 @@ def train_model(
     }
     artifact = ModelArtifact(payload, metadata)
     if config.evaluate_external:
-        from training.evaluate import evaluate_external
+        from training.offline.evaluate import evaluate_external
 
         metrics["external"] = evaluate_external(artifact, root)
         progress(f"external evaluation done ({time.perf_counter() - started:.0f}s)")
@@ -502,7 +508,7 @@ def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str,
     embedder = embedder or load_embedder()
     identity = [f"{k}={v}" for k, v in sorted(embedder.identity.items())]
     key = hashlib.sha256(("\0".join([*identity, *texts])).encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    cache = Path(__file__).resolve().parents[1] / "var" / "cache" / "embeddings" / f"{key}.npy"
+    cache = Path(__file__).resolve().parents[2] / "var" / "cache" / "embeddings" / f"{key}.npy"
     if cache.is_file():
         vectors = np.load(cache)
         if vectors.shape == (len(texts), EMBEDDING_DIM):
@@ -553,7 +559,7 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
     )
     details: dict[str, Any] = {}
     if config.second_stage_finetune_layers:
-        from training.finetune import finetune_encoder
+        from training.offline.finetune import finetune_encoder
 
         model = new_sentence_model()
         tuned = finetune_encoder(
@@ -648,9 +654,9 @@ def library_versions() -> dict[str, str]:
 
 
 def save_model(model: ModelArtifact, path: Path | str) -> ModelArtifact:
-    """Write `model` as `<path>` (gzip-compressed pickle, see `runtime.serialize_payload`) + `<path stem>.json`
-    (metadata with sha256) and return it reloaded through `training.runtime.load_model`, so a saved model is
-    always a verified one."""
+    """Write `model` as `<path>` (gzip-compressed pickle, see `runtime.serialize_payload`) +
+    `<path stem>.json` (metadata with sha256) and return it reloaded through `training.runtime.load_model`, so
+    a saved model is always a verified one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

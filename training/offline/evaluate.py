@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from training.datasets import data_dir, read_rows
+from training.offline.datasets import data_dir, read_rows
 
 # Identity terms for bias audits (the usual identity-term list of the bias literature). Longest first so
 # "african american" wins over "african", "middle eastern" over nothing.

@@ -132,7 +132,7 @@ def _check_columns(parser, path: Path, *columns: tuple[str, str]) -> None:
 
 
 def cmd_train(args) -> int:
-    from training.pipeline import ConfigError, TrainingConfig, save_model, train_model
+    from training.offline.pipeline import ConfigError, TrainingConfig, save_model, train_model
 
     try:
         config = TrainingConfig.from_file(args.config) if args.config else TrainingConfig()
@@ -162,7 +162,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args, parser) -> int:
-    from training.evaluate import evaluate_csv
+    from training.offline.evaluate import evaluate_csv
 
     _check_columns(
         parser, args.data, ("--text-column", args.text_column), ("--label-column", args.label_column)
@@ -204,7 +204,7 @@ def cmd_predict(args, parser) -> int:
 
 
 def cmd_compare(args, parser) -> int:
-    from training.compare import compare_csv
+    from training.offline.compare import compare_csv
 
     _check_columns(
         parser, args.data, ("--text-column", args.text_column), ("--label-column", args.label_column)
@@ -241,7 +241,7 @@ def cmd_compare(args, parser) -> int:
 
 
 def cmd_report(args) -> int:
-    from training.report import write_report
+    from training.offline.report import write_report
 
     model = _load(args.model)
     path = write_report(model, args.out)

@@ -27,4 +27,4 @@ class Command(BaseCommand):
             raise CommandError(f"refused, the active version is unchanged: {exc}") from None
         except ActiveVersionChanged as exc:
             raise CommandError(f"{exc}; run rollback again to step back from the new version") from None
-        self.stdout.write(f"active model: {row.version} (rolled back from {before})")
+        self.stdout.write(f"active model: {row.version} (rolled back from {before or 'no active version'})")

@@ -3,8 +3,8 @@
     from training.verify import verify_artifact
     payload, metadata = verify_artifact(path, expected_sha256=None)
 
-`training.runtime.load_model` calls it; `moderation.registry` reaches it through `load_model`. In order,
-before a single object is built from the pickle:
+`training.runtime.load_model` calls it; the registry (`load_verified`) reaches it through `load_model`. In
+order, before a single object is built from the pickle:
 
 1. the sidecar (`<stem>.json`) exists, parses as a JSON object and has the fields a model needs;
 2. the file's size and sha256 equal the sidecar's (and the pinned sha256, when given);

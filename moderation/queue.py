@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote, urlsplit
 
+import redis
 from celery import Celery, current_app
 from django.conf import settings
 
@@ -20,9 +21,19 @@ DECIDE_COMMENTS = "moderation.decide_comments"
 
 
 def producer() -> Celery:
-    """The project's one Celery app (moderation.config.celery, current in every process that loaded the settings),
-    used here only to send messages."""
+    """The project's one Celery app (moderation.config.celery, current in every process that loaded the
+    settings), used here only to send messages."""
     return current_app._get_current_object()
+
+
+def queue_names() -> list[str]:
+    """Every broker queue the workers consume: ``MODERATION_QUEUE`` and any queue a ``CELERY_TASK_ROUTES``
+    route names, sorted."""
+    names = {settings.MODERATION_QUEUE}
+    for route in getattr(settings, "CELERY_TASK_ROUTES", {}).values():
+        if isinstance(route, dict) and route.get("queue"):
+            names.add(route["queue"])
+    return sorted(names)
 
 
 class SubmissionKeys:
@@ -40,11 +51,9 @@ class SubmissionKeys:
         return f"{self.queue}.lease.{reader}"
 
 
-def redis_from_broker_url(url: str):
+def redis_from_broker_url(url: str) -> redis.Redis:
     """A redis-py client for a kombu broker URL (``redis://``, ``rediss://``, ``redis+socket://`` for a unix
     socket, as ``make up`` uses for its embedded server)."""
-    import redis
-
     parts = urlsplit(url)
     if parts.scheme in ("redis+socket", "socket", "unix"):
         query = dict(pair.partition("=")[::2] for pair in (parts.query or "").split("&") if pair)
@@ -98,15 +107,15 @@ def dispatch(comment_ids: list[int]) -> bool:
     return all([enqueue_decide(comment_ids[i : i + size]) for i in range(0, len(comment_ids), size)])
 
 
-# --- Webhooks -----------------------------------------------------------------------------------------------------
+# --- Webhooks -----------------------------------------------------------------------------------------------
 
 DELIVER_WEBHOOKS = "moderation.deliver_webhooks"
 
 
 def enqueue_webhook_delivery(delivery_ids: list[int], countdown: float | None = None) -> bool:
-    """Ask the workers to send these webhook outbox rows (``moderation.deliver_webhooks``), after ``countdown``
-    seconds if given. False (logged) if the broker cannot be reached: the rows stay pending and the reconciler
-    (``moderation.reconcile_webhooks``, Celery beat) sends them."""
+    """Ask the workers to send these webhook outbox rows (``moderation.deliver_webhooks``), after
+    ``countdown`` seconds if given. False (logged) if the broker cannot be reached: the rows stay pending and
+    the reconciler (``moderation.reconcile_webhooks``, Celery beat) sends them."""
     try:
         producer().send_task(
             DELIVER_WEBHOOKS,

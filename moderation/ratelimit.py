@@ -1,17 +1,19 @@
 """Abuse limits kept in Redis (issue 6): requests per API key per minute, and failed dashboard logins per
 username and address.
 
-- ``check_api_rate(key_hash)``: a fixed one-minute window per API key, ``MODERATION_RATE_LIMIT_PER_MINUTE``
-  requests (0 turns it off). The counter is keyed by the key's stored SHA-256 (the identity of the key in the
-  database), never by a client-supplied header, so ``X-Forwarded-For`` and friends change nothing.
-- ``ThrottledLoginView``: after ``MODERATION_LOGIN_MAX_FAILURES`` failed logins for one username from one
-address   (REMOTE_ADDR, not a forwarded header) within ``MODERATION_LOGIN_LOCKOUT_SECONDS``, that pair is
-locked out for   the rest of that window (429, with a message saying for how long), even with the right
-password. A successful   login clears the count.
+- ``check_api_rate(key_hash)``: a fixed one-minute window per API key,
+  ``MODERATION_RATE_LIMIT_PER_MINUTE`` requests (0 turns it off). The counter is keyed by the key's stored
+  SHA-256 (the identity of the key in the database), never by a client-supplied header, so
+  ``X-Forwarded-For`` and friends change nothing.
+- ``login_lockout_seconds``, ``record_login_failure``, ``clear_login_failures``: failed dashboard logins
+  per (username, address), read by the login view (``dashboard/login.py``): after
+  ``MODERATION_LOGIN_MAX_FAILURES`` failures within ``MODERATION_LOGIN_LOCKOUT_SECONDS`` that pair is locked
+  out for the rest of the window.
 
-Every key starts with ``MODERATION_REDIS_KEY_PREFIX`` + ``ratelimit:``, so installations and test runs sharing
-one Redis do not collide. If Redis cannot be reached the limits fail open (the request goes through) and a
-warning is logged, at most once a minute: an outage of the limiter must not become an outage of ingestion.
+Every key starts with ``MODERATION_REDIS_KEY_PREFIX`` + ``ratelimit:``, so installations and test runs
+sharing one Redis do not collide. If Redis cannot be reached the limits fail open (the request goes
+through) and a warning is logged, at most once a minute: an outage of the limiter must not become an outage
+of ingestion.
 """
 
 from __future__ import annotations
@@ -25,9 +27,6 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
-from django.contrib import messages
-from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse
 
 log = logging.getLogger(__name__)
 
@@ -149,30 +148,3 @@ def clear_login_failures(username: str, address: str) -> None:
         _client().delete(_login_key(username, address))
     except redis.RedisError as exc:
         _warn_unavailable("login throttling", exc)
-
-
-class ThrottledLoginView(auth_views.LoginView):
-    """Django's LoginView (with its safe ``next`` handling) behind a per-(username, address) failure limit."""
-
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        username = request.POST.get("username", "")[:255]
-        address = request.META.get("REMOTE_ADDR", "")
-        locked_for = login_lockout_seconds(username, address)
-        if locked_for:
-            minutes = max(1, math.ceil(locked_for / 60))
-            messages.error(
-                request,
-                f"Too many failed logins for this username from your address. Try again in {minutes} "
-                f"minute{'s' if minutes != 1 else ''}, or ask an administrator to reset your password.",
-            )
-            response = self.render_to_response(
-                self.get_context_data(form=self.get_form_class()(request)), status=429
-            )
-            response["Retry-After"] = str(locked_for)
-            return response
-        response = super().post(request, *args, **kwargs)
-        if request.user.is_authenticated:
-            clear_login_failures(username, address)
-        else:
-            record_login_failure(username, address)
-        return response

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from moderation.services import DEFAULT_SITE_SLUG, get_or_create_site
+from moderation.services import apply_retention as truncate_old_ips
 from moderation.services import requeue_stale as requeue_stale_comments
 from moderation.services.ingest import decide_comments as decide
 from moderation.services.ingest import submit_and_decide
@@ -105,14 +106,12 @@ def reconcile_webhooks() -> dict:
     return deliver(None)
 
 
-# --- Privacy (issue 5, moderation/privacy.py) ---------------------------------------------------------------
+# --- Privacy (issue 5, moderation/services/privacy.py) ----------------------------------------------------
 
 
 @shared_task(name="moderation.apply_retention", ignore_result=True, **DB_RETRY)
 def apply_retention() -> dict:
     """Celery beat: truncate IP addresses older than MODERATION_IP_RETENTION_DAYS. Idempotent."""
-    from moderation.privacy import apply_retention as truncate_old_ips
-
     return {"truncated": truncate_old_ips()}
 
 

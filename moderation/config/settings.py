@@ -64,8 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # /healthz, /readyz, /metrics for probes and scrapers, before the host check (observability.py).
-    "moderation.ops.observability.OperationsMiddleware",
+    # /healthz, /readyz, /metrics for probes and scrapers, before the host check (ops/middleware.py).
+    "moderation.ops.middleware.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Hostile input (issue 6): refuse NUL in query/form values and answer a value the database cannot take (a huge
     # id) with 400 instead of 500 (moderation/ops/request_guard.py).

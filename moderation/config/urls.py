@@ -4,12 +4,11 @@ from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from moderation import privacy
-from moderation.api import openapi
+from moderation.api import openapi, privacy
 from moderation.api import v1 as api
 from moderation.dashboard import views
-from moderation.ops import observability
-from moderation.ratelimit import ThrottledLoginView
+from moderation.dashboard.login import ThrottledLoginView
+from moderation.ops import health, metrics
 
 dashboard = (
     [
@@ -29,7 +28,8 @@ dashboard = (
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard:queue", permanent=False)),
     path("dashboard/", include(dashboard)),
-    # Issue 6: Django's LoginView behind a failed-login limit per username and address (moderation/ratelimit.py).
+    # Issue 6: Django's LoginView behind a failed-login limit per username and address
+    # (moderation/dashboard/login.py).
     path("login/", ThrottledLoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
@@ -37,15 +37,17 @@ urlpatterns = [
     path("api/v1/comments:batch", api.comments_batch, name="api-comments-batch"),
     path("api/v1/check", api.check, name="api-check"),
     path("api/v1/comments/<int:comment_id>", api.comment_detail, name="api-comment"),
-    # Issue 6: the API's OpenAPI document (moderation/api/openapi.py), also what the schemathesis fuzz test reads.
+    # Issue 6: the API's OpenAPI document (moderation/api/openapi.py), also what the schemathesis fuzz test
+    # reads.
     path("api/v1/openapi.json", openapi.openapi_json, name="api-openapi"),
-    # Issue 5 (privacy): erase an author on the key's site (moderation/privacy.py).
+    # Issue 5 (privacy): erase an author on the key's site (moderation/api/privacy.py).
     path("api/v1/authors/<str:author_id>:erase", privacy.erase_author_view, name="api-erase-author"),
-    # Operations (moderation/ops/observability.py; its middleware serves them before the host check).
-    path("healthz", observability.healthz, name="healthz"),
-    path("readyz", observability.readyz, name="readyz"),
-    path("metrics", observability.metrics, name="metrics"),
-    # Perspective-compatible API (moderation/api/perspective.py): /v1alpha1/comments:analyze and :suggestscore.
+    # Operations (moderation/ops/health.py, metrics.py; ops/middleware.py serves them before the host check).
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
+    # Perspective-compatible API (moderation/api/perspective.py): /v1alpha1/comments:analyze and
+    # :suggestscore.
     path("", include("moderation.api.perspective_urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (Django's admin); answer instead of a 404.
     path("favicon.ico", RedirectView.as_view(url=static("moderation/favicon.svg"), permanent=True)),

@@ -35,6 +35,14 @@ from moderation.services.ingest import (
     requeue_stale,
     submit_and_decide,
 )
+from moderation.services.privacy import (
+    ERASED_AUTHOR,
+    Erasure,
+    apply_retention,
+    drop_queued_submissions,
+    erase_author,
+    truncate_ip,
+)
 
 __all__ = [
     "requeue_stale",
@@ -67,4 +75,10 @@ __all__ = [
     "language_note",
     "decide_comments",
     "submit_and_decide",
+    "ERASED_AUTHOR",
+    "Erasure",
+    "apply_retention",
+    "drop_queued_submissions",
+    "erase_author",
+    "truncate_ip",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 
@@ -11,15 +12,19 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from moderation.models import AuditEntry, Comment, CommentStatus, Decision, WebhookDelivery
-from moderation.privacy import ERASED_AUTHOR, apply_retention, erase_author, truncate_ip
+from moderation.queue import producer, queue_names
 from moderation.services import (
+    ERASED_AUTHOR,
     ModelVerdict,
     accept_comment,
+    apply_retention,
     create_api_key,
     create_webhook_endpoint,
+    erase_author,
     get_or_create_site,
     moderate_comments,
     record_model_decisions,
+    truncate_ip,
 )
 from moderation.validation import validate_submission
 from tests.conftest import comment_payload
@@ -217,10 +222,6 @@ def test_erased_comments_are_not_in_the_review_queue(jane, site, moderator, clie
 
 def queued_submissions(settings) -> list[tuple[str, dict]]:
     """(task, kwargs) of every message waiting on the submission and main queues, read from the real Redis."""
-    import base64
-
-    from moderation.ops.observability import queue_names
-    from moderation.queue import producer
 
     out = []
     with producer().connection_for_read() as conn:
@@ -236,8 +237,6 @@ def queued_submissions(settings) -> list[tuple[str, dict]]:
 
 @pytest.fixture
 def clean_queues(settings, real_redis):
-    from moderation.ops.observability import queue_names
-    from moderation.queue import producer
 
     producer().close()  # drop pooled connections: the next send reads the broker settings anew
 
@@ -252,8 +251,6 @@ def clean_queues(settings, real_redis):
 
 
 def test_erasing_drops_the_authors_submissions_still_in_the_broker(site, settings, clean_queues):
-    from moderation.queue import producer
-
     app = producer()
     jane = dict(text=TEXT, author_id="author-jane", story_id="s-1")
     app.send_task("moderation.submit_comment", kwargs={"site_comment_id": "q-1", **jane})

@@ -1,12 +1,12 @@
 """``manage.py erase_author SITE AUTHOR_ID``: erase an author's personal data on one site
-(moderation/privacy.py)."""
+(moderation/services/privacy.py)."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.models import Site
-from moderation.privacy import erase_author
+from moderation.services import erase_author
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Privacy: the IP retention job and erasing an author.
+"""Privacy writes: the IP retention job and erasing an author (the HTTP view is ``api/privacy.py``).
 
 - ``apply_retention()`` (Celery beat task ``moderation.apply_retention``): IP addresses of comments
   submitted more than ``MODERATION_IP_RETENTION_DAYS`` ago are truncated — IPv4 to its /24, IPv6 to its
@@ -23,11 +23,19 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 
-from moderation.models import AuditEntry, Comment, CommentStatus, Decision, Site
+from moderation.models import (
+    AuditEntry,
+    Comment,
+    CommentStatus,
+    Decision,
+    Site,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+)
+from moderation.queue import producer, queue_names
+from moderation.services.comments import DEFAULT_SITE_SLUG
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +98,6 @@ SUBMIT_TASKS = ("moderation.submit_comment", "moderation.submit_comments")
 def _without_author(raw: bytes, site_slug: str, author_id: str) -> tuple[bool, bytes | None]:
     """For one raw kombu message on a queue: (it carries the author's submission, the message to put back
     with the other submissions it carries, or None)."""
-    from moderation.services import DEFAULT_SITE_SLUG
-
     try:
         message = json.loads(raw)
         if message.get("headers", {}).get("task") not in SUBMIT_TASKS:
@@ -130,9 +136,6 @@ def drop_queued_submissions(site: Site, author_id: str) -> int:
     changed. Messages a worker has already reserved are not reachable here: the worker stores them within
     moments, so a second erase a minute later finds them. A broker that cannot be reached is logged and
     skipped (0)."""
-    from moderation.ops.observability import queue_names
-    from moderation.queue import producer
-
     prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
     changed = 0
     try:
@@ -163,8 +166,6 @@ def erase_author(site: Site, author_id: str, actor_label: str = "system") -> Era
     transaction, with an ``author_erased`` audit entry. Comments of the same author id on other sites are
     not touched. Returns the erased comment ids (empty, and nothing written, if the author has no comment
     on the site)."""
-    from moderation.models import WebhookDelivery, WebhookDeliveryStatus
-
     dropped = drop_queued_submissions(site, author_id)
     now = timezone.now()
     with transaction.atomic():
@@ -211,27 +212,3 @@ def erase_author(site: Site, author_id: str, actor_label: str = "system") -> Era
         "erased the data of one author on site %s", site.slug, extra={"comment_ids": ids, "site": site.slug}
     )
     return Erasure(ids, audit.pk, dropped)
-
-
-@csrf_exempt
-def erase_author_view(request: HttpRequest, author_id: str) -> JsonResponse:
-    """``POST /api/v1/authors/<author_id>:erase`` with the site's API key: erase that author on the key's
-    site. 200 ``{"erased_comments": n, "comment_ids": [...]}``; 404 if the site has no comment by this
-    author (which is also the answer once erased)."""
-    from moderation.api.v1 import authenticate, error
-
-    if request.method != "POST":
-        return error(405, "method", "use POST to erase an author", Allow="POST")
-    site = authenticate(request)
-    if isinstance(site, JsonResponse):
-        return site
-    erasure = erase_author(site, author_id, actor_label="site:" + site.slug)
-    if not erasure.comment_ids and not erasure.dropped_submissions:
-        return error(404, "author_id", "no comments by this author for this site")
-    return JsonResponse(
-        {
-            "erased_comments": len(erasure.comment_ids),
-            "comment_ids": erasure.comment_ids,
-            "queued_submissions_dropped": erasure.dropped_submissions,
-        }
-    )

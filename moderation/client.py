@@ -4,8 +4,8 @@
     submit(site_comment_id="c-123", text="Nice piece.", author_id="u-9", story_id="s-1",
            broker_url="redis://127.0.0.1:6379/0")
 
-The payload is validated here first with the same rules as the worker and the HTTP API, so a bad comment fails at
-the caller with a ``SubmissionError`` naming the field and the limit, and nothing is enqueued.
+The payload is validated here first with the same rules as the worker and the HTTP API, so a bad comment fails
+at the caller with a ``SubmissionError`` naming the field and the limit, and nothing is enqueued.
 """
 
 from __future__ import annotations
@@ -46,10 +46,12 @@ def submit(
 ) -> None:
     """Validate one comment and put it on the moderation queue as ``moderation.submit_comment``.
 
-    ``optional`` takes story_title, author_name, parent_id, created_at (ISO 8601 string), ip, user_agent, language.
-    ``broker_url`` defaults to $REDIS_URL, then redis://127.0.0.1:6379/0; ``queue`` (the submission queue the
-    workers read in batches) to $MODERATION_SUBMIT_QUEUE, then $MODERATION_QUEUE + ".submit"; the broker key prefix is $MODERATION_REDIS_KEY_PREFIX if the workers use one; ``site`` is the site's slug (default "default"). Raises SubmissionError for bad input, and
-    kombu's OperationalError if the broker cannot be reached.
+    ``optional`` takes story_title, author_name, parent_id, created_at (ISO 8601 string), ip, user_agent,
+    language. ``broker_url`` defaults to $REDIS_URL, then redis://127.0.0.1:6379/0; ``queue`` (the submission
+    queue the workers read in batches) to $MODERATION_SUBMIT_QUEUE, then $MODERATION_QUEUE + ".submit"; the
+    broker key prefix is $MODERATION_REDIS_KEY_PREFIX if the workers use one; ``site`` is the site's slug
+    (default "default"). Raises SubmissionError for bad input, and kombu's OperationalError if the broker
+    cannot be reached.
     """
     payload = {
         "site_comment_id": site_comment_id,

@@ -1,29 +1,29 @@
-"""Comment submissions decided in batches across messages, read from Redis so that a killed worker loses nothing.
+"""Comment submissions decided in batches across messages, read from Redis so a killed worker loses nothing.
 
-A site sends one ``moderation.submit_comment`` message per comment as readers post. Going through Celery's task
-machinery, each message costs about a millisecond of worker CPU before any work, and the work itself (one model
-call, one transaction) costs more again when done one comment at a time. So every worker runs a reader thread
-(a bootstep, ``SubmissionReaderStep``) that takes the submission queue's messages in batches of up to
-``MODERATION_BATCH_MAX`` messages or ``MODERATION_BATCH_MAX_BYTES`` (waiting at most ``MODERATION_BATCH_FLUSH_MS``
-after the first), validates them, scores
-them in one model call and writes them with their decisions in one transaction.
+A site sends one ``moderation.submit_comment`` message per comment as readers post. Going through Celery's
+task machinery, each message costs about a millisecond of worker CPU before any work, and the work itself (one
+model call, one transaction) costs more again when done one comment at a time. So every worker runs a reader
+thread (a bootstep, ``SubmissionReaderStep``) that takes the submission queue's messages in batches of up to
+``MODERATION_BATCH_MAX`` messages or ``MODERATION_BATCH_MAX_BYTES`` (waiting at most
+``MODERATION_BATCH_FLUSH_MS`` after the first), validates them, scores them in one model call and writes them
+with their decisions in one transaction.
 
 Why not kombu's consumer: kombu's Redis transport takes a message with ``BRPOP`` and only then records it as
-unacknowledged (``ZADD``/``HSET``, celery/celery#7950, celery/kombu#305). A worker killed between the two loses the
-message for good; our fault test hit that window about once in three runs. The reader instead uses the reliable-queue
-pattern: ``BRPOPLPUSH`` moves each message atomically, inside Redis, from the queue to an in-flight list of its own,
-and deletes that list only after the batch is written. Each reader holds a lease key that it refreshes every loop
-(``MODERATION_SUBMIT_LEASE_SECONDS``); any reader that finds another's lease expired moves that reader's in-flight
-messages back to the queue (one Lua script, so each message moves once). Writes are idempotent (unique site +
-``site_comment_id``), so a message processed twice (a reader paused longer than its lease) still makes one comment
-with one decision.
+unacknowledged (``ZADD``/``HSET``, celery/celery#7950, celery/kombu#305). A worker killed between the two
+loses the message for good; our fault test hit that window about once in three runs. The reader instead uses
+the reliable-queue pattern: ``BRPOPLPUSH`` moves each message atomically, inside Redis, from the queue to an
+in-flight list of its own, and deletes that list only after the batch is written. Each reader holds a lease
+key that it refreshes every loop (``MODERATION_SUBMIT_LEASE_SECONDS``); any reader that finds another's lease
+expired moves that reader's in-flight messages back to the queue (one Lua script, so each message moves once).
+Writes are idempotent (unique site + ``site_comment_id``), so a message processed twice (a reader paused
+longer than its lease) still makes one comment with one decision.
 
-The messages are ordinary Celery task messages as kombu stores them in Redis (a JSON envelope; the body is protocol 2
-``[args, kwargs, embed]`` with the task name in the headers) for ``moderation.submit_comment`` (one comment) and
-``moderation.submit_comments`` (a list), routed to ``MODERATION_SUBMIT_QUEUE``. The same task names also exist as
-ordinary tasks, so a message sent to the main queue is decided too. A message that cannot be read, is not a
-submission, or carries a comment that fails validation is logged and kept in the ``<queue>.dead`` list with the
-reason (the newest ``MODERATION_DEAD_LETTER_MAX``), never silently dropped.
+The messages are ordinary Celery task messages as kombu stores them in Redis (a JSON envelope; the body is
+protocol 2 ``[args, kwargs, embed]`` with the task name in the headers) for ``moderation.submit_comment`` (one
+comment) and ``moderation.submit_comments`` (a list), routed to ``MODERATION_SUBMIT_QUEUE``. The same task
+names also exist as ordinary tasks, so a message sent to the main queue is decided too. A message that cannot
+be read, is not a submission, or carries a comment that fails validation is logged and kept in the
+``<queue>.dead`` list with the reason (the newest ``MODERATION_DEAD_LETTER_MAX``), never silently dropped.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ log = logging.getLogger(__name__)
 SUBMIT_COMMENT = "moderation.submit_comment"
 SUBMIT_COMMENTS = "moderation.submit_comments"
 
-# Move up to ARGV[1] messages that fit in ARGV[2] bytes from the queue (KEYS[1]) to the in-flight list (KEYS[2]),
-# oldest first; ARGV[3] = "1" takes the first message whatever its size. The byte budget keeps a batch of
-# many-comment messages small, so several workers share a burst instead of one taking it all.
+# Move up to ARGV[1] messages that fit in ARGV[2] bytes from the queue (KEYS[1]) to the in-flight list
+# (KEYS[2]), oldest first; ARGV[3] = "1" takes the first message whatever its size. The byte budget keeps a
+# batch of many-comment messages small, so several workers share a burst instead of one taking it all.
 TAKE = """
 local out = {}
 local budget = tonumber(ARGV[2])
@@ -125,7 +125,7 @@ def payloads_of(task: str | None, kwargs: dict) -> list[tuple[str | None, object
 
 
 class SubmissionReader:
-    """Takes batches from the submission queue into an in-flight list of its own, decides them, then releases them."""
+    """Moves batches from the submission queue to its own in-flight list, decides them, then releases them."""
 
     def __init__(self, client: redis.Redis, app, name: str | None = None):
         self.client = client
@@ -147,7 +147,7 @@ class SubmissionReader:
     def lease_key(self, name: str) -> str:
         return self.keys.lease(name)
 
-    # --- Redis bookkeeping ---------------------------------------------------------------------------------------
+    # --- Redis bookkeeping ----------------------------------------------------------------------------------
 
     def renew_lease(self) -> None:
         # Lease first, then membership: a sweeper never sees this reader listed without a lease.
@@ -164,8 +164,8 @@ class SubmissionReader:
         pipe.execute()
 
     def take_batch(self, block_s: float = 1.0) -> list[bytes]:
-        """Up to ``batch_max`` messages, moved to this reader's in-flight list; waits up to ``block_s`` for the
-        first and up to the flush interval after it for more. [] when the queue stayed empty."""
+        """Up to ``batch_max`` messages, moved to this reader's in-flight list; waits up to ``block_s`` for
+        the first and up to the flush interval after it for more. [] when the queue stayed empty."""
         batch = list(
             self._take(keys=[self.queue_key, self.inflight_key], args=[self.batch_max, self.batch_bytes, 1])
         )
@@ -227,11 +227,11 @@ class SubmissionReader:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else json.dumps(raw, default=str)
         pipe = self.client.pipeline(transaction=False)
         pipe.lpush(self.dead_key, json.dumps({"reason": reason, "message": text, "at": time.time()}))
-        # Bounded: Redis runs with noeviction, so a flood of bad messages must not fill it and stop the broker.
+        # Bounded: Redis runs with noeviction; a flood of bad messages must not fill it and stop the broker.
         pipe.ltrim(self.dead_key, 0, settings.MODERATION_DEAD_LETTER_MAX - 1)
         pipe.execute()
 
-    # --- Deciding ------------------------------------------------------------------------------------------------
+    # --- Deciding -------------------------------------------------------------------------------------------
 
     def process(self, batch: list[bytes]) -> None:
         by_site: dict[str | None, list[dict]] = defaultdict(list)

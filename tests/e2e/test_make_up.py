@@ -413,10 +413,19 @@ def test_make_up_brings_a_killed_worker_back_and_loses_no_comment(tmp_path):
 
         def back():
             pid = stack.child_pid("worker")
-            return pid != first and alive(pid) and stack.output().count(" ready.") > readies and pid
+            return pid != first and alive(pid) and pid
 
-        second = wait_for(back, timeout=10, interval=0.1, message="the worker back and ready within 10 s")
+        second = wait_for(back, timeout=10, interval=0.1, message="a new worker process within 10 s")
         back_after = time.monotonic() - killed_at
+        # Ready (consuming) a few seconds later: Django, the model and Celery's start-up, which on a loaded
+        # 2-core machine took 6-9 s, are not the supervisor's to speed up, so this bound is looser.
+        wait_for(
+            lambda: stack.output().count(" ready.") > readies,
+            timeout=30,
+            interval=0.1,
+            message="the new worker ready",
+        )
+        ready_after = time.monotonic() - killed_at
         time.sleep(2)  # keep sending while the new worker settles in
         stop_sending.set()
         sender.join(timeout=10)
@@ -427,7 +436,10 @@ def test_make_up_brings_a_killed_worker_back_and_loses_no_comment(tmp_path):
         expected = set(accepted) | {p["site_comment_id"] for p in celery_payloads}
         statuses = wait_all_decided(stack, expected, timeout=60)
         assert expected <= set(statuses)
-        print(f"worker back and ready {back_after:.1f} s after SIGKILL; {len(expected)} comments all decided")
+        print(
+            f"worker back {back_after:.1f} s and ready {ready_after:.1f} s after SIGKILL;"
+            f" {len(expected)} comments all decided"
+        )
     finally:
         stop_sending.set()
         try:

@@ -352,8 +352,8 @@ def test_admins_manage_users_and_api_keys_under_the_csp(page, transactional_db, 
 
 
 def test_a_new_moderator_clears_fifty_mixed_comments_by_keyboard(page, transactional_db, django_user_model):
-    """Issue 3's 'done when': 50 mixed comments, from login to an empty queue, keys only: abuse and spam rejected
-    with their reason (r then 1 or 2), the rest approved (a)."""
+    """Issue 3's 'done when': 50 mixed comments, from login to an empty queue, keys only: abuse and spam
+    rejected with their reason (r then 1 or 2), the rest approved (a)."""
     from moderation.models import Comment
     from moderation.services import ModelVerdict, accept_comment, get_or_create_site, record_model_decisions
     from moderation.validation import validate_submission

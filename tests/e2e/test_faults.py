@@ -1,5 +1,5 @@
 """Fault tests on real processes: a worker killed mid-batch, a broker restarted without persistence.
-Every accepted comment must end with exactly one automatic decision. Bounded in time; they stop by themselves."""
+Every accepted comment must end with exactly one automatic decision. Bounded in time: they stop alone."""
 
 from __future__ import annotations
 
@@ -86,9 +86,10 @@ def test_worker_killed_mid_batch_loses_nothing_and_decides_once(start_worker, si
         time.sleep(1)
     if not all_decided():
         # Seen in about 1 run in 3: kombu's Redis transport pops a message (BRPOP) before recording it as
-        # unacknowledged (celery/celery#7950), so a kill between the two loses that message. For these comments
-        # the database is the source of truth: the reconciler sends what is still queued, and the decisions must
-        # still be exactly one per comment. (The submission queue has no such window: worker/batching.py.)
+        # unacknowledged (celery/celery#7950), so a kill between the two loses that message. For these
+        # comments the database is the source of truth: the reconciler sends what is still queued, and the
+        # decisions must still be exactly one per comment. (The submission queue has no such window:
+        # worker/batching.py.)
         from moderation.services import requeue_stale
 
         requeue_stale(older_than_seconds=0)
@@ -97,9 +98,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_decides_once(start_worker, si
 
 
 def test_worker_killed_mid_batch_on_the_submission_queue_loses_nothing(start_worker, site, settings):
-    """The submission reader releases a batch only after the write: a kill mid-batch leaves the messages in its
-    in-flight list, and the next reader puts them back once the dead one's lease expires. No reconciler here: these
-    comments exist nowhere but in Redis until they are written."""
+    """The submission reader releases a batch only after the write: a kill mid-batch leaves the messages in
+    its in-flight list, and the next reader puts them back once the dead one's lease expires. No reconciler
+    here: these comments exist nowhere but in Redis until they are written."""
     from moderation.queue import producer
 
     n = 3000

@@ -1,10 +1,12 @@
-"""The published Perspective clients, unmodified, against our server over real HTTP (pytest-django's live_server).
+"""The published Perspective clients, unmodified, against our server over real HTTP (``live_server``).
 
-- PyPI ``perspectiveapi`` (1.1.0): it has no endpoint constant (the URL is a literal inside ``score``), so the test
-  gives its module an httpx ``Client`` whose transport sends commentanalyzer.googleapis.com requests to our server.
-- npm ``perspective-api-client`` (3.1.0, in tests/perspective_clients with its lock file): ``run.js`` adds an axios
-  request interceptor that sends the client's request to our server and runs the client with ``node``. The test
-  runs ``npm ci`` there if node_modules is missing; it skips only when ``node`` or ``npm`` is not installed.
+- PyPI ``perspectiveapi`` (1.1.0): it has no endpoint constant (the URL is a literal inside ``score``), so the
+  test gives its module an httpx ``Client`` whose transport sends commentanalyzer.googleapis.com requests to
+  our server.
+- npm ``perspective-api-client`` (3.1.0, in tests/perspective_clients with its lock file): ``run.js`` adds an
+  axios request interceptor that sends the client's request to our server and runs the client with ``node``.
+  The test runs ``npm ci`` there if node_modules is missing; it skips only when ``node`` or ``npm`` is not
+  installed.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def server(live_server, transactional_db):
 
 
 class Redirect:
-    """httpx transport: requests for commentanalyzer.googleapis.com go to ``target``; every answer is recorded."""
+    """httpx transport sending commentanalyzer.googleapis.com requests to ``target``, recording answers."""
 
     def __init__(self, target: str, asynchronous: bool = False):
         parts = urlsplit(target)
@@ -116,8 +118,8 @@ def test_pypi_async_client_scores(pypi_client):
 
 
 def test_pypi_client_errors(pypi_client):
-    """The client reads ``attributeScores`` without looking at the status, so every error reaches its caller as
-    KeyError('attributeScores') — as it does against Google. The answers behind it are Google-shaped."""
+    """The client reads ``attributeScores`` without looking at the status, so every error reaches its caller
+    as KeyError('attributeScores') — as it does against Google. The answers behind it are Google-shaped."""
     perspective, key, transport, _ = pypi_client
     from perspective import Attribute
     from perspective.blocking import Perspective

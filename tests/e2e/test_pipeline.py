@@ -1,5 +1,5 @@
-"""End to end on real parts: a real Celery worker process, the machine's Redis, the test database (SQLite file or
-PostgreSQL), the real HTTP server, the shipped model."""
+"""End to end on real parts: a real Celery worker process, the machine's Redis, the test database (SQLite file
+or PostgreSQL), the real HTTP server, the shipped model."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_http_submissions_are_decided_by_a_real_worker(live_server, api_key, sta
         assert set(state["scores"]) >= {"toxicity", "spam"}
         assert state["reasons"] and state["decided_at"]
     # the plainly abusive ones are not approved; the polite ones are not rejected
-    by_text = dict(zip(MIXED, states))
+    by_text = dict(zip(MIXED, states, strict=True))
     assert by_text[MIXED[2]]["status"] != "approved"
     assert by_text[MIXED[3]]["status"] != "approved"
     assert by_text[MIXED[0]]["status"] != "rejected"

@@ -1,6 +1,6 @@
 """Webhooks end to end: a real worker decides comments submitted over Celery, sends the events to a real HTTP
-receiver on loopback that fails at first, and the receiver ends up with every decision (automatic and moderator),
-each webhook-id once after de-duplication, every one verified with the README's code."""
+receiver on loopback that fails at first, and the receiver ends up with every decision (automatic and
+moderator), each webhook-id once after de-duplication, every one verified with the README's code."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from moderation.webhooks import delivery as webhooks
 from moderation.models import Comment, CommentStatus, WebhookDelivery, WebhookDeliveryStatus
 from moderation.services import create_webhook_endpoint, moderate_comments
+from moderation.webhooks import delivery as webhooks
 from tests.conftest import comment_payload, wait_for
 from tests.moderation.test_webhooks import Receiver
 

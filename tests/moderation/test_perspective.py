@@ -1,8 +1,8 @@
-"""The Perspective-compatible API (moderation/api/perspective.py) through Django's test client: every request field,
-the attribute mapping, every error, and the request/response examples of Perspective's docs replayed.
+"""The Perspective-compatible API (moderation/api/perspective.py) through Django's test client: every request
+field, the attribute mapping, every error, and the request/response examples of Perspective's docs replayed.
 
 The doc examples are quoted from github.com/conversationai/perspectiveapi (2-api/methods.md, 2-api/limits.md,
-1-get-started/sample.md); their expected values are the field names and JSON types, not Perspective's numbers."""
+1-get-started/sample.md); the expected values are field names and JSON types, not Perspective's numbers."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from moderation.scoring import current_model
-from moderation.models import SuggestedScore
 from moderation.api.perspective import ATTRIBUTE_LABELS, detect_language, sentence_spans
+from moderation.models import SuggestedScore
+from moderation.scoring import current_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.moderation.perspective_test_urls")]
 
@@ -60,7 +60,7 @@ def assert_probability(score):
 
 
 def test_methods_md_analyze_example(client, api_key):
-    """methods.md "AnalyzeComment example", minus UNSUBSTANTIAL (not modelled here; see the error test below)."""
+    """methods.md "AnalyzeComment example", minus UNSUBSTANTIAL (not modelled; see the error test below)."""
     request = {
         "comment": {"text": "What kind of idiot name is foo? Sorry, I like your name."},
         "languages": ["en"],
@@ -91,7 +91,7 @@ def test_methods_md_analyze_example_with_unsubstantial_names_the_attribute(clien
 
 
 def test_methods_md_span_example_offsets(client, api_key):
-    """The example's spans: [0,31) "What kind of idiot name is foo?" and [32,56) "Sorry, I like your name."."""
+    """Example spans: [0,31) "What kind of idiot name is foo?" and [32,56) "Sorry, I like your name."."""
     text = "What kind of idiot name is foo? Sorry, I like your name."
     response = analyze(client, api_key, comment={"text": text}, languages=["en"], spanAnnotations=True)
     spans = response.json()["attributeScores"]["TOXICITY"]["spanScores"]
@@ -132,7 +132,7 @@ def test_sample_md_curl_request_with_unquoted_keys(client, api_key):
 
 def test_methods_md_suggestscore_example(client, api_key, settings):
     settings.MODERATION_STORE_SUGGESTED_SCORES = True
-    # As printed in methods.md, including the trailing comma after the TOXICITY object, which is not strict JSON.
+    # As printed in methods.md, with the trailing comma after the TOXICITY object, which is not strict JSON.
     data = """{
   "comment": {
     "text": "I guess it comes down a simple choice: Get busy living, or get busy dying."

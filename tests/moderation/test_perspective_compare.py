@@ -9,8 +9,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from moderation.scoring import current_model
 from moderation.management.commands.perspective_compare import compare
+from moderation.scoring import current_model
 
 TEXTS = [
     "You are a pathetic idiot, shut up.",

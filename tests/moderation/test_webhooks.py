@@ -1,6 +1,6 @@
 """Webhooks: outbox rows written with the decisions, Standard Webhooks signatures checked by an independent
-verifier (the README's), retries with backoff, 410, private-address refusal, admin pages. The receiver is a real
-HTTP server on loopback in a thread."""
+verifier (the README's), retries with backoff, 410, private-address refusal, admin pages. The receiver is a
+real HTTP server on loopback in a thread."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from moderation.webhooks import delivery as webhooks
 from moderation.models import CommentStatus, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus
 from moderation.services import (
     ModelVerdict,
@@ -28,11 +27,12 @@ from moderation.services import (
     reject_pending_by_author,
     undo_moderator_actions,
 )
+from moderation.webhooks import delivery as webhooks
 
 THRESHOLDS = {"toxicity": {"reject": 0.9, "review": 0.4}}
 
 
-# --- A receiver, written the way the README tells a site to write one --------------------------------------------
+# --- A receiver, written the way the README tells a site to write one ---------------------------------------
 
 
 class InvalidSignature(Exception):
@@ -131,7 +131,7 @@ def deliver_until_done(rounds: int = 40) -> None:
     raise AssertionError("deliveries still pending")
 
 
-# --- Signatures ---------------------------------------------------------------------------------------------------
+# --- Signatures ---------------------------------------------------------------------------------------------
 
 
 def test_signature_matches_the_standard_webhooks_reference_vector():
@@ -154,7 +154,7 @@ def test_every_active_secret_signs_for_rotation():
     assert parts[1] == webhooks.signature(new, "msg_1", 1700000000, "{}")
 
 
-# --- Outbox ----------------------------------------------------------------------------------------------------
+# --- Outbox -------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.django_db
@@ -211,7 +211,7 @@ def test_delivery_is_enqueued_on_commit(
     assert no_broker == [([WebhookDelivery.objects.get().pk], None)]
 
 
-# --- Delivery -----------------------------------------------------------------------------------------------------
+# --- Delivery -----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.django_db

@@ -160,7 +160,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         """Per label: agreement with moderators (active vs this model) and decisions it would have changed."""
         from django.utils.html import format_html, format_html_join
 
-        from moderation.shadow import shadow_report
+        from moderation.selectors.shadow import shadow_report
 
         report = shadow_report(obj.version)
         if not report["scored"]:
@@ -192,8 +192,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Shadow the selected version (score live traffic, never decide)")
     def shadow_selected(self, request, queryset):
-        from moderation.registry import VerificationError
-        from moderation.shadow import start_shadow
+        from moderation.services.registry import VerificationError
+        from moderation.services.shadow import start_shadow
 
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to shadow.", messages.ERROR)
@@ -207,7 +207,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Stop shadow mode")
     def stop_shadow(self, request, queryset):
-        from moderation.shadow import stop_shadow
+        from moderation.services.shadow import stop_shadow
 
         row = stop_shadow(actor_label=request.user.get_username())
         self.message_user(request, f"Stopped shadowing {row.version}" if row else "No shadow model")
@@ -220,7 +220,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Promote the selected version (verified again first)")
     def promote_selected(self, request, queryset):
-        from moderation.registry import VerificationError, promote
+        from moderation.services.registry import VerificationError, promote
 
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
@@ -234,7 +234,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Roll back to the previously active version")
     def rollback_active(self, request, queryset):
-        from moderation.registry import VerificationError, rollback
+        from moderation.services.registry import VerificationError, rollback
 
         try:
             row = rollback(actor_label=request.user.get_username())

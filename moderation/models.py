@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from moderation.validation import validate_endpoint, validate_policy_overrides
+
 
 class Site(models.Model):
     """A site (tenant) that submits comments."""
@@ -17,7 +19,7 @@ class Site(models.Model):
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     # Issue 5 (multi-site): per-label thresholds merged over the model's, e.g. {"toxicity": {"review": 0.4}}
-    # (services.thresholds_for; validated by services.validate_policy_overrides).
+    # (policy.thresholds_for; validated by validation.validate_policy_overrides).
     policy_overrides = models.JSONField(
         default=dict,
         blank=True,
@@ -25,8 +27,6 @@ class Site(models.Model):
     )
 
     def clean(self) -> None:
-        from moderation.services import validate_policy_overrides
-
         validate_policy_overrides(self.policy_overrides)
 
     def __str__(self) -> str:
@@ -209,8 +209,6 @@ class WebhookEndpoint(models.Model):
         return self.secrets.split()
 
     def clean(self) -> None:
-        from moderation.webhooks import validate_endpoint
-
         validate_endpoint(self.url, self.secrets)
 
     def __str__(self) -> str:
@@ -265,7 +263,7 @@ class WebhookAttempt(models.Model):
         ordering = ["-attempted_at", "-id"]
 
 
-# --- Model registry (moderation/registry.py) ----------------------------------------------------------------------
+# --- Model registry (moderation/services/registry.py) ----------------------------------------------------------------------
 
 
 class ModelVersion(models.Model):

@@ -1,15 +1,32 @@
-"""The process's handle on the scoring engine (training.runtime): one verified model per process, loaded on first
-use. Shared by the worker (batch decisions) and the web process (synchronous check, explanations)."""
+"""THE model handle of this process and THE verdict.
+
+One verified model per process, loaded on first use and following the registry (``manage.py promote`` /
+``rollback``): the worker's decisions, the synchronous check, Coral, the dashboard's explanations and
+thresholds all read ``current_model()``; the shadow candidate is ``shadow_model()``. Every path that turns
+scores into a decision calls ``judge`` (or ``verdicts``, which scores and judges a site's texts): score,
+language gate, the site's thresholds, outcome and reasons are put together here and nowhere else.
+
+A file is verified before it is loaded: ``training.runtime.load_model`` checks it before anything is
+unpickled, and ``load_verified`` adds a smoke score. A file that fails is never served; the current model
+keeps serving.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
+from moderation.models import ModelVersion
+from moderation.policy import NEEDS_REVIEW, apply_policy, thresholds_for
+from training.language import check_language
 from training.runtime import ArtifactError, ModelArtifact, default_model_path, load_model
 
 log = logging.getLogger(__name__)
@@ -21,11 +38,64 @@ class ModelUnavailable(Exception):
     """The model could not be loaded or verified; the message says why."""
 
 
+SMOKE_TEXTS = [
+    "Thanks, this was a useful article about the border talks.",
+    "You are a pathetic idiot, shut up.",
+    "WIN a free iPhone now, click here http://free.example.com",
+]
+
+
+class VerificationError(ArtifactError):
+    """The artifact failed verification (``training.verify``'s checks or the smoke score); the message says
+    which check and why."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    model: ModelArtifact
+    sha256: str
+    smoke_scores: dict[str, dict[str, float]]
+
+
+def _smoke(model: ModelArtifact) -> dict[str, dict[str, float]]:
+    try:
+        scores = model.score(SMOKE_TEXTS)
+    except Exception as exc:
+        raise VerificationError(f"smoke score failed: {type(exc).__name__}: {exc}") from None
+    for text, row in zip(SMOKE_TEXTS, scores, strict=True):
+        if set(row) != set(model.labels) or not all(math.isfinite(v) and 0 <= v <= 1 for v in row.values()):
+            raise VerificationError(f"smoke score of {text!r} is not a probability per label: {row}")
+    unknown = set(model.thresholds) - set(model.labels)
+    if unknown:
+        raise VerificationError(f"thresholds name unknown labels {sorted(unknown)}")
+    if model.metadata.get("thresholds") != model.thresholds:
+        # Reports and the dashboard read thresholds from the metadata: it must describe what the model
+        # applies.
+        raise VerificationError("metadata thresholds differ from the thresholds inside the model")
+    return {
+        text: {k: round(v, 6) for k, v in row.items()} for text, row in zip(SMOKE_TEXTS, scores, strict=True)
+    }
+
+
+def load_verified(path: Path | str, expected_sha256: str | None = None) -> Verified:
+    """Load the artifact at ``path`` through ``training.runtime.load_model`` (every check of
+    ``training.verify``, pinned to ``expected_sha256`` when given), then smoke-score it. Returns the model
+    with its sha256 and smoke scores. Raises VerificationError; nothing is unpickled unless the checks
+    pass."""
+    try:
+        model = load_model(path, expected_sha256=expected_sha256)
+    except ArtifactError as exc:
+        raise VerificationError(str(exc)) from None
+    return Verified(model, str(model.metadata["sha256"]), _smoke(model))
+
+
 _lock = threading.Lock()
 _model: ModelArtifact | None = None
 _failure: tuple[float, str] | None = None
-# Model registry (moderation/registry.py): the active version as last read from the database, when it was read,
-# and the sha256 of a registered file that failed verification here (with when), so it is not retried each call.
+# Model registry (moderation/services/registry.py): the active version as last read from the database, when it
+# was read,
+# and the sha256 of a registered file that failed verification here (with when), so it is not retried each
+# call.
 _active: tuple[str, str, str] | None = None
 _active_read_at: float | None = None
 _switch_failure: tuple[str, float, str] | None = None
@@ -45,10 +115,10 @@ def _registered_active() -> tuple[str, str, str] | None:
     global _active, _active_read_at
     now = time.monotonic()
     if _active_read_at is None or now - _active_read_at >= settings.MODERATION_MODEL_CHECK_SECONDS:
-        from moderation.registry import active_version
-
         try:
-            _active = active_version()
+            _active = (
+                ModelVersion.objects.filter(is_active=True).values_list("version", "path", "sha256").first()
+            )
         except Exception as exc:  # noqa: BLE001  database down, migrations not applied, no DB access here:
             # keep serving what this process has (or the configured file, as before the registry)
             log.warning("could not read the active model version: %s", exc)
@@ -62,8 +132,6 @@ def _switch_to(version: str, path: str, sha256: str) -> None:
     if _switch_failure and _switch_failure[0] == sha256:
         if time.monotonic() - _switch_failure[1] < RETRY_LOAD_AFTER_SECONDS:
             return
-    from moderation.registry import VerificationError, load_verified
-
     try:
         verified = load_verified(path, sha256)
     except VerificationError as exc:
@@ -79,11 +147,11 @@ def _switch_to(version: str, path: str, sha256: str) -> None:
 def current_model() -> ModelArtifact:
     """The verified model of this process. Raises ModelUnavailable (retrying the load at most every 30 s).
 
-    When the registry has an active version (``manage.py promote``), that version is served: a process notices a
-    promotion or rollback within MODERATION_MODEL_CHECK_SECONDS and loads and verifies the new file before
-    swapping (in-flight batches finish with the model they started with). A file that fails verification is never
-    served; the current model keeps serving. Without an active registered version, MODERATION_MODEL_PATH (or the
-    shipped model) is served as before."""
+    When the registry has an active version (``manage.py promote``), that version is served: a process notices
+    a promotion or rollback within MODERATION_MODEL_CHECK_SECONDS and loads and verifies the new file before
+    swapping (in-flight batches finish with the model they started with). A file that fails verification is
+    never served; the current model keeps serving. Without an active registered version, MODERATION_MODEL_PATH
+    (or the shipped model) is served as before."""
     global _model, _failure
     with _lock:
         active = _registered_active()
@@ -110,8 +178,95 @@ def current_model() -> ModelArtifact:
         return _model
 
 
-def reset_for_tests() -> None:
-    """Forget the loaded model and the cached registry read (tests switch versions within one process)."""
-    global _model, _failure, _active, _active_read_at, _switch_failure
+def model_error() -> str:
+    """Why no model is served now ("" when one is, or none was asked for yet): for pages that show it."""
+    if _switch_failure:
+        return _switch_failure[2]
+    return _failure[1] if _failure else ""
+
+
+_shadow: tuple[str, ModelArtifact] | None = None  # (sha256, model) of the shadow candidate loaded here
+
+
+def shadow_model(row: ModelVersion) -> ModelArtifact | None:
+    """The registered shadow candidate ``row``, verified and loaded once per process (again when its file
+    changes); None (logged) if it fails verification: the shadow never decides, so it is simply not scored."""
+    global _shadow
     with _lock:
-        _model = _failure = _active = _active_read_at = _switch_failure = None
+        if _shadow is None or _shadow[0] != row.sha256:
+            try:
+                _shadow = (row.sha256, load_verified(row.path, row.sha256).model)
+            except VerificationError as exc:
+                log.error("shadow model %s failed verification, not scoring with it: %s", row.version, exc)
+                return None
+        return _shadow[1]
+
+
+def reset_for_tests() -> None:
+    """Forget the loaded models and the cached registry read (tests switch versions within one process)."""
+    global _model, _failure, _active, _active_read_at, _switch_failure, _shadow
+    with _lock:
+        _model = _failure = _active = _active_read_at = _switch_failure = _shadow = None
+
+
+# --- The verdict
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the pipeline decides about one comment: the outcome, the reasons (for people), the scores, the
+    model version, and which labels drove the outcome (``bands``: label -> "reject" or "review")."""
+
+    outcome: str
+    reasons: list[str]
+    scores: dict[str, float]
+    model_version: str
+    bands: dict[str, str] = field(default_factory=dict)
+    language: str | None = None  # the detected language, when it was checked
+    language_supported: bool = True
+    error: str = ""
+
+
+def judge(
+    scores: Mapping[str, float] | None,
+    thresholds: Mapping[str, Mapping[str, float]],
+    model_version: str,
+    *,
+    text: str | None = None,
+    declared_language: str = "",
+    error: str = "",
+) -> Verdict:
+    """THE verdict for one comment: the policy's outcome at ``thresholds`` (the site's, see
+    ``policy.thresholds_for``), with the language gate when ``text`` is given (a comment in a language the
+    model was not trained on goes to a person whatever its scores). ``scores`` None: the model could not score
+    it (``error`` says why), and a person decides."""
+    if scores is None:
+        return Verdict(NEEDS_REVIEW, [f"model could not score: {error}"], {}, model_version, error=error)
+    result = apply_policy(scores, thresholds)
+    outcome, reasons = result.outcome, list(result.reasons)
+    language, supported = None, True
+    if text is not None:
+        check = check_language(text, declared_language)
+        language, supported = check.code or None, check.supported
+        if not supported:
+            outcome, reasons = NEEDS_REVIEW, [check.reason, *reasons]
+    return Verdict(outcome, reasons, dict(scores), model_version, result.bands, language, supported)
+
+
+def verdicts(
+    site: Any,
+    texts: Sequence[str],
+    declared_languages: Sequence[str] | None = None,
+    model: ModelArtifact | None = None,
+) -> list[Verdict]:
+    """Score ``texts`` (one model call) and judge each at ``site``'s thresholds. Raises ModelUnavailable when
+    no model can be served, and whatever the model raises when scoring fails (callers that must not lose a
+    batch to one poison comment score one by one)."""
+    model = model or current_model()
+    thresholds = thresholds_for(site, model.thresholds)
+    declared = list(declared_languages) if declared_languages is not None else [""] * len(texts)
+    return [
+        judge(scores, thresholds, model.version, text=text, declared_language=lang)
+        for text, lang, scores in zip(texts, declared, model.score(list(texts)), strict=True)
+    ]

@@ -6,14 +6,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import socket
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
+
+from training.runtime import LABELS
 
 
 @dataclass
@@ -164,3 +171,114 @@ def validate_submission(data: Any) -> dict[str, Any]:
         except ValueError:
             raise SubmissionError("ip", "must be an IPv4 or IPv6 address") from None
     return clean
+
+
+def validate_policy_overrides(overrides: Any) -> None:
+    """Check a Site.policy_overrides value: {label: {"review"|"reject": number in [0, 1]}}, review ≤ reject
+    when both are given. Raises django ValidationError naming the label and the key."""
+    if not isinstance(overrides, dict):
+        raise ValidationError('policy_overrides must be an object like {"toxicity": {"review": 0.4}}')
+    for label, cuts in overrides.items():
+        if label not in LABELS:
+            raise ValidationError(f"policy_overrides: {label!r} is not a label ({', '.join(LABELS)})")
+        if not isinstance(cuts, dict) or not cuts or set(cuts) - {"review", "reject"}:
+            raise ValidationError(f'policy_overrides.{label} must be an object with "review" and/or "reject"')
+        for key, value in cuts.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValidationError(f"policy_overrides.{label}.{key} must be a number from 0 to 1")
+        if "review" in cuts and "reject" in cuts and cuts["review"] > cuts["reject"]:
+            raise ValidationError(f"policy_overrides.{label}: review must not be above reject")
+
+
+# --- Webhook endpoints: URL and secrets (Model.clean and create_webhook_endpoint call these) ---
+
+SECRET_PREFIX = "whsec_"
+
+
+class WebhookURLRefused(Exception):
+    """The webhook URL is malformed or resolves to an address range that is not allowed."""
+
+
+def secret_key(secret: str) -> bytes:
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("a webhook secret must start with whsec_")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a webhook secret must be whsec_ followed by base64") from None
+    if len(key) < 16:
+        raise ValueError("a webhook secret must hold at least 16 bytes of key")
+    return key
+
+
+def _address_range(ip: str) -> str:
+    """'' for a public address, else the name of its range as used by MODERATION_WEBHOOK_ALLOW_PRIVATE."""
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    if addr.is_loopback:
+        return "loopback"
+    if addr.is_link_local:
+        return "link_local"
+    if addr.is_private or not addr.is_global or addr.is_multicast or addr.is_reserved or addr.is_unspecified:
+        return "private"  # RFC 1918, ULA, CGNAT, 0.0.0.0, documentation ranges, ...
+    return ""
+
+
+def resolve_allowed(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, after checking every one of them against the allowed ranges.
+    Raises WebhookURLRefused naming the address, its range and the setting that would allow it."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise WebhookURLRefused(f"webhook host {host!r} does not resolve: {exc}") from None
+    allowed = {a.strip().lower() for a in settings.MODERATION_WEBHOOK_ALLOW_PRIVATE}
+    addresses: list[str] = []
+    for info in infos:
+        ip = info[4][0]
+        if ip in addresses:
+            continue
+        kind = _address_range(ip)
+        if kind and kind not in allowed and "all" not in allowed:
+            raise WebhookURLRefused(
+                f"webhook host {host!r} resolves to {ip}, a {kind} address; refused "
+                f"(set MODERATION_WEBHOOK_ALLOW_PRIVATE={kind} to allow it)"
+            )
+        addresses.append(ip)
+    if not addresses:
+        raise WebhookURLRefused(f"webhook host {host!r} resolves to no address")
+    return addresses
+
+
+def split_url(url: str) -> tuple[str, str, int, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise WebhookURLRefused(f"webhook URL must be http:// or https://, got {url!r}")
+    if not parts.hostname:
+        raise WebhookURLRefused(f"webhook URL {url!r} has no host")
+    if parts.username or parts.password:
+        raise WebhookURLRefused("webhook URL must not carry credentials; sign with the secret instead")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname, port, path
+
+
+def validate_endpoint(url: str, secrets: str) -> None:
+    """Check an endpoint's URL (scheme, host, allowed address ranges) and secrets (``whsec_<base64>`` each, at
+    least one). Raises django ValidationError keyed by field, for admin forms and ``create_webhook_endpoint``."""
+    errors: dict[str, str] = {}
+    try:
+        _, host, port, _ = split_url(url)
+        resolve_allowed(host, port)
+    except WebhookURLRefused as exc:
+        errors["url"] = str(exc)
+    secret_list = (secrets or "").split()
+    if not secret_list:
+        errors["secrets"] = "at least one whsec_ secret is required"
+    for secret in secret_list:
+        try:
+            secret_key(secret)
+        except ValueError as exc:
+            errors["secrets"] = str(exc)
+    if errors:
+        raise ValidationError(errors)

@@ -1,4 +1,5 @@
-"""What a worker does once at start, before it takes its first message (imported by the worker with its tasks)."""
+"""What a worker does once at start, before it takes its first message (imported by the worker with its
+tasks)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from training.language import preload
 @worker_init.connect
 def load_model_before_consuming(**kwargs) -> None:
     """Load and verify the model before the first message: a load inside a task would count against the task's
-    time limit. Prefork pool processes inherit it (copy-on-write); a failure is logged and retried by the first
-    batch, whose comments then go to review with the reason."""
+    time limit. Prefork pool processes inherit it (copy-on-write); a failure is logged and retried by the
+    first batch, whose comments then go to review with the reason."""
     preload()
     try:
         current_model()

@@ -17,7 +17,9 @@ from moderation.services import apply_retention as truncate_old_ips
 from moderation.services import requeue_stale as requeue_stale_comments
 from moderation.services.ingest import decide_comments as decide
 from moderation.services.ingest import submit_and_decide
+from moderation.services.shadow import score_pending
 from moderation.validation import SubmissionError, validate_submission
+from moderation.webhooks import deliver
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,8 @@ DB_RETRY = dict(
 
 @shared_task(name="moderation.submit_comment", bind=True, **DB_RETRY)
 def submit_comment(self, site: str | None = None, **payload) -> dict:
-    """A site's comment: validate, store once, decide. Invalid payloads are logged and dropped (never retried)."""
+    """A site's comment: validate, store once, decide. Invalid payloads are logged and dropped (never
+    retried)."""
     try:
         clean = validate_submission(payload)
     except SubmissionError as exc:
@@ -56,8 +59,8 @@ def decide_comments(self, comment_ids: list[int]) -> dict:
 
 @shared_task(name="moderation.submit_comments", bind=True, **DB_RETRY)
 def submit_comments(self, comments: list[dict], site: str | None = None) -> dict:
-    """Many comments in one message (same fields as ``submit_comment`` each): validated one by one (invalid ones
-    are logged and dropped, the rest go on), stored with bulk writes, decided in one model call."""
+    """Many comments in one message (same fields as ``submit_comment`` each): validated one by one (invalid
+    ones are logged and dropped, the rest go on), stored with bulk writes, decided in one model call."""
     cleans, refused = [], []
     for index, payload in enumerate(comments):
         try:
@@ -85,24 +88,22 @@ def noop() -> None:
     """Does nothing: the benchmark's measure of Celery's own per-message cost in the same worker layout."""
 
 
-# --- Webhooks (moderation/webhooks.py) ----------------------------------------------------------------------------
-# The HTTP retry schedule (backoff with jitter for 26 h) lives in the outbox rows, not in Celery retries: a delivery
+# --- Webhooks (moderation/webhooks.py)
+# ----------------------------------------------------------------------------
+# The HTTP retry schedule (backoff with jitter for 26 h) lives in the outbox rows, not in Celery retries: a
+# delivery
 # survives broker loss and worker restarts. The decorator retries only a briefly unavailable database.
 
 
 @shared_task(name="moderation.deliver_webhooks", ignore_result=True, **DB_RETRY)
 def deliver_webhooks(delivery_ids: list[int]) -> dict:
     """Send these outbox rows if they are still pending and due (enqueued on commit of the decision)."""
-    from moderation.webhooks import deliver
-
     return deliver([int(pk) for pk in delivery_ids])
 
 
 @shared_task(name="moderation.reconcile_webhooks", ignore_result=True, **DB_RETRY)
 def reconcile_webhooks() -> dict:
     """The reconciler (Celery beat): send every pending outbox row whose (re)try is due."""
-    from moderation.webhooks import deliver
-
     return deliver(None)
 
 
@@ -117,8 +118,6 @@ def apply_retention() -> dict:
 
 @shared_task(name="moderation.shadow_score", ignore_result=True, **DB_RETRY)
 def shadow_score() -> dict:
-    """Shadow mode (Celery beat): score recently decided comments with the shadow model, if one is set. Runs apart
-    from the decisions, so a slow or failing shadow never delays or changes one."""
-    from moderation.shadow import score_pending
-
+    """Shadow mode (Celery beat): score recently decided comments with the shadow model, if one is set. Runs
+    apart from the decisions, so a slow or failing shadow never delays or changes one."""
     return {"scored": score_pending()}

@@ -1,27 +1,31 @@
-"""An adapter for Coral Talk's external moderation phase: Coral asks us about each new or edited comment and we
-answer with the moderation action our policy gives.
+"""An adapter for Coral Talk's external moderation phase: Coral asks us about each new or edited comment and
+we answer with the moderation action our policy gives.
 
 Shapes follow Coral's source (github.com/coralproject/talk,
 ``server/src/core/server/services/comments/pipeline/phases/external.ts``, ``services/fetch/fetch.ts``,
 ``models/settings/signingSecret/helpers.ts``):
 
 - Request: ``POST`` with ``Content-Type: application/json``, body ``JSON.stringify(request, null, 2)`` of
-  ``{"action": "NEW"|"EDIT", "comment": {"body", "parentID"}, "author": {"id", "role"}, "story": {"id", "url"},
+  ``{"action": "NEW"|"EDIT", "comment": {"body", "parentID"}, "author": {"id", "role"}, "story": {"id",
+  "url"},
   "site": {"id"}, "tenantID", "tenantDomain"}``.
 - Signature: header ``X-Coral-Signature: sha256=<hex>[,sha256=<hex>...]``, one HMAC-SHA256 of the raw body per
   active signing secret (the secret string as the key, as Coral generates it: ``<prefix>_<hex>``). There is no
   timestamp in the scheme, so a captured request can be replayed; serve this endpoint over HTTPS only.
-- Response: ``{"actions": [{"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"|"COMMENT_DETECTED_SPAM"}],
-  "status": "APPROVED"|"REJECTED"|"PREMOD"|..., "tags": [...]}``; Coral validates it (unknown keys stripped) and
+- Response: ``{"actions": [{"actionType": "FLAG", "reason":
+"COMMENT_DETECTED_TOXIC"|"COMMENT_DETECTED_SPAM"}],
+  "status": "APPROVED"|"REJECTED"|"PREMOD"|..., "tags": [...]}``; Coral validates it (unknown keys stripped)
+  and
   ignores any non-2xx answer or one that arrives after the phase's timeout (set per phase in Coral's admin).
 
 Our policy (``decision_policy.apply_policy`` with the site's thresholds) maps to: approved → ``APPROVED``;
-rejected → ``REJECTED`` with a FLAG naming spam or toxic; needs_review → ``PREMOD`` (Coral's pre-moderation queue)
-with a FLAG when a score sent it there. A comment the language gate says our model cannot judge goes to
+rejected → ``REJECTED`` with a FLAG naming spam or toxic; needs_review → ``PREMOD`` (Coral's pre-moderation
+queue) with a FLAG when a score sent it there. A comment the language gate says our model cannot judge goes to
 ``PREMOD`` without a flag. Scoring is synchronous, in this process (``moderation.scoring.current_model()``).
 
 Configuration: ``MODERATION_CORAL_SIGNING_SECRET`` (the phase's signing secret from Coral's admin; several,
-separated by white space, during a rotation) and the phase URL ``https://HOST/coral/v1/moderation?key=SITE_KEY``.
+separated by white space, during a rotation) and the phase URL
+``https://HOST/coral/v1/moderation?key=SITE_KEY``.
 """
 
 from __future__ import annotations
@@ -36,11 +40,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from moderation.models import ApiKey, Site
-from moderation.policy import APPROVED, NEEDS_REVIEW, REJECTED, PolicyResult, apply_policy
+from moderation.policy import APPROVED, NEEDS_REVIEW, REJECTED
 from moderation.ratelimit import check_api_rate
-from moderation.scoring import ModelUnavailable, current_model
-from moderation.services import site_for_api_key, thresholds_for
-from training.language import check_language
+from moderation.scoring import ModelUnavailable, Verdict, verdicts
+from moderation.services import site_for_api_key
 
 SIGNATURE_HEADER = "X-Coral-Signature"
 FLAG = "FLAG"
@@ -75,11 +78,11 @@ def signature_valid(header: str, body: bytes, secret_list: list[str]) -> bool:
     return ok
 
 
-def _flag_reason(result: PolicyResult) -> str | None:
-    """SPAM when only a spam score drove the outcome (for a rejection, the labels at their reject threshold; for
-    review, those at their review threshold), TOXIC when another label did, None when no score did."""
-    driving = "reject threshold" if result.outcome == REJECTED else "review threshold"
-    labels = {reason.split(" ", 1)[0] for reason in result.reasons if driving in reason}
+def _flag_reason(verdict: Verdict) -> str | None:
+    """SPAM when only a spam score drove the outcome (for a rejection, the labels at their reject threshold;
+    for review, those at their review threshold), TOXIC when another label did, None when no score did."""
+    driving = "reject" if verdict.outcome == REJECTED else "review"
+    labels = {label for label, band in verdict.bands.items() if band == driving}
     if not labels:
         return None
     return REASON_SPAM if labels == {"spam"} else REASON_TOXIC
@@ -94,13 +97,11 @@ def moderate(site: Site, request_body: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("comment.body: send the comment's text as a string")
     if not text.strip():
         return {"status": "PREMOD"}
-    if not check_language(text).supported:
+    (verdict,) = verdicts(site, [text])
+    if not verdict.language_supported:
         return {"status": "PREMOD"}
-    model = current_model()
-    scores = model.score([text])[0]
-    result = apply_policy(scores, thresholds_for(site, model.thresholds))
-    response: dict[str, Any] = {"status": STATUS_FOR_OUTCOME[result.outcome]}
-    reason = _flag_reason(result) if result.outcome != APPROVED else None
+    response: dict[str, Any] = {"status": STATUS_FOR_OUTCOME[verdict.outcome]}
+    reason = _flag_reason(verdict) if verdict.outcome != APPROVED else None
     if reason:
         response["actions"] = [{"actionType": FLAG, "reason": reason}]
     return response
@@ -109,7 +110,8 @@ def moderate(site: Site, request_body: dict[str, Any]) -> dict[str, Any]:
 @csrf_exempt
 def moderation(request: HttpRequest) -> HttpResponse:
     """``POST /coral/v1/moderation?key=SITE_KEY``: 401 for a missing or wrong signature, 403 for a bad key,
-    429 over the key's quota, 400 for a body that is not Coral's request, 503 when unconfigured or no model."""
+    429 over the key's quota, 400 for a body that is not Coral's request, 503 when unconfigured or no
+    model."""
     if request.method != "POST":
         response = _error(405, "Use POST.")
         response["Allow"] = "POST"

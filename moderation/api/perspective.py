@@ -31,21 +31,13 @@ from django.views.decorators.csrf import csrf_exempt
 
 from moderation.api.v1 import MAX_JSON_DEPTH, _depth
 from moderation.models import ApiKey, Site, SuggestedScore
+from moderation.policy import ATTRIBUTE_LABELS
 from moderation.ratelimit import check_api_rate
 from moderation.scoring import ModelUnavailable, current_model
 from moderation.services import site_for_api_key
 from training.language import check_language as language_gate
 
 # Perspective attribute → our model's label. PROFANITY is the Jigsaw "obscene" label our model is trained on.
-ATTRIBUTE_LABELS: dict[str, str] = {
-    "TOXICITY": "toxicity",
-    "SEVERE_TOXICITY": "severe_toxicity",
-    "IDENTITY_ATTACK": "identity_attack",
-    "INSULT": "insult",
-    "PROFANITY": "obscene",
-    "THREAT": "threat",
-    "SPAM": "spam",
-}
 SUPPORTED_LANGUAGES = ("en",)
 SCORE_TYPE = "PROBABILITY"
 # limits.md: "The maximum text size per request is 20 KB" (bytes of UTF-8, not characters).

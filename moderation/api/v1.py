@@ -1,13 +1,17 @@
 """The site-facing HTTP API (JSON, API-key authenticated, no cookies so no CSRF).
 
-- ``POST /api/v1/comments`` — submit one comment → 202 ``{"id", "status": "queued"}`` (200 with the stored state
+- ``POST /api/v1/comments`` — submit one comment → 202 ``{"id", "status": "queued"}`` (200 with the stored
+state
   when the same ``site_comment_id`` was submitted before).
 - ``POST /api/v1/comments:batch`` — ``{"comments": [...]}`` up to MODERATION_MAX_BATCH → 202 with one
-  ``{"id", "status"}`` per item, in order; if any item is invalid, 400 listing every bad item and nothing stored.
+  ``{"id", "status"}`` per item, in order; if any item is invalid, 400 listing every bad item and nothing
+  stored.
 - ``GET /api/v1/comments/<id>`` — the comment's state and decision.
-- ``POST /api/v1/check`` — ``{"text"}`` → scores and the outcome the policy would give, without storing anything.
+- ``POST /api/v1/check`` — ``{"text"}`` → scores and the outcome the policy would give, without storing
+anything.
 
-Errors are JSON ``{"error": {"field", "message"}}`` with 400 (bad field), 401 (missing/wrong key), 404, 405, 413
+Errors are JSON ``{"error": {"field", "message"}}`` with 400 (bad field), 401 (missing/wrong key), 404, 405,
+413
 (body or text over the limit), 503 with ``Retry-After`` when the database cannot store the comment.
 """
 
@@ -22,13 +26,11 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from moderation.models import ApiKey, Comment, Site
-from moderation.policy import apply_policy
 from moderation.queue import dispatch, enqueue_decide
 from moderation.ratelimit import check_api_rate
-from moderation.scoring import ModelUnavailable, current_model
-from moderation.services import accept_comment, accept_comments, site_for_api_key, thresholds_for
+from moderation.scoring import ModelUnavailable, verdicts
+from moderation.services import accept_comment, accept_comments, site_for_api_key
 from moderation.validation import SubmissionError, validate_submission
-from training.language import check_language
 
 MAX_JSON_DEPTH = 8
 
@@ -54,7 +56,8 @@ def authenticate(request: HttpRequest) -> Site | JsonResponse:
     site = site_for_api_key(raw_key.strip())
     if site is None:
         return error(401, "Authorization", "the API key is not valid", WWW_Authenticate="Bearer")
-    # Issue 6: per-key rate limit (moderation/ratelimit.py), keyed by the key's stored hash, never by a header.
+    # Issue 6: per-key rate limit (moderation/ratelimit.py), keyed by the key's stored hash, never by a
+    # header.
     rate = check_api_rate(ApiKey.hash_key(raw_key.strip()))
     if not rate.allowed:
         return error(
@@ -84,7 +87,8 @@ def _depth(value: Any, limit: int) -> int:
 
 def read_json_body(request: HttpRequest, limit: int | None = None) -> Any:
     """Decode the request body as JSON, refusing what cannot be a submission before looking further.
-    Raises SubmissionError (413 for a body over ``limit``, default MODERATION_MAX_BODY_BYTES; 400 otherwise)."""
+    Raises SubmissionError (413 for a body over ``limit``, default MODERATION_MAX_BODY_BYTES; 400
+    otherwise)."""
     limit = limit or settings.MODERATION_MAX_BODY_BYTES
     try:
         declared = int(request.headers.get("Content-Length") or 0)
@@ -164,7 +168,8 @@ def comment_detail(request: HttpRequest, comment_id: int) -> JsonResponse:
 
 @csrf_exempt
 def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
-    """Any other path under /api/: a JSON 404 like every other API answer, not Django's HTML page (issue 6)."""
+    """Any other path under /api/: a JSON 404 like every other API answer, not Django's HTML page (issue
+    6)."""
     return error(404, "path", f"no endpoint {request.path}; the API is described at /api/v1/openapi.json")
 
 
@@ -258,21 +263,15 @@ def check(request: HttpRequest) -> JsonResponse:
     except SubmissionError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     try:
-        model = current_model()
+        (verdict,) = verdicts(site, [text])  # the site's policy (issue 5), the language gate
     except ModelUnavailable as exc:
         return error(503, "model", str(exc), Retry_After="30")
-    (scores,) = model.score([text])
-    result = apply_policy(scores, thresholds_for(site, model.thresholds))  # the site's policy (issue 5)
-    outcome, reasons = result.outcome, result.reasons
-    language = check_language(text)
-    if not language.supported:
-        outcome, reasons = "needs_review", [language.reason, *reasons]
     return JsonResponse(
         {
-            "scores": scores,
-            "outcome": outcome,
-            "reasons": reasons,
-            "model_version": model.version,
-            "language": language.code or None,
+            "scores": verdict.scores,
+            "outcome": verdict.outcome,
+            "reasons": verdict.reasons,
+            "model_version": verdict.model_version,
+            "language": verdict.language,
         }
     )

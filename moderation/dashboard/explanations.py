@@ -1,8 +1,9 @@
 """Why a comment scored high: the words the model credits, found again in the comment's own text.
 
-The model is loaded once per web process from ``training.runtime`` (never through the worker). If it cannot be
-loaded (no artifact yet, wrong scikit-learn, ...) the dashboard shows no highlighting and says why; it retries
-after ``RETRY_SECONDS`` so a model published later is picked up without a restart.
+The model is the process's one handle (``moderation.scoring``), so after ``manage.py promote`` the dashboard
+explains with the promoted model. If none can be served (no artifact yet, wrong scikit-learn, ...) the
+dashboard shows no highlighting and says why; the handle retries the load, so a model published later is
+picked up without a restart.
 """
 
 from __future__ import annotations
@@ -10,59 +11,33 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
-from django.conf import settings
+from moderation.scoring import ModelUnavailable, current_model, model_error
+from training.normalize import normalize
+
+__all__ = ["Explanation", "Segment", "explain", "get_model", "highlight", "labels_to_explain", "model_error"]
 
 log = logging.getLogger(__name__)
 
-RETRY_SECONDS = 30.0
 MIN_HIGHLIGHT_LOG_ODDS = 0.25
 MIN_HIGHLIGHT_SHARE = 0.2
 _lock = threading.Lock()
-_state: dict = {"key": None, "model": None, "error": "", "checked": 0.0}
 CACHE_SIZE = 5000
 _cache: OrderedDict = OrderedDict()
 _TOKEN_RE = re.compile(r"\S+")
 _EDGE_PUNCT_RE = re.compile(r"^[^\w]+|[^\w]+$")
 
 
-def model_path() -> Path:
-    from training.runtime import default_model_path
-
-    configured = getattr(settings, "MODERATION_MODEL_PATH", "")
-    return Path(configured) if configured else default_model_path()
-
-
 def get_model():
-    """The loaded ``training.runtime.ModelArtifact``, or None if it cannot be loaded now (``model_error``).
-    Reloaded when the file changes."""
-    path = model_path()
+    """The process's model (``moderation.scoring.current_model``: the registry's active version, else the
+    configured file), or None if none can be served now (``model_error`` says why): explanations and
+    thresholds on the dashboard come from the model that decides."""
     try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        stamp = None
-    key = (str(path), stamp)
-    now = time.monotonic()
-    with _lock:
-        if _state["key"] == key and (_state["model"] is not None or now - _state["checked"] < RETRY_SECONDS):
-            return _state["model"]
-        from training.runtime import ArtifactError, load_model
-
-        try:
-            model, error = load_model(path), ""
-        except ArtifactError as exc:
-            model, error = None, str(exc)
-            log.warning("dashboard explanations are off: %s", exc)
-        _state.update(key=key, model=model, error=error, checked=now)
-        return model
-
-
-def model_error() -> str:
-    return _state["error"]
+        return current_model()
+    except ModelUnavailable:
+        return None
 
 
 def _core(word: str) -> str:
@@ -97,8 +72,6 @@ class Explanation:
 def highlight(text: str, terms: list[tuple[str, float]]) -> list[Segment]:
     """Split ``text`` into segments, marking each whitespace-separated word whose normalised spelling is in
     ``terms`` (words of an n-gram count separately). The segments joined give back ``text`` exactly."""
-    from training.normalize import normalize
-
     weights: dict[str, float] = {}
     for term, value in terms:
         for word in term.split():

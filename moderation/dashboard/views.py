@@ -24,9 +24,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from moderation.dashboard import explanations as explaining
-from moderation.models import Comment, CommentStatus
+from moderation.models import Comment, CommentStatus, ModelVersion
 from moderation.selectors import dashboard as queries
 from moderation.selectors import stats
+from moderation.selectors.shadow import shadow_report
 from moderation.services import (
     MODERATOR_ACTIONS,
     REJECT_REASON_CODES,
@@ -270,10 +271,8 @@ def stats_page(request: HttpRequest) -> HttpResponse:
 
 
 def _shadow_comparison() -> dict | None:
-    """The shadow model's report (moderation/shadow.py) while one scores live traffic beside the active model."""
-    from moderation.models import ModelVersion
-    from moderation.shadow import shadow_report
-
+    """The shadow model's report (moderation/services/shadow.py) while one scores live traffic beside the
+    active model."""
     row = ModelVersion.objects.filter(is_shadow=True).only("version").first()
     return shadow_report(row.version) if row else None
 
@@ -284,8 +283,8 @@ def _shadow_comparison() -> dict | None:
 def _moderate(
     request: HttpRequest, expected: dict[int, str], action: str, undo_label: str, **options
 ) -> HttpResponse:
-    """Apply ``action`` to the comments in ``expected`` (id -> status the moderator saw) with the form's reason
-    code and note, remember it for undo, tell the moderator what happened and go back."""
+    """Apply ``action`` to the comments in ``expected`` (id -> status the moderator saw) with the form's
+    reason code and note, remember it for undo, tell the moderator what happened and go back."""
     try:
         result = moderate_comments(
             expected,

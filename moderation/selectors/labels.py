@@ -1,9 +1,9 @@
 """Moderator decisions as training rows for ``python -m training train --labels FILE[:WEIGHT]``.
 
 One row per comment: the comment's latest moderator decision since a date, as the label the moderator gave it.
-Labels use the vocabulary of ``training.datasets.load_moderator_export``: ``ok`` (approved), ``toxic``, ``spam``,
-``off_topic``, ``other`` (rejected with that reason code; the last two say nothing about toxicity or spam and are
-skipped by the trainer). ``label_source`` says how the label came about:
+Labels use the vocabulary of ``training.datasets.load_moderator_export``: ``ok`` (approved), ``toxic``,
+``spam``, ``off_topic``, ``other`` (rejected with that reason code; the last two say nothing about toxicity or
+spam and are skipped by the trainer). ``label_source`` says how the label came about:
 
 - ``moderator_review``: a moderator decided a comment the model held for review;
 - ``moderator_override``: a moderator reversed the model (approved what it rejected, or rejected what it
@@ -13,9 +13,11 @@ skipped by the trainer). ``label_source`` says how the label came about:
 
 A comment whose latest moderator decision is an undo has no moderator label and is left out.
 
-- ``suggestscore``: a score a site sent to the Perspective-compatible ``comments:suggestscore`` (a SuggestedScore
+- ``suggestscore``: a score a site sent to the Perspective-compatible ``comments:suggestscore`` (a
+SuggestedScore
   row; rows exist only where ``MODERATION_STORE_SUGGESTED_SCORES`` was on and the request did not say
-  ``doNotStore``). One row per stored attribute. The score is the summary score, or the highest span score when
+  ``doNotStore``). One row per stored attribute. The score is the summary score, or the highest span score
+  when
   only spans were sent. Rule: ``SPAM`` → ``spam`` if the score is ≥ 0.5, else ``ok``; every other attribute
   (TOXICITY, SEVERE_TOXICITY, IDENTITY_ATTACK, INSULT, PROFANITY, THREAT) → ``toxic`` if ≥ 0.5, else ``ok``.
   ``reason_code`` holds the Perspective attribute, ``score_<label>`` and ``scores`` the suggested score under
@@ -51,7 +53,8 @@ SUGGESTED_POSITIVE_AT = 0.5
 
 
 def suggested_label(attribute: str, score: float) -> str:
-    """The training label of a suggested Perspective score: ``spam`` / ``toxic`` at or above 0.5, else ``ok``."""
+    """The training label of a suggested Perspective score: ``spam`` / ``toxic`` at or above 0.5, else
+    ``ok``."""
     if score < SUGGESTED_POSITIVE_AT:
         return "ok"
     return "spam" if attribute == "SPAM" else "toxic"

@@ -1,11 +1,11 @@
 """Threshold tuning from moderator labels: before a site's ``policy_overrides`` are saved, what would they do?
 
-``preview_thresholds(site, proposed)`` replays the stored scores of the site's recent automatic decisions through
-the policy with the proposed thresholds (the model's, with ``proposed`` merged over them, as
+``preview_thresholds(site, proposed)`` replays the stored scores of the site's recent automatic decisions
+through the policy with the proposed thresholds (the model's, with ``proposed`` merged over them, as
 ``services.thresholds_for`` does when deciding) and returns, next to what actually happened, the expected
-auto-approve / review / auto-reject volumes and, on the comments moderators labelled, the precision of each bucket:
-the share of would-be rejections a moderator rejected, of would-be reviews a moderator rejected, and of would-be
-approvals a moderator approved.
+auto-approve / review / auto-reject volumes and, on the comments moderators labelled, the precision of each
+bucket: the share of would-be rejections a moderator rejected, of would-be reviews a moderator rejected, and
+of would-be approvals a moderator approved.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from typing import Any
 from django.utils import timezone
 
 from moderation.models import CommentStatus, Decision, DecisionKind, Site
-from moderation.policy import apply_policy
+from moderation.policy import apply_policy, thresholds_for
+from moderation.validation import validate_policy_overrides
 
 OUTCOMES = (CommentStatus.APPROVED, CommentStatus.NEEDS_REVIEW, CommentStatus.REJECTED)
 
 
 def moderator_labels(comment_ids: list[int]) -> dict[int, bool]:
-    """comment id -> True if moderators' last word was reject, False if approve (undone actions do not count)."""
+    """comment id -> True if moderators' last word was reject, False if approve (undone actions do not
+    count)."""
     labels: dict[int, bool] = {}
     for pk, outcome, reason_code in (
         Decision.objects.filter(kind=DecisionKind.MODERATOR, comment_id__in=comment_ids)
@@ -51,12 +53,10 @@ def _precision(outcomes: dict[int, str], labels: dict[int, bool]) -> dict[str, A
 
 
 def preview_thresholds(site: Site, proposed: dict, model_thresholds: dict, days: int = 30) -> dict[str, Any]:
-    """What ``proposed`` (a ``policy_overrides`` value; raises django ValidationError if invalid) would have done
-    to ``site``'s automatic decisions of the last ``days`` days, compared with what was decided.
-    Returns {"comments", "labelled", "thresholds", "current": {...}, "proposed": {...}} where each side has
-    "volumes" {outcome: n} and "precision" {outcome: {"labelled", "precision"}}."""
-    from moderation.services import thresholds_for, validate_policy_overrides
-
+    """What ``proposed`` (a ``policy_overrides`` value; raises django ValidationError if invalid) would have
+    done to ``site``'s automatic decisions of the last ``days`` days, compared with what was decided. Returns
+    {"comments", "labelled", "thresholds", "current": {...}, "proposed": {...}} where each side has "volumes"
+    {outcome: n} and "precision" {outcome: {"labelled", "precision"}}."""
     validate_policy_overrides(proposed)
     thresholds = thresholds_for(Site(slug=site.slug, policy_overrides=proposed), model_thresholds)
     since = timezone.now() - timedelta(days=days)

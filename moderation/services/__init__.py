@@ -31,7 +31,6 @@ from moderation.services.comments import (
 )
 from moderation.services.ingest import (
     decide_comments,
-    language_note,
     requeue_stale,
     submit_and_decide,
 )
@@ -72,7 +71,6 @@ __all__ = [
     "thresholds_for",
     "thresholds_by_comment",
     "set_policy_overrides",
-    "language_note",
     "decide_comments",
     "submit_and_decide",
     "ERASED_AUTHOR",

@@ -13,9 +13,20 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 
-from moderation.models import ApiKey, AuditEntry, Comment, CommentStatus, Decision, DecisionKind, Site
-from moderation.policy import apply_policy
-from moderation.webhooks import write_outbox
+from moderation.models import (
+    ApiKey,
+    AuditEntry,
+    Comment,
+    CommentStatus,
+    Decision,
+    DecisionKind,
+    Site,
+    WebhookEndpoint,
+)
+from moderation.policy import thresholds_for
+from moderation.scoring import Verdict, judge
+from moderation.validation import validate_endpoint, validate_policy_overrides
+from moderation.webhooks import generate_secret, write_outbox
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +34,8 @@ DEFAULT_SITE_SLUG = "default"
 API_KEY_PREFIX = "mod_"
 
 
-# --- Sites and keys -----------------------------------------------------------------------------------------------
+# --- Sites and keys
+# -----------------------------------------------------------------------------------------------
 
 
 def get_or_create_site(slug: str = DEFAULT_SITE_SLUG, name: str | None = None) -> Site:
@@ -53,7 +65,8 @@ def site_for_api_key(raw_key: str) -> Site | None:
     return key.site if key else None
 
 
-# --- Ingestion ----------------------------------------------------------------------------------------------------
+# --- Ingestion
+# ----------------------------------------------------------------------------------------------------
 
 
 def _snapshot(comment: Comment) -> dict[str, Any]:
@@ -86,7 +99,8 @@ def accept_comment(site: Site, clean: Mapping[str, Any], source: str) -> tuple[C
     return comment, True
 
 
-# --- Automatic decisions -----------------------------------------------------------------------------------------
+# --- Automatic decisions
+# -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -98,21 +112,28 @@ class ModelVerdict:
     model_version: str
     thresholds: Mapping[str, Mapping[str, float]]
     error: str = ""
-    # Set when the comment is in a language the model was not trained on (training.language.check_language):
-    # the comment goes to a person whatever the scores say.
-    unsupported_language: str = ""
+    # The comment's text and the language the site declared for it, for the language gate: a comment in a
+    # language the model was not trained on goes to a person whatever the scores say.
+    text: str | None = None
+    declared_language: str = ""
+
+    def verdict(self) -> Verdict:
+        """The decision, built by the one verdict function (``moderation.scoring.judge``)."""
+        return judge(
+            self.scores,
+            self.thresholds,
+            self.model_version,
+            text=self.text,
+            declared_language=self.declared_language,
+            error=self.error,
+        )
 
 
 def _apply_verdict(comment: Comment, verdict: ModelVerdict, now) -> tuple[Decision, AuditEntry]:
     """Set the automatic decision on ``comment`` (in memory) and return its Decision and AuditEntry rows."""
     before = _snapshot(comment)
-    if verdict.scores is None:
-        outcome, reasons, scores = CommentStatus.NEEDS_REVIEW, [f"model could not score: {verdict.error}"], {}
-    else:
-        result = apply_policy(verdict.scores, verdict.thresholds)
-        outcome, reasons, scores = result.outcome, result.reasons, dict(verdict.scores)
-        if verdict.unsupported_language:
-            outcome, reasons = CommentStatus.NEEDS_REVIEW, [verdict.unsupported_language, *reasons]
+    judged = verdict.verdict()
+    outcome, reasons, scores = judged.outcome, judged.reasons, judged.scores
     comment.status = outcome
     comment.scores = scores
     comment.reasons = reasons
@@ -142,8 +163,8 @@ def record_model_decisions(verdicts: Iterable[ModelVerdict]) -> list[Comment]:
     """Write the automatic decision of each verdict, in one transaction, exactly once per comment.
 
     A comment that is no longer ``queued`` (decided by an earlier delivery of the same task) is left as it is.
-    A verdict with an error (the model could not score) sends the comment to review with that reason: a comment
-    is never approved without scores. Returns the comments decided by this call.
+    A verdict with an error (the model could not score) sends the comment to review with that reason: a
+    comment is never approved without scores. Returns the comments decided by this call.
     """
     verdicts = list(verdicts)
     decided: list[Comment] = []
@@ -198,7 +219,8 @@ def accept_decided_comments(
     try:
         with transaction.atomic():
             # Inserted with their decision (one write per row), by executemany; the ids are read back by the
-            # unique (site, site_comment_id). bulk_create compiled every row through the ORM: ~0.3 ms a comment.
+            # unique (site, site_comment_id). bulk_create compiled every row through the ORM: ~0.3 ms a
+            # comment.
             insert_rows(comments)
             ids = dict(
                 Comment.objects.filter(
@@ -225,8 +247,8 @@ _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models
 def insert_rows(objs: list) -> None:
     """INSERT unsaved model instances of one model with one executemany, for rows whose primary key is not
     needed afterwards (decisions, audit entries). Django's bulk_create compiles each row's SQL values through
-    the ORM, about 0.5 ms a row here: most of a batch's write time. Defaults and auto_now_add values are applied
-    as a save would; foreign keys to instances saved since assignment are resolved."""
+    the ORM, about 0.5 ms a row here: most of a batch's write time. Defaults and auto_now_add values are
+    applied as a save would; foreign keys to instances saved since assignment are resolved."""
     if not objs:
         return
     connection = connections[
@@ -237,14 +259,15 @@ def insert_rows(objs: list) -> None:
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    # Text, integer and boolean columns take the Python value as it is (what get_db_prep_save would return for a
+    # Text, integer and boolean columns take the Python value as it is (what get_db_prep_save would return for
+    # a
     # str, int, bool or None); dates, JSON, IP addresses and foreign keys go through the field.
     plain = [isinstance(f, _PLAIN_FIELDS) and not f.is_relation for f in fields]
     rows = []
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="insert_rows")
         row = []
-        for f, is_plain in zip(fields, plain):
+        for f, is_plain in zip(fields, plain, strict=True):
             value = f.pre_save(obj, True)
             if not (is_plain and (value is None or type(value) in (str, int, bool))):
                 value = f.get_db_prep_save(value, connection)
@@ -281,8 +304,8 @@ def _write_decided_state(comments: list[Comment]) -> None:
 
 def record_scoring_failure(comment_id: int, error: str, max_attempts: int) -> Comment | None:
     """Count one failed attempt at scoring a comment. After ``max_attempts`` the comment is marked ``failed``
-    with its error (visible in the Failed queue) so the comments behind it keep flowing. Returns the comment, or
-    None if it is no longer queued."""
+    with its error (visible in the Failed queue) so the comments behind it keep flowing. Returns the comment,
+    or None if it is no longer queued."""
     with transaction.atomic():
         comment = (
             Comment.objects.select_for_update().filter(pk=comment_id, status=CommentStatus.QUEUED).first()
@@ -307,7 +330,8 @@ def record_scoring_failure(comment_id: int, error: str, max_attempts: int) -> Co
         return comment
 
 
-# --- Moderator actions --------------------------------------------------------------------------------------------
+# --- Moderator actions
+# --------------------------------------------------------------------------------------------
 
 
 class ActionConflict(Exception):
@@ -328,8 +352,8 @@ def apply_moderator_action(
 ) -> Comment:
     """Approve or reject a comment as ``user``.
 
-    ``expected_status`` is the status the moderator saw; if the comment has changed since, ``ActionConflict`` is
-    raised and nothing is written, so the first of two moderators wins and the second is told. Writes the
+    ``expected_status`` is the status the moderator saw; if the comment has changed since, ``ActionConflict``
+    is raised and nothing is written, so the first of two moderators wins and the second is told. Writes the
     comment's new state, a moderator Decision and an AuditEntry (with the model's scores at the time) in one
     transaction. Raises ValueError for an unknown action or reason code.
     """
@@ -377,12 +401,13 @@ def apply_moderator_action(
     return comment
 
 
-# --- Batches and the reconciler (queue path) -----------------------------------------------------------------
+# --- Batches and the reconciler (queue path)
+# -----------------------------------------------------------------
 
 
 def accept_comments(site: Site, cleans: list[Mapping[str, Any]], source: str) -> list[tuple[Comment, bool]]:
-    """Store many validated submissions as ``queued`` with bulk writes. Returns (comment, created) per input, in
-    input order; ids already stored (or repeated within the batch) come back with ``created=False``."""
+    """Store many validated submissions as ``queued`` with bulk writes. Returns (comment, created) per input,
+    in input order; ids already stored (or repeated within the batch) come back with ``created=False``."""
     ids = [c["site_comment_id"] for c in cleans]
     existing = {c.site_comment_id: c for c in Comment.objects.filter(site=site, site_comment_id__in=ids)}
     new: dict[str, Comment] = {}
@@ -429,14 +454,15 @@ def stale_queued_comment_ids(older_than_seconds: int) -> list[int]:
     )
 
 
-# --- Dashboard: moderator actions on one or many comments, reject by author, undo --------------------------------
+# --- Dashboard: moderator actions on one or many comments, reject by author, undo
+# --------------------------------
 
 
 @dataclass
 class ModerationResult:
     """What one moderator request did: the comments it changed, one message per comment it left alone (another
-    moderator or the model changed it first, it no longer exists, ...) and the audit entries it wrote, which are
-    what an undo reverts."""
+    moderator or the model changed it first, it no longer exists, ...) and the audit entries it wrote, which
+    are what an undo reverts."""
 
     changed: list[Comment]
     conflicts: list[str]
@@ -465,13 +491,14 @@ def moderate_comments(
     note: str = "",
     via: str = "single",
 ) -> ModerationResult:
-    """Approve or reject the comments in ``expected`` ({comment id: the status the moderator saw}) as ``user``.
+    """Approve or reject the comments in ``expected`` ({comment id: the status the moderator saw}) as
+    ``user``.
 
     First wins: a comment whose status is no longer the one the moderator saw is left alone and reported in
     ``conflicts``; the others get their new state, a moderator Decision and an AuditEntry (before/after, the
     model's scores at the time, reason code, note, ``via`` = single | bulk | author) in one transaction.
-    Rejecting needs a reason code from ``REJECT_REASON_CODES``, and "other" needs a note. Raises ValueError for
-    a bad action, reason code or note.
+    Rejecting needs a reason code from ``REJECT_REASON_CODES``, and "other" needs a note. Raises ValueError
+    for a bad action, reason code or note.
     """
     if action not in MODERATOR_ACTIONS:
         raise ValueError(f"action must be one of {', '.join(MODERATOR_ACTIONS)}")
@@ -631,16 +658,14 @@ def undo_moderator_actions(audit_ids: Iterable[int], user: AbstractBaseUser) -> 
     return ModerationResult(changed, conflicts, audit_out)
 
 
-# --- Webhook endpoints (moderation/webhooks.py sends the events) ---------------------------------------------------
+# --- Webhook endpoints (moderation/webhooks.py sends the events)
+# ---------------------------------------------------
 
 
 def create_webhook_endpoint(site: Site, url: str, secrets: str | None = None, actor_label: str = "system"):
     """Configure a webhook endpoint for ``site`` (a new ``whsec_`` secret unless ``secrets`` is given; several
     secrets, space-separated, during a rotation) with its audit entry. Raises django ValidationError for a bad
     URL (including one resolving to a refused address range) or secret. Returns the endpoint."""
-    from moderation.models import WebhookEndpoint
-    from moderation.webhooks import generate_secret, validate_endpoint
-
     secrets = secrets or generate_secret()
     validate_endpoint(url, secrets)
     with transaction.atomic():
@@ -656,51 +681,6 @@ def create_webhook_endpoint(site: Site, url: str, secrets: str | None = None, ac
 # --- Issue 5 (multi-site): per-site thresholds over the model's ---------------------------------------------
 
 
-def validate_policy_overrides(overrides: Any) -> None:
-    """Check a Site.policy_overrides value: {label: {"review"|"reject": number in [0, 1]}}, review ≤ reject
-    when both are given. Raises django ValidationError naming the label and the key."""
-    from django.core.exceptions import ValidationError
-
-    from training.runtime import LABELS
-
-    if not isinstance(overrides, dict):
-        raise ValidationError('policy_overrides must be an object like {"toxicity": {"review": 0.4}}')
-    for label, cuts in overrides.items():
-        if label not in LABELS:
-            raise ValidationError(f"policy_overrides: {label!r} is not a label ({', '.join(LABELS)})")
-        if not isinstance(cuts, dict) or not cuts or set(cuts) - {"review", "reject"}:
-            raise ValidationError(f'policy_overrides.{label} must be an object with "review" and/or "reject"')
-        for key, value in cuts.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise ValidationError(f"policy_overrides.{label}.{key} must be a number from 0 to 1")
-        if "review" in cuts and "reject" in cuts and cuts["review"] > cuts["reject"]:
-            raise ValidationError(f"policy_overrides.{label}: review must not be above reject")
-
-
-def thresholds_for(
-    site: Site | None, model_thresholds: Mapping[str, Mapping[str, float]]
-) -> dict[str, dict[str, float]]:
-    """The thresholds to decide ``site``'s comments with: the model's, with the site's ``policy_overrides``
-    merged over them per label and key. Only labels the model has thresholds for can be overridden (a label
-    without thresholds does not drive decisions). An invalid override (it should have been refused by
-    ``validate_policy_overrides``) is logged and ignored: the model's thresholds apply."""
-    merged = {label: dict(cuts) for label, cuts in model_thresholds.items()}
-    overrides = getattr(site, "policy_overrides", None) or {}
-    if not overrides:
-        return merged
-    from django.core.exceptions import ValidationError
-
-    try:
-        validate_policy_overrides(overrides)
-    except ValidationError as exc:
-        log.error("site %s: policy_overrides ignored: %s", getattr(site, "slug", site), exc.messages[0])
-        return merged
-    for label, cuts in overrides.items():
-        if label in merged:
-            merged[label].update({key: float(value) for key, value in cuts.items()})
-    return merged
-
-
 def thresholds_by_comment(
     comment_ids: Iterable[int], model_thresholds: Mapping[str, Mapping[str, float]]
 ) -> dict[int, dict[str, dict[str, float]]]:
@@ -713,8 +693,9 @@ def thresholds_by_comment(
 
 
 def set_policy_overrides(site: Site, overrides: Mapping[str, Mapping[str, float]], actor_label: str) -> Site:
-    """Merge ``overrides`` ({label: {"review"|"reject": value}}) into ``site.policy_overrides`` and save, with an
-    audit entry (before/after) in the same transaction. Raises django ValidationError for an invalid value."""
+    """Merge ``overrides`` ({label: {"review"|"reject": value}}) into ``site.policy_overrides`` and save, with
+    an audit entry (before/after) in the same transaction. Raises django ValidationError for an invalid
+    value."""
     merged = {label: dict(cuts) for label, cuts in (site.policy_overrides or {}).items()}
     for label, cuts in overrides.items():
         merged.setdefault(label, {}).update(cuts)

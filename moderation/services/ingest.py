@@ -1,4 +1,5 @@
-"""Deciding stored comments: score them in one batch with the model, apply the policy, record the decisions."""
+"""Deciding stored comments: score them in one batch with the model, apply the policy, record the
+decisions."""
 
 from __future__ import annotations
 
@@ -19,24 +20,17 @@ from moderation.services.comments import (
     thresholds_by_comment,
     thresholds_for,
 )
-from training.language import check_language
 
 log = logging.getLogger(__name__)
-
-
-def language_note(text: str, declared: str) -> str:
-    """The reason to hold a comment the model cannot judge by language, or "" (see training.language)."""
-    check = check_language(text, declared)
-    return "" if check.supported else check.reason
 
 
 def decide_comments(comment_ids: list[int]) -> list[int]:
     """Decide the comments among ``comment_ids`` that are still ``queued``.
 
-    Scores them in one model call; if that call fails, scores them one by one so a single poison comment cannot
-    hold up the rest. Returns the ids whose scoring failed and that should be tried again (each failure is
-    counted; after MODERATION_MAX_ATTEMPTS a comment is marked ``failed`` and is not returned).
-    A model that cannot be loaded sends the comments to review with that reason.
+    Scores them in one model call; if that call fails, scores them one by one so a single poison comment
+    cannot hold up the rest. Returns the ids whose scoring failed and that should be tried again (each failure
+    is counted; after MODERATION_MAX_ATTEMPTS a comment is marked ``failed`` and is not returned). A model
+    that cannot be loaded sends the comments to review with that reason.
     """
     rows = list(
         Comment.objects.filter(pk__in=comment_ids, status=CommentStatus.QUEUED).values_list(
@@ -58,10 +52,8 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
     try:
         all_scores = model.score([text for _, text, _ in rows])
         verdicts = [
-            ModelVerdict(
-                pk, scores, model.version, thresholds[pk], unsupported_language=language_note(text, lang)
-            )
-            for (pk, text, lang), scores in zip(rows, all_scores)
+            ModelVerdict(pk, scores, model.version, thresholds[pk], text=text, declared_language=lang)
+            for (pk, text, lang), scores in zip(rows, all_scores, strict=True)
         ]
     except Exception:
         log.exception("batch scoring of %d comments failed; scoring one by one", len(rows))
@@ -77,9 +69,7 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
                     retry.append(pk)
                 continue
             verdicts.append(
-                ModelVerdict(
-                    pk, scores, model.version, thresholds[pk], unsupported_language=language_note(text, lang)
-                )
+                ModelVerdict(pk, scores, model.version, thresholds[pk], text=text, declared_language=lang)
             )
     record_model_decisions(verdicts)
     return retry
@@ -120,9 +110,10 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
                     scores,
                     model.version,
                     thresholds_for(site, model.thresholds),
-                    unsupported_language=language_note(clean["text"], clean["language"]),
+                    text=clean["text"],
+                    declared_language=clean["language"],
                 )
-                for clean, scores in zip(new, all_scores)
+                for clean, scores in zip(new, all_scores, strict=True)
             ]
         except Exception:
             log.exception(

@@ -18,11 +18,9 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import json
 import logging
 import random
@@ -33,10 +31,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -48,10 +44,16 @@ from moderation.models import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
 )
+from moderation.validation import (
+    SECRET_PREFIX,
+    WebhookURLRefused,
+    resolve_allowed,
+    secret_key,
+    split_url,
+)
 
 log = logging.getLogger(__name__)
 
-SECRET_PREFIX = "whsec_"
 EVENT_DECIDED = "comment.decided"
 # A claimed delivery is not picked up again for this long (a worker that died mid-attempt is retried after it).
 CLAIM_LEASE = timedelta(minutes=5)
@@ -59,10 +61,6 @@ CLAIM_LEASE = timedelta(minutes=5)
 # countdown longer than the broker's visibility timeout would be delivered twice).
 MAX_COUNTDOWN_SECONDS = 300
 USER_AGENT = "moderation-webhooks/1"
-
-
-class WebhookURLRefused(Exception):
-    """The webhook URL is malformed or resolves to an address range that is not allowed."""
 
 
 # --- Secrets and signatures ---------------------------------------------------------------------------------------
@@ -73,104 +71,16 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets_module.token_bytes(24)).decode("ascii")
 
 
-def _secret_key(secret: str) -> bytes:
-    if not secret.startswith(SECRET_PREFIX):
-        raise ValueError("a webhook secret must start with whsec_")
-    try:
-        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("a webhook secret must be whsec_ followed by base64") from None
-    if len(key) < 16:
-        raise ValueError("a webhook secret must hold at least 16 bytes of key")
-    return key
-
-
 def signature(secret: str, message_id: str, timestamp: int, body: str) -> str:
     """``v1,<base64 HMAC-SHA256>`` of ``{message_id}.{timestamp}.{body}`` with ``secret`` (``whsec_…``)."""
     signed = f"{message_id}.{timestamp}.{body}".encode()
-    digest = hmac.new(_secret_key(secret), signed, hashlib.sha256).digest()
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
 def signature_header(secret_list: Iterable[str], message_id: str, timestamp: int, body: str) -> str:
     """The ``webhook-signature`` header: one signature per active secret, space-separated."""
     return " ".join(signature(s, message_id, timestamp, body) for s in secret_list)
-
-
-# --- URL checks ---------------------------------------------------------------------------------------------------
-
-
-def _address_range(ip: str) -> str:
-    """'' for a public address, else the name of its range as used by MODERATION_WEBHOOK_ALLOW_PRIVATE."""
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    if addr.is_loopback:
-        return "loopback"
-    if addr.is_link_local:
-        return "link_local"
-    if addr.is_private or not addr.is_global or addr.is_multicast or addr.is_reserved or addr.is_unspecified:
-        return "private"  # RFC 1918, ULA, CGNAT, 0.0.0.0, documentation ranges, ...
-    return ""
-
-
-def resolve_allowed(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to, after checking every one of them against the allowed ranges.
-    Raises WebhookURLRefused naming the address, its range and the setting that would allow it."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise WebhookURLRefused(f"webhook host {host!r} does not resolve: {exc}") from None
-    allowed = {a.strip().lower() for a in settings.MODERATION_WEBHOOK_ALLOW_PRIVATE}
-    addresses: list[str] = []
-    for info in infos:
-        ip = info[4][0]
-        if ip in addresses:
-            continue
-        kind = _address_range(ip)
-        if kind and kind not in allowed and "all" not in allowed:
-            raise WebhookURLRefused(
-                f"webhook host {host!r} resolves to {ip}, a {kind} address; refused "
-                f"(set MODERATION_WEBHOOK_ALLOW_PRIVATE={kind} to allow it)"
-            )
-        addresses.append(ip)
-    if not addresses:
-        raise WebhookURLRefused(f"webhook host {host!r} resolves to no address")
-    return addresses
-
-
-def _split_url(url: str) -> tuple[str, str, int, str]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise WebhookURLRefused(f"webhook URL must be http:// or https://, got {url!r}")
-    if not parts.hostname:
-        raise WebhookURLRefused(f"webhook URL {url!r} has no host")
-    if parts.username or parts.password:
-        raise WebhookURLRefused("webhook URL must not carry credentials; sign with the secret instead")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.scheme, parts.hostname, port, path
-
-
-def validate_endpoint(url: str, secrets: str) -> None:
-    """Check an endpoint's URL (scheme, host, allowed address ranges) and secrets (``whsec_<base64>`` each, at
-    least one). Raises django ValidationError keyed by field, for admin forms and ``create_webhook_endpoint``."""
-    errors: dict[str, str] = {}
-    try:
-        _, host, port, _ = _split_url(url)
-        resolve_allowed(host, port)
-    except WebhookURLRefused as exc:
-        errors["url"] = str(exc)
-    secret_list = (secrets or "").split()
-    if not secret_list:
-        errors["secrets"] = "at least one whsec_ secret is required"
-    for secret in secret_list:
-        try:
-            _secret_key(secret)
-        except ValueError as exc:
-            errors["secrets"] = str(exc)
-    if errors:
-        raise ValidationError(errors)
 
 
 # --- Outbox -------------------------------------------------------------------------------------------------------
@@ -267,7 +177,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, str]:
     """POST ``body`` to ``url`` (redirects are not followed). Returns (status, first 1000 characters of the
     response). Raises WebhookURLRefused, OSError or http.client.HTTPException."""
-    scheme, host, port, path = _split_url(url)
+    scheme, host, port, path = split_url(url)
     address = resolve_allowed(host, port)[0]
     cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
     conn = cls(host, port, address, timeout)

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from moderation.models import Comment, CommentStatus, Decision
-from moderation.registry import promote, register_model
+from moderation.services.registry import promote, register_model
 from moderation.services import moderate_comments
 from tests.conftest import comment_payload, wait_for
 from training.runtime import default_model_path

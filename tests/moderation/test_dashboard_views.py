@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from moderation import scoring
 from moderation.dashboard import explanations as explaining
 from moderation.models import AuditEntry, Comment, CommentStatus, Decision
 from moderation.services import (
@@ -401,6 +402,7 @@ def test_queue_and_item_highlight_why_with_the_shipped_model(logged_in, held):
 
 def test_without_a_model_there_is_no_highlight_and_a_notice(logged_in, held, settings, tmp_path):
     settings.MODERATION_MODEL_PATH = str(tmp_path / "missing.joblib")
+    scoring.reset_for_tests()  # a fresh process: the dashboard reads the process's one model handle
     try:
         comment = held(text="You are a stupid idiot")
         page = logged_in.get(f"/dashboard/comments/{comment.pk}/").content.decode()
@@ -408,7 +410,7 @@ def test_without_a_model_there_is_no_highlight_and_a_notice(logged_in, held, set
         assert "No word highlighting" in logged_in.get("/dashboard/").content.decode()
     finally:
         settings.MODERATION_MODEL_PATH = ""
-        explaining._state["key"] = None
+        scoring.reset_for_tests()
 
 
 # --- actions ------------------------------------------------------------------------------------------------

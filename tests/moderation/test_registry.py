@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 
 from moderation import scoring as engine
 from moderation.models import AuditEntry, ModelVersion
-from moderation.registry import VerificationError, load_verified, promote, register_model, rollback
+from moderation.services.registry import VerificationError, load_verified, promote, register_model, rollback
 from training.runtime import default_model_path, load_model
 
 pytestmark = pytest.mark.django_db

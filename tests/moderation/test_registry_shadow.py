@@ -10,9 +10,10 @@ from django.core.management import CommandError, call_command
 
 from moderation.policy import apply_policy
 from moderation.models import AuditEntry, Comment, Decision, ShadowScore
-from moderation.registry import promote, register_model
+from moderation.services.registry import promote, register_model
 from moderation.services import ModelVerdict, moderate_comments, record_model_decisions
-from moderation.shadow import score_pending, shadow_report, start_shadow, stop_shadow
+from moderation.selectors.shadow import shadow_report
+from moderation.services.shadow import score_pending, start_shadow, stop_shadow
 from training.runtime import default_model_path, load_model
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +103,7 @@ def test_shadow_scores_without_deciding_and_reports_against_moderators(make_comm
 def test_a_shadow_that_fails_verification_scores_nothing(make_comment, strict_model, tmp_path, monkeypatch):
     import shutil
 
-    monkeypatch.setattr("moderation.shadow._loaded", None)  # a fresh process: nothing verified in memory yet
+    monkeypatch.setattr("moderation.scoring._shadow", None)  # a fresh process: nothing verified in memory yet
 
     path = tmp_path / "s.joblib"
     shutil.copyfile(strict_model.path, path)

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from moderation.models import ModelVersion
-from moderation.registry import VerificationError, load_verified, register_model
+from moderation.services.registry import VerificationError, load_verified, register_model
 from tests.training.test_verified_loading import evil_artifact
 from training.runtime import ArtifactError
 

@@ -15,9 +15,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from moderation.registry import VerificationError, register_default_model
 from moderation.scoring import model_path
 from moderation.services import DEFAULT_SITE_SLUG, create_api_key, get_or_create_site
+from moderation.services.registry import VerificationError, register_default_model
 
 
 class Command(BaseCommand):

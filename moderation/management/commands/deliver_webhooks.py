@@ -1,5 +1,5 @@
-"""Send the webhook outbox rows that are due: the same as the Celery beat task ``moderation.reconcile_webhooks``,
-for installations that run no beat (cron it, e.g. every minute)."""
+"""Send the webhook outbox rows that are due: the same as the Celery beat task
+``moderation.reconcile_webhooks``, for installations that run no beat (cron it, e.g. every minute)."""
 
 from __future__ import annotations
 

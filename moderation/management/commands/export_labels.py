@@ -1,5 +1,5 @@
-"""Export moderator decisions and stored Perspective suggested scores as training rows (see moderation/selectors/labels.py) for
-``python -m training train --labels FILE[:WEIGHT]``."""
+"""Export moderator decisions and stored Perspective suggested scores as training rows (see
+moderation/selectors/labels.py) for ``python -m training train --labels FILE[:WEIGHT]``."""
 
 from __future__ import annotations
 

@@ -4,10 +4,10 @@
     python manage.py perspective_compare --data log.csv --attribute INSULT --at 0.7 --at 0.9 --json
 
 The CSV has a header with a ``text`` column and a ``score`` column (Perspective's summary score for
-``--attribute``, default TOXICITY); ``--text-column`` / ``--score-column`` name other columns. For each Perspective
-threshold the site used (``--at``, default 0.5 0.7 0.8 0.9), it prints our threshold that flags the same number of
-comments (volume-matched), how many of Perspective's flags ours shares at that threshold, and the rank correlation
-over all rows. Nothing is stored.
+``--attribute``, default TOXICITY); ``--text-column`` / ``--score-column`` name other columns. For each
+Perspective threshold the site used (``--at``, default 0.5 0.7 0.8 0.9), it prints our threshold that flags
+the same number of comments (volume-matched), how many of Perspective's flags ours shares at that threshold,
+and the rank correlation over all rows. Nothing is stored.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from moderation.api.perspective import ATTRIBUTE_LABELS
+from moderation.policy import ATTRIBUTE_LABELS
 from moderation.scoring import ModelUnavailable, current_model
 
 BATCH = 256

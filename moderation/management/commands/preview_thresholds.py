@@ -6,7 +6,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.models import Site
+from moderation.scoring import ModelUnavailable, current_model
 from moderation.selectors.tuning import OUTCOMES, preview_thresholds
+from moderation.services import set_policy_overrides
 
 
 class Command(BaseCommand):
@@ -26,9 +28,8 @@ class Command(BaseCommand):
         )
         parser.add_argument("--by", default="admin", help="who saves them, for the audit entry")
 
-    def handle(self, *args, site, set, days, json: bool, save: bool = False, by: str = "admin", **options):  # noqa: A002
-        from moderation.scoring import ModelUnavailable, current_model
-
+    # noqa: A002
+    def handle(self, *args, site, set, days, json: bool, save: bool = False, by: str = "admin", **options):
         try:
             target = Site.objects.get(slug=site)
         except Site.DoesNotExist:
@@ -59,14 +60,13 @@ class Command(BaseCommand):
             self.stdout.write(f"{report['comments']} decisions in {days} days, {report['labelled']} labelled")
             for outcome in OUTCOMES:
                 cur, new = report["current"], report["proposed"]
-                fmt = lambda p: "–" if p["precision"] is None else f"{p['precision']:.0%} of {p['labelled']}"  # noqa
+                # noqa
+                fmt = lambda p: "–" if p["precision"] is None else f"{p['precision']:.0%} of {p['labelled']}"
                 self.stdout.write(
                     f"{outcome:13s} {cur['volumes'][outcome]:6d} -> {new['volumes'][outcome]:6d}   "
                     f"precision {fmt(cur['precision'][outcome])} -> {fmt(new['precision'][outcome])}"
                 )
         if save:
-            from moderation.services import set_policy_overrides
-
             if not proposed:
                 raise CommandError("--save needs at least one --set LABEL.KEY=VALUE")
             try:

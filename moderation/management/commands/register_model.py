@@ -1,11 +1,11 @@
-"""Verify a model artifact and record it in the registry (see moderation/registry.py)."""
+"""Verify a model artifact and record it in the registry (see moderation/services/registry.py)."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from moderation.registry import VerificationError, register_model
-from moderation.registry import promote as promote_version
+from moderation.services.registry import VerificationError, register_model
+from moderation.services.registry import promote as promote_version
 
 
 class Command(BaseCommand):

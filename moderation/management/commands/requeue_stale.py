@@ -1,6 +1,6 @@
-"""Re-enqueue comments that have been ``queued`` for too long: the database is the source of truth, so comments
-whose message was lost (broker restarted without persistence, broker down at submission) are decided anyway.
-Celery beat runs the same as the task ``moderation.requeue_stale``; ``make up`` runs it every 30 s."""
+"""Re-enqueue comments that have been ``queued`` for too long: the database is the source of truth, so
+comments whose message was lost (broker restarted without persistence, broker down at submission) are decided
+anyway. Celery beat runs the same as the task ``moderation.requeue_stale``; ``make up`` runs it every 30 s."""
 
 from __future__ import annotations
 

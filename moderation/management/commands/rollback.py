@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.models import ModelVersion
-from moderation.registry import ActiveVersionChanged, VerificationError, rollback
+from moderation.services.registry import ActiveVersionChanged, VerificationError, rollback
 
 
 class Command(BaseCommand):

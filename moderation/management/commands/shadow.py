@@ -7,8 +7,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.models import ModelVersion
-from moderation.registry import VerificationError
-from moderation.shadow import score_pending, shadow_report, start_shadow, stop_shadow
+from moderation.selectors.shadow import shadow_report
+from moderation.services.registry import VerificationError
+from moderation.services.shadow import score_pending, start_shadow, stop_shadow
 
 
 class Command(BaseCommand):

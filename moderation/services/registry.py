@@ -1,9 +1,9 @@
 """The model registry: which verified model artifacts exist and which one the workers serve.
 
 ``register_model(path)`` verifies an artifact and records it as a ``ModelVersion``; ``promote(version)`` and
-``rollback()`` switch the active version, each with an audit entry. Workers (``moderation.scoring``) notice the
-switch within ``MODERATION_MODEL_CHECK_SECONDS`` and load the new file through ``load_verified`` before swapping;
-a file that fails is never served and the current model keeps serving.
+``rollback()`` switch the active version, each with an audit entry. Workers (``moderation.scoring``) notice
+the switch within ``MODERATION_MODEL_CHECK_SECONDS`` and load the new file through ``load_verified`` before
+swapping; a file that fails is never served and the current model keeps serving.
 
 Verification: ``training.runtime.load_model``, the one loader, checks the file before anything is
 unpickled (sidecar, size, sha256 against the sidecar and the registered one, library versions, and an
@@ -14,8 +14,6 @@ few texts must score in [0, 1] on every label and the thresholds must name known
 from __future__ import annotations
 
 import hashlib
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,58 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from moderation.models import AuditEntry, ModelVersion
-from training.runtime import ArtifactError, ModelArtifact, load_model
-
-SMOKE_TEXTS = [
-    "Thanks, this was a useful article about the border talks.",
-    "You are a pathetic idiot, shut up.",
-    "WIN a free iPhone now, click here http://free.example.com",
-]
-
-
-class VerificationError(ArtifactError):
-    """The artifact failed verification (``training.verify``'s checks or the smoke score); the message says
-    which check and why."""
-
-
-@dataclass(frozen=True)
-class Verified:
-    model: ModelArtifact
-    sha256: str
-    smoke_scores: dict[str, dict[str, float]]
-
-
-def _smoke(model: ModelArtifact) -> dict[str, dict[str, float]]:
-    try:
-        scores = model.score(SMOKE_TEXTS)
-    except Exception as exc:
-        raise VerificationError(f"smoke score failed: {type(exc).__name__}: {exc}") from None
-    for text, row in zip(SMOKE_TEXTS, scores, strict=True):
-        if set(row) != set(model.labels) or not all(math.isfinite(v) and 0 <= v <= 1 for v in row.values()):
-            raise VerificationError(f"smoke score of {text!r} is not a probability per label: {row}")
-    unknown = set(model.thresholds) - set(model.labels)
-    if unknown:
-        raise VerificationError(f"thresholds name unknown labels {sorted(unknown)}")
-    if model.metadata.get("thresholds") != model.thresholds:
-        # Reports and the dashboard read thresholds from the metadata: it must describe what the model
-        # applies.
-        raise VerificationError("metadata thresholds differ from the thresholds inside the model")
-    return {
-        text: {k: round(v, 6) for k, v in row.items()} for text, row in zip(SMOKE_TEXTS, scores, strict=True)
-    }
-
-
-def load_verified(path: Path | str, expected_sha256: str | None = None) -> Verified:
-    """Load the artifact at ``path`` through ``training.runtime.load_model`` (every check of
-    ``training.verify``, pinned to ``expected_sha256`` when given), then smoke-score it. Returns the model
-    with its sha256 and smoke scores. Raises VerificationError; nothing is unpickled unless the checks
-    pass."""
-    try:
-        model = load_model(path, expected_sha256=expected_sha256)
-    except ArtifactError as exc:
-        raise VerificationError(str(exc)) from None
-    return Verified(model, str(model.metadata["sha256"]), _smoke(model))
-
+from moderation.scoring import VerificationError, load_verified
 
 # --- State changes (one function each, with its audit entry) ----------------------------------------------
 

@@ -217,3 +217,23 @@ def test_admin_lists_versions_and_promotes(second_model, admin_client):
         "/admin/moderation/modelversion/", {"action": "rollback_active", "_selected_action": [a.pk]}
     )
     assert ModelVersion.objects.get(is_active=True) == b
+
+
+def test_after_promote_the_dashboard_explains_with_the_promoted_model(
+    second_model, fresh_engine, admin_client, make_comment
+):
+    """Issue 19: one model handle per process. The dashboard used to load the model file for its explanations and
+    thresholds while the workers decided with the registry's active version."""
+    from moderation.services import ModelVerdict, record_model_decisions
+
+    a = promote(register_model(default_model_path()).version)
+    b = register_model(second_model)
+    comment = make_comment(text="You are a stupid idiot")
+    record_model_decisions([ModelVerdict(comment.pk, {"toxicity": 0.6}, a.version, {"toxicity": {"review": 0.5}})])
+    page = admin_client.get(f"/dashboard/comments/{comment.pk}/").content.decode()
+    assert "Explained by the model in use now" not in page  # scored and explained by the active model
+    promote(b.version)
+    page = admin_client.get(f"/dashboard/comments/{comment.pk}/").content.decode()
+    assert f"Explained by the model in use now ({b.version})" in page
+    assert "<mark" in page  # and it does explain, with the promoted model
+    assert engine.current_model().thresholds == load_model(second_model).thresholds

@@ -1,7 +1,7 @@
 """Moderator decisions as training rows for ``python -m training train --labels FILE[:WEIGHT]``.
 
 One row per comment: the comment's latest moderator decision since a date, as the label the moderator gave it.
-Labels use the vocabulary of ``training.datasets.load_moderator_export``: ``ok`` (approved), ``toxic``,
+Labels use the vocabulary of ``training.offline.datasets.load_moderator_export``: ``ok`` (approved), ``toxic``,
 ``spam``, ``off_topic``, ``other`` (rejected with that reason code; the last two say nothing about toxicity or
 spam and are skipped by the trainer). ``label_source`` says how the label came about:
 

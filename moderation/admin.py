@@ -39,7 +39,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
 
-# --- Webhooks: endpoints per site, the outbox and every delivery attempt ------------------------------------------
+# --- Webhooks: endpoints per site, the outbox and every delivery attempt ------------------------------------
 
 from moderation.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint  # noqa: E402
 
@@ -128,7 +128,7 @@ class WebhookAttemptAdmin(admin.ModelAdmin):
         return False
 
 
-# --- Model registry: promote / roll back from admin (same functions as the commands) ------------------------------
+# --- Model registry: promote / roll back from admin (same functions as the commands) ------------------------
 
 from django.contrib import messages  # noqa: E402
 
@@ -183,7 +183,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         changes = ", ".join(f"{k}: {v}" for k, v in sorted(report["changes"].items())) or "none"
         return format_html(
             "<p>{} comments scored; {} outcomes would change ({}).</p><table><tr><th>label</th>"
-            "<th>moderated</th><th>active agrees</th><th>this model agrees</th><th>would change</th></tr>{}</table>",
+            "<th>moderated</th><th>active agrees</th><th>this model agrees</th><th>would change</th></tr>"
+            "{}</table>",
             report["scored"],
             report["changed"],
             changes,

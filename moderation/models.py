@@ -1,5 +1,5 @@
-"""What the pipeline stores: sites and their API keys, comments with their current state, every decision made on
-them, and the audit trail of every state change."""
+"""What the pipeline stores: sites and their API keys, comments with their current state, every decision made
+on them, and the audit trail of every state change."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ class Site(models.Model):
 
 
 class ApiKey(models.Model):
-    """A site's API key. Only a SHA-256 of the key is stored: keys are 256-bit random tokens, so a fast hash is
-    enough and a database leak does not leak usable keys."""
+    """A site's API key. Only a SHA-256 of the key is stored: keys are 256-bit random tokens, so a fast hash
+    is enough and a database leak does not leak usable keys."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, default="default")
@@ -63,8 +63,8 @@ class CommentStatus(models.TextChoices):
 
 
 class Comment(models.Model):
-    """A submitted comment and its current state. ``(site, site_comment_id)`` is unique, so submitting the same
-    comment twice yields one row."""
+    """A submitted comment and its current state. ``(site, site_comment_id)`` is unique, so submitting the
+    same comment twice yields one row."""
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="comments")
     site_comment_id = models.CharField(max_length=255)
@@ -148,8 +148,8 @@ class Decision(models.Model):
 
 
 class AuditEntry(models.Model):
-    """Who did what to which comment, when, with the state before and after. Written in the same transaction as
-    the change it records."""
+    """Who did what to which comment, when, with the state before and after. Written in the same transaction
+    as the change it records."""
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     actor_label = models.CharField(max_length=150, help_text="Username, or 'model' / 'system'")
@@ -169,7 +169,8 @@ class AuditEntry(models.Model):
 
 class SuggestedScore(models.Model):
     """A score a site says a comment should have (Perspective's SuggestCommentScore), kept as a label for
-    retraining. Stored only when MODERATION_STORE_SUGGESTED_SCORES is on and the request did not say doNotStore."""
+    retraining. Stored only when MODERATION_STORE_SUGGESTED_SCORES is on and the request did not say
+    doNotStore."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="suggested_scores")
     text = models.TextField()
@@ -189,13 +190,13 @@ class SuggestedScore(models.Model):
         return f"{self.site_id}:{self.attribute}={self.score}"
 
 
-# --- Webhooks: decisions flow back to the site (moderation/webhooks.py) ------------------------------------------
+# --- Webhooks: decisions flow back to the site (moderation/webhooks/) ---------------------------------------
 
 
 class WebhookEndpoint(models.Model):
-    """Where a site receives decision events. ``secrets`` holds one or more ``whsec_<base64>`` secrets separated
-    by white space: every one signs each message (rotation: add the new secret, move the receiver over, remove
-    the old one). A 410 Gone from the receiver disables the endpoint."""
+    """Where a site receives decision events. ``secrets`` holds one or more ``whsec_<base64>`` secrets
+    separated by white space: every one signs each message (rotation: add the new secret, move the receiver
+    over, remove the old one). A 410 Gone from the receiver disables the endpoint."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=2000)
@@ -263,13 +264,13 @@ class WebhookAttempt(models.Model):
         ordering = ["-attempted_at", "-id"]
 
 
-# --- Model registry (moderation/services/registry.py) ----------------------------------------------------------------------
+# --- Model registry (moderation/services/registry.py) -------------------------------------------------------
 
 
 class ModelVersion(models.Model):
-    """A model artifact that passed verification (sha256, metadata, library versions, a smoke score) when it was
-    registered. At most one is active: the one every worker serves. Workers re-verify the file (against the
-    sha256 recorded here) before they switch to it."""
+    """A model artifact that passed verification (sha256, metadata, library versions, a smoke score) when it
+    was registered. At most one is active: the one every worker serves. Workers re-verify the file (against
+    the sha256 recorded here) before they switch to it."""
 
     version = models.CharField(max_length=100, unique=True)
     path = models.CharField(max_length=1000)
@@ -299,7 +300,8 @@ class ModelVersion(models.Model):
         return self.version + (" (active)" if self.is_active else "")
 
 
-# --- Issue 5 (multi-site): moderators limited to some sites (moderation/selectors/dashboard.py scopes the dashboard) ----
+# --- Issue 5 (multi-site): moderators limited to some sites -------------------------------------------------
+# (moderation/selectors/dashboard.py scopes the dashboard)
 
 
 class ModeratorSiteAccess(models.Model):
@@ -319,8 +321,8 @@ class ModeratorSiteAccess(models.Model):
 
 
 class ShadowScore(models.Model):
-    """What a shadow model (ModelVersion.is_shadow) said about a comment the active model decided: its scores and
-    the outcome its thresholds would have given. Never changes the comment; read by the shadow report."""
+    """What a shadow model (ModelVersion.is_shadow) said about a comment the active model decided: its scores
+    and the outcome its thresholds would have given. Never changes the comment; read by the shadow report."""
 
     comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="shadow_scores")
     model_version = models.CharField(max_length=100)

@@ -58,8 +58,8 @@ DEFAULT_MAX_TEXT_CHARS = 10_000
 
 
 def max_text_chars() -> int:
-    """The text limit in characters: the MODERATION_MAX_TEXT_CHARS setting, or 10,000 where Django is not set up
-    (a site using ``moderation.client`` without our settings)."""
+    """The text limit in characters: the MODERATION_MAX_TEXT_CHARS setting, or 10,000 where Django is not set
+    up (a site using ``moderation.client`` without our settings)."""
     if settings.configured:
         return getattr(settings, "MODERATION_MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS)
     return DEFAULT_MAX_TEXT_CHARS
@@ -265,7 +265,8 @@ def split_url(url: str) -> tuple[str, str, int, str]:
 
 def validate_endpoint(url: str, secrets: str) -> None:
     """Check an endpoint's URL (scheme, host, allowed address ranges) and secrets (``whsec_<base64>`` each, at
-    least one). Raises django ValidationError keyed by field, for admin forms and ``create_webhook_endpoint``."""
+    least one). Raises django ValidationError keyed by field, for admin forms and
+    ``create_webhook_endpoint``."""
     errors: dict[str, str] = {}
     try:
         _, host, port, _ = split_url(url)

@@ -1,18 +1,19 @@
 """A drop-in for Google's Perspective API (``commentanalyzer.googleapis.com/v1alpha1``), scored by our model.
 
 - ``POST /v1alpha1/comments:analyze?key=KEY`` — AnalyzeComment: ``{"comment": {"text"}, "requestedAttributes":
-  {"TOXICITY": {}}, ...}`` → ``{"attributeScores": {"TOXICITY": {"summaryScore": {"value", "type": "PROBABILITY"}}},
-  "languages": ["en"], ...}``. Scored synchronously in this process (``moderation.scoring.current_model()``); nothing
-  is stored, whatever ``doNotStore`` says.
+  {"TOXICITY": {}}, ...}`` → ``{"attributeScores": {"TOXICITY": {"summaryScore": {"value", "type":
+  "PROBABILITY"}}}, "languages": ["en"], ...}``. Scored synchronously in this process
+  (``moderation.scoring.current_model()``); nothing is stored, whatever ``doNotStore`` says.
 - ``POST /v1alpha1/comments:suggestscore?key=KEY`` — SuggestCommentScore: the scores a site believes a comment
-  should have. Stored as labels for retraining (``SuggestedScore``) only when ``MODERATION_STORE_SUGGESTED_SCORES``
-  is on and the request does not say ``doNotStore``; answered the same way either way.
+  should have. Stored as labels for retraining (``SuggestedScore``) only when
+  ``MODERATION_STORE_SUGGESTED_SCORES`` is on and the request does not say ``doNotStore``; answered the same
+  way either way.
 
 Field names, types, error messages and error types follow Perspective's public documentation
-(github.com/conversationai/perspectiveapi, ``2-api/methods.md``, ``2-api/models.md``, ``2-api/limits.md``); errors
-use Google's JSON shape ``{"error": {"code", "message", "status", "details": [{"@type", "errorType"}]}}``.
-The key is our site API key, sent as the ``key`` query parameter (or the ``X-Goog-Api-Key`` header).
-docs/perspective.md is the migration guide.
+(github.com/conversationai/perspectiveapi, ``2-api/methods.md``, ``2-api/models.md``, ``2-api/limits.md``);
+errors use Google's JSON shape ``{"error": {"code", "message", "status", "details": [{"@type",
+"errorType"}]}}``. The key is our site API key, sent as the ``key`` query parameter (or the ``X-Goog-Api-Key``
+header). docs/perspective.md is the migration guide.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ HTTP_STATUS = {
 
 
 class PerspectiveError(Exception):
-    """An answer in Google's error shape. ``error_type`` is Perspective's ErrorType enum (limits.md), ``extra``
-    goes into the detail object beside it."""
+    """An answer in Google's error shape. ``error_type`` is Perspective's ErrorType enum (limits.md),
+    ``extra`` goes into the detail object beside it."""
 
     def __init__(
         self,
@@ -100,7 +101,8 @@ _CLOSES_NEXT = re.compile(r"\s*[}\]]")
 def _lenient_json(text: str) -> str:
     """``{comment: {text: "x"},}`` → ``{"comment": {"text": "x"}}``: quote bare keys and drop trailing commas.
     Google's JSON reader accepts both, and Perspective's own docs send them (the cURL sample in
-    1-get-started/sample.md, the SuggestCommentScore example in 2-api/methods.md); strings are copied untouched."""
+    1-get-started/sample.md, the SuggestCommentScore example in 2-api/methods.md); strings are copied
+    untouched."""
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -127,8 +129,8 @@ def _lenient_json(text: str) -> str:
 
 
 def read_request(request: HttpRequest) -> dict[str, Any]:
-    """The request body as a JSON object. Any content type is read as JSON, as Google's endpoint does (the Python
-    sample in Perspective's docs sends no Content-Type). Raises PerspectiveError."""
+    """The request body as a JSON object. Any content type is read as JSON, as Google's endpoint does (the
+    Python sample in Perspective's docs sends no Content-Type). Raises PerspectiveError."""
     limit = settings.MODERATION_MAX_BODY_BYTES
     try:
         declared = int(request.headers.get("Content-Length") or 0)
@@ -216,7 +218,8 @@ def comment_text(data: Mapping[str, Any]) -> str:
 
 
 def _context(data: Mapping[str, Any]) -> None:
-    """``context`` is accepted and, as at Perspective ("our current models are not making use of it"), unused."""
+    """``context``: accepted and, as Perspective says ("our current models are not making use of it"),
+    ignored."""
     context = _object(data, "context", "context")
     if "entries" in context and "articleAndParentComment" in context:
         raise PerspectiveError(
@@ -251,8 +254,8 @@ class RequestedAttribute:
 
 def requested_attributes(data: Mapping[str, Any]) -> list[RequestedAttribute]:
     """``requestedAttributes``: a map attribute name → ``{"scoreType", "scoreThreshold"}``, in request order.
-    Raises PerspectiveError for a missing map, an attribute we do not model, or a score type or threshold out of
-    range."""
+    Raises PerspectiveError for a missing map, an attribute we do not model, or a score type or threshold out
+    of range."""
     value = data.get("requestedAttributes")
     if value is None or value == {}:
         raise PerspectiveError("Missing requested_attributes", error_type="NO_REQUESTED_ATTRIBUTES")
@@ -275,20 +278,22 @@ def requested_attributes(data: Mapping[str, Any]) -> list[RequestedAttribute]:
             threshold = _number(threshold, f"requestedAttributes[{name}].scoreThreshold")
             if not 0.0 <= threshold <= 1.0:
                 raise PerspectiveError(
-                    f"Invalid value at 'requestedAttributes[{name}].scoreThreshold': {threshold} is outside [0, 1]"
+                    f"Invalid value at 'requestedAttributes[{name}].scoreThreshold': {threshold} "
+                    "is outside [0, 1]"
                 )
         attributes.append(RequestedAttribute(name, label, score_type, threshold))
     return attributes
 
 
 # --- Language detection -------------------------------------------------------------------------------------
-# The pipeline's own language gate (training.language: py3langid plus romanised-Urdu markers), so this endpoint
-# refuses exactly what the pipeline would not judge. Too short to tell, or no language at all: taken as English
-# (Perspective would say "Unable to detect language"; a short "lol ok" is more useful scored than refused).
+# The pipeline's own language gate (training.language: py3langid plus romanised-Urdu markers), so this
+# endpoint refuses exactly what the pipeline would not judge. Too short to tell, or no language at all: taken
+# as English (Perspective would say "Unable to detect language"; a short "lol ok" is more useful scored than
+# refused).
 
 
 def detect_language(text: str) -> str:
-    """A primary language subtag for ``text``: ``en`` unless the language gate says the model cannot judge it."""
+    """A primary language subtag for ``text``: ``en`` unless the language gate refuses it."""
     check = language_gate(text)
     return "en" if check.supported else check.code.split("-")[0]
 
@@ -413,7 +418,7 @@ def _score_value(value: Any, path: str) -> float:
 
 
 def suggestions(data: Mapping[str, Any], text: str) -> list[Suggestion]:
-    """``attributeScores`` of a SuggestCommentScore request: one Suggestion per attribute, summary and/or spans."""
+    """``attributeScores`` of a SuggestCommentScore: one Suggestion per attribute, summary and/or spans."""
     scores = data.get("attributeScores")
     if not scores:
         raise PerspectiveError("Missing attribute_scores", error_type="NO_REQUESTED_ATTRIBUTES")
@@ -461,8 +466,8 @@ def record_suggested_scores(
     community_id: str = "",
     languages: list[str] | None = None,
 ) -> list[SuggestedScore]:
-    """Store one SuggestedScore per attribute, in one statement. The caller has checked that storing is allowed
-    (MODERATION_STORE_SUGGESTED_SCORES on, no doNotStore)."""
+    """Store one SuggestedScore per attribute, in one statement. The caller has checked that storing is
+    allowed (MODERATION_STORE_SUGGESTED_SCORES on, no doNotStore)."""
     rows = [
         SuggestedScore(
             site=site,

@@ -1,18 +1,20 @@
 """Decision events to the sites, the Standard Webhooks way (https://www.standardwebhooks.com/).
 
 - **Outbox.** ``write_outbox`` is called by the decision functions of ``moderation.services`` inside their
-  transaction: one ``WebhookDelivery`` row per event and enabled endpoint of the comment's site, holding the exact
-  JSON body. The rows exist if and only if the decision does; the delivery task is enqueued on commit, and the
-  periodic reconciler (``moderation.reconcile_webhooks``) sends whatever is due, so a lost message only delays.
+  transaction: one ``WebhookDelivery`` row per event and enabled endpoint of the comment's site, holding the
+  exact JSON body. The rows exist if and only if the decision does; the delivery task is enqueued on commit,
+  and the periodic reconciler (``moderation.reconcile_webhooks``) sends whatever is due, so a lost message
+  only delays.
 - **Signing.** ``webhook-signature: v1,<base64 HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}")>``,
   one ``v1,`` signature per active secret (space-separated) so secrets can be rotated. A secret is
   ``whsec_<base64 key>``.
-- **Retries.** Any answer other than 2xx (or no answer) is retried with exponential backoff and jitter for at least
-  ``MODERATION_WEBHOOK_RETRY_FOR_SECONDS`` (26 h by default), then the delivery is marked failed. ``410 Gone``
-  disables the endpoint. Every attempt is stored (``WebhookAttempt``) and shown in Django admin.
+- **Retries.** Any answer other than 2xx (or no answer) is retried with exponential backoff and jitter for at
+  least ``MODERATION_WEBHOOK_RETRY_FOR_SECONDS`` (26 h by default), then the delivery is marked failed. ``410
+  Gone`` disables the endpoint. Every attempt is stored (``WebhookAttempt``) and shown in Django admin.
 - **Where we connect.** A URL whose host resolves to a loopback, private or link-local address (or any other
-  non-public one) is refused, when the endpoint is saved and again at each attempt, and the connection goes to the
-  address that was checked (no second DNS lookup), unless ``MODERATION_WEBHOOK_ALLOW_PRIVATE`` allows that range.
+  non-public one) is refused, when the endpoint is saved and again at each attempt, and the connection goes to
+  the address that was checked (no second DNS lookup), unless ``MODERATION_WEBHOOK_ALLOW_PRIVATE`` allows that
+  range.
 """
 
 from __future__ import annotations
@@ -55,15 +57,15 @@ from moderation.validation import (
 log = logging.getLogger(__name__)
 
 EVENT_DECIDED = "comment.decided"
-# A claimed delivery is not picked up again for this long (a worker that died mid-attempt is retried after it).
+# How long a claimed delivery is left alone (a worker that died mid-attempt is retried after it).
 CLAIM_LEASE = timedelta(minutes=5)
-# Retries due within this many seconds are sent as a delayed task; later ones are left to the reconciler (a Celery
-# countdown longer than the broker's visibility timeout would be delivered twice).
+# Retries due within this many seconds are sent as a delayed task; later ones are left to the reconciler (a
+# Celery countdown longer than the broker's visibility timeout would be delivered twice).
 MAX_COUNTDOWN_SECONDS = 300
 USER_AGENT = "moderation-webhooks/1"
 
 
-# --- Secrets and signatures ---------------------------------------------------------------------------------------
+# --- Secrets and signatures ---------------------------------------------------------------------------------
 
 
 def generate_secret() -> str:
@@ -83,7 +85,7 @@ def signature_header(secret_list: Iterable[str], message_id: str, timestamp: int
     return " ".join(signature(s, message_id, timestamp, body) for s in secret_list)
 
 
-# --- Outbox -------------------------------------------------------------------------------------------------------
+# --- Outbox -------------------------------------------------------------------------------------------------
 
 
 def event_data(comment: Comment, decision: str, reason_code: str = "") -> dict[str, Any]:
@@ -104,9 +106,9 @@ def event_data(comment: Comment, decision: str, reason_code: str = "") -> dict[s
 
 
 def write_outbox(comments: Iterable[Comment], decision: str, reason_code: str = "") -> list[int]:
-    """Write one outbox row per (comment, enabled endpoint of its site), to be called INSIDE the transaction that
-    records the decisions; the delivery task is enqueued when that transaction commits. Returns the row ids
-    (none, and no query beyond one endpoint lookup, when the sites have no endpoint)."""
+    """Write one outbox row per (comment, enabled endpoint of its site), to be called INSIDE the transaction
+    that records the decisions; the delivery task is enqueued when that transaction commits. Returns the row
+    ids (none, and no query beyond one endpoint lookup, when the sites have no endpoint)."""
     comments = list(comments)
     if not comments:
         return []
@@ -150,7 +152,7 @@ def write_outbox(comments: Iterable[Comment], decision: str, reason_code: str = 
     return ids
 
 
-# --- Delivery -----------------------------------------------------------------------------------------------------
+# --- Delivery -----------------------------------------------------------------------------------------------
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -191,7 +193,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> t
 
 
 def backoff_seconds(attempts: int) -> float:
-    """Delay before the next try after ``attempts`` failed ones: BASE * 2^(attempts-1), capped, +-25 % jitter."""
+    """Delay after ``attempts`` failed tries: BASE * 2^(attempts-1), capped, with +-25 % jitter."""
     base = settings.MODERATION_WEBHOOK_BACKOFF_BASE_SECONDS
     delay = min(settings.MODERATION_WEBHOOK_BACKOFF_MAX_SECONDS, base * 2 ** min(max(attempts - 1, 0), 30))
     return delay * random.uniform(0.75, 1.25)
@@ -260,10 +262,10 @@ def _attempt(delivery: WebhookDelivery) -> float | None:
 def deliver(
     delivery_ids: Iterable[int] | None = None, limit: int = 200, budget_seconds: float = 60.0
 ) -> dict:
-    """Attempt the pending deliveries that are due (among ``delivery_ids``, or all of them), oldest first, each
-    claimed first so that two workers never send the same one at once. Stops after ``limit`` deliveries or
-    ``budget_seconds`` (the rest stay due for the reconciler). Retries due soon are enqueued with a countdown.
-    Returns counts: {"delivered", "retrying", "failed"}."""
+    """Attempt the pending deliveries that are due (among ``delivery_ids``, or all of them), oldest first,
+    each claimed first so that two workers never send the same one at once. Stops after ``limit`` deliveries
+    or ``budget_seconds`` (the rest stay due for the reconciler). Retries due soon are enqueued with a
+    countdown. Returns counts: {"delivered", "retrying", "failed"}."""
     now = timezone.now()
     due = WebhookDelivery.objects.filter(
         status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__enabled=True

@@ -1,6 +1,7 @@
-"""The release loop end to end on small data, with a real worker: moderator labels are exported, a model is trained
-on them (small-sample config, seconds), registered and promoted while comments stream through the worker. The
-worker switches without a restart; every decision names exactly one of the two versions, and none is lost."""
+"""The release loop end to end on small data, with a real worker: moderator labels are exported, a model is
+trained on them (small-sample config, seconds), registered and promoted while comments stream through the
+worker. The worker switches without a restart; every decision names exactly one of the two versions, and none
+is lost."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from django.conf import settings
 from django.core.management import call_command
 
 from moderation.models import Comment, CommentStatus, Decision
-from moderation.services.registry import promote, register_model
 from moderation.services import moderate_comments
+from moderation.services.registry import promote, register_model
 from tests.conftest import comment_payload, wait_for
 from training.runtime import default_model_path
 

@@ -1,5 +1,6 @@
 """Open-loop load for the latency benchmarks: requests leave on schedule whether or not earlier ones returned,
-so a slow server shows up as latency instead of quietly lowering the offered rate (no coordinated omission)."""
+so a slow server shows up as latency instead of quietly lowering the offered rate (no coordinated
+omission)."""
 
 from __future__ import annotations
 

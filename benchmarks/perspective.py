@@ -4,13 +4,13 @@
     python -m benchmarks.perspective --json     # one line
     python -m benchmarks.perspective --rate 100 --seconds 20 --spans
 
-Starts gunicorn (2 worker processes, like ``make up``) on a free loopback port with a fresh SQLite database and a
-site key, warms every worker (model loaded), then sends ``--rate`` requests per second for ``--seconds``: each one
-leaves on schedule whether or not the earlier ones have returned (open loop, so a slow server cannot slow the
-offered load down and hide its own queueing). Each request asks for TOXICITY, SEVERE_TOXICITY, INSULT, PROFANITY,
-THREAT, IDENTITY_ATTACK and SPAM in English, as Coral Talk-style callers do. Prints p50/p95/p99/max in ms, the
-errors and non-200 answers; issue 7's target is p99 ≤ 50 ms at 50 requests/s (Coral's default Perspective timeout
-is 800 ms).
+Starts gunicorn (2 worker processes, like ``make up``) on a free loopback port with a fresh SQLite database
+and a site key, warms every worker (model loaded), then sends ``--rate`` requests per second for
+``--seconds``: each one leaves on schedule whether or not the earlier ones have returned (open loop, so a slow
+server cannot slow the offered load down and hide its own queueing). Each request asks for TOXICITY,
+SEVERE_TOXICITY, INSULT, PROFANITY, THREAT, IDENTITY_ATTACK and SPAM in English, as Coral Talk-style callers
+do. Prints p50/p95/p99/max in ms, the errors and non-200 answers; issue 7's target is p99 ≤ 50 ms at 50
+requests/s (Coral's default Perspective timeout is 800 ms).
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ TARGET_P99_MS = 50.0
 ATTRIBUTES = ["TOXICITY", "SEVERE_TOXICITY", "INSULT", "PROFANITY", "THREAT", "IDENTITY_ATTACK", "SPAM"]
 PATH = "/v1alpha1/comments:analyze"
 
-# Until moderation.config.urls includes moderation.api.perspective_urls, gunicorn serves this module's ``application``: the
-# project's URLs plus the Perspective routes. Once it does, this is the same as moderation.config.wsgi's application.
+# Until moderation.config.urls includes moderation.api.perspective_urls, gunicorn serves this module's
+# ``application``: the
+# project's URLs plus the Perspective routes. Once it does, this is the same as moderation.config.wsgi's
+# application.
 urlpatterns: list = []
 
 

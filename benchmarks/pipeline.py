@@ -3,7 +3,8 @@
     python -m benchmarks pipeline [--comments N] [--rate R] [--workers W] [--json]
 
 Prints one JSON object:
-- ``per_message``: one comment per message (``moderation.submit_comment``), queue filled first, all N stored and
+- ``per_message``: one comment per message (``moderation.submit_comment``), queue filled first, all N stored
+and
   decided: ``decisions_per_s``; ``celery_noop_per_s``: N no-op tasks in the same worker layout, same run;
   ``ratio`` = first / second.
 - ``bulk``: ``moderation.submit_comments`` with many comments per message, producer included:
@@ -13,9 +14,9 @@ Prints one JSON object:
 - ``check_latency_ms``: ``{p50, p99}`` of ``POST /api/v1/check`` at 50 requests/s (gunicorn, 2 processes).
 
 The database is a fresh SQLite file, or with ``--database-url postgres://user@host:5432/`` a fresh PostgreSQL
-database created (and dropped) on that server. Redis is ``REDIS_URL`` (default 127.0.0.1:6379) with a key prefix of
-its own; nothing else there is touched. Workers are ``celery worker -P solo`` processes (one per core by default:
-with prefork one parent process handles every message).
+database created (and dropped) on that server. Redis is ``REDIS_URL`` (default 127.0.0.1:6379) with a key
+prefix of its own; nothing else there is touched. Workers are ``celery worker -P solo`` processes (one per
+core by default: with prefork one parent process handles every message).
 """
 
 from __future__ import annotations
@@ -178,8 +179,8 @@ def broker():
 
 
 def queue_depth(client) -> int:
-    """Messages waiting on both queues plus those delivered but not yet acknowledged (kombu's unacked hash for the
-    main queue, the readers' in-flight lists for the submission queue)."""
+    """Messages waiting on both queues plus those delivered but not yet acknowledged (kombu's unacked hash for
+    the main queue, the readers' in-flight lists for the submission queue)."""
     from django.conf import settings
 
     from moderation.queue import submission_backlog
@@ -194,8 +195,8 @@ def queue_depth(client) -> int:
 
 
 def drain_rate(n: int, fill, done, workers: int) -> float:
-    """Fill the queue with ``n`` messages, start the workers, and time from the first message taken to the last
-    one finished (``done()`` true). Returns messages per second."""
+    """Fill the queue with ``n`` messages, start the workers, and time from the first message taken to the
+    last one finished (``done()`` true). Returns messages per second."""
     client = broker()
     fill()
     pool = Workers(workers)
@@ -292,8 +293,8 @@ def bench_per_message(n: int, workers: int) -> dict:
 
 
 def bench_bulk(n: int, workers: int, per_message: int) -> dict:
-    from moderation.scoring import current_model
     from moderation.queue import producer
+    from moderation.scoring import current_model
 
     app = producer()
     os.environ["MODERATION_QUEUE"]

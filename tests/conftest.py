@@ -67,7 +67,8 @@ def make_comment(site):
     return make
 
 
-# --- Real services --------------------------------------------------------------------------------------------
+# --- Real services
+# --------------------------------------------------------------------------------------------
 
 
 def redis_client():
@@ -79,8 +80,8 @@ def redis_client():
 
 @pytest.fixture(scope="session")
 def real_redis():
-    """The machine's Redis (REDIS_URL); the test fails with a clear message if it does not answer. Every key this
-    run wrote (they share one prefix) is deleted at the end."""
+    """The machine's Redis (REDIS_URL); the test fails with a clear message if it does not answer. Every key
+    this run wrote (they share one prefix) is deleted at the end."""
     import redis
     from django.conf import settings
 

@@ -1,17 +1,18 @@
 """Which comments the model can judge by language. Runtime part: the worker and the web process call it.
 
-The shipped model is trained on English comments only. A comment in another language (Urdu, Pashto, Persian and
-romanised Urdu are common under stories about Pakistan and Afghanistan) must never be approved or rejected on the
-model's scores: ``check_language`` says so, and the policy sends such comments to a person.
+The shipped model is trained on English comments only. A comment in another language (Urdu, Pashto, Persian
+and romanised Urdu are common under stories about Pakistan and Afghanistan) must never be approved or rejected
+on the model's scores: ``check_language`` says so, and the policy sends such comments to a person.
 
-Detection is py3langid (a maintained fork of langid.py, model shipped in the package, ~0.2 ms a comment), with two
-guards from measuring it on 6,484 English-language comments from ../shared/data (Civil Comments, Fox News,
+Detection is py3langid (a maintained fork of langid.py, model shipped in the package, ~0.2 ms a comment), with
+two guards from measuring it on 6,484 English-language comments from ../shared/data (Civil Comments, Fox News,
 YouTube): texts under five words are too short to judge, and ``zxx`` (no language: links, emoji) is not a
 language. With a 0.8 probability floor it flagged 4 of those comments (Korean song titles, a Portuguese line).
-Romanised Urdu/Hindi is written in Latin letters and is mostly mislabelled by language detectors, so a small list
-of its commonest function words is checked too. A text where a fifth of the words are English function words
-(ones not shared with German, Dutch or the Romance languages) is English without asking the detector: on 10,577
-comments from ../shared/data that shortcut never disagreed with the detector, and it makes the check ~8x cheaper.
+Romanised Urdu/Hindi is written in Latin letters and is mostly mislabelled by language detectors, so a small
+list of its commonest function words is checked too. A text where a fifth of the words are English function
+words (ones not shared with German, Dutch or the Romance languages) is English without asking the detector: on
+10,577 comments from ../shared/data that shortcut never disagreed with the detector, and it makes the check
+~8x cheaper.
 """
 
 from __future__ import annotations
@@ -27,26 +28,30 @@ MIN_WORDS = 5
 MIN_PROBABILITY = 0.8
 MIN_SCRIPT_LETTERS = 4
 LATIN_END = 0x024F  # Basic Latin through Latin Extended-B
-# Share of letters outside Latin, after folding look-alikes, above which a short text is judged by script. Folding
-# turns about half of Russian's letters into Latin ones, so the share is a quarter; English in homoglyphs folds to
+# Share of letters outside Latin, after folding look-alikes, above which a short text is judged by script.
+# Folding
+# turns about half of Russian's letters into Latin ones, so the share is a quarter; English in homoglyphs
+# folds to
 # 0 %.
 FOREIGN_SCRIPT_SHARE = 0.25
 
 # Common function words of romanised Urdu/Hindi that are not English words.
 ROMAN_URDU_MARKERS = frozenset(
-    "hai hain nahi nahin nahi kya kyun kyon aur bhi yeh woh wo ko ke ki ka mein mai se tha thi karna karo "
-    "chahiye bhai yaar hum tum aap apna apni unka unki bohat bahut acha achha sahi galat baat kar raha rahi".split()
+    "hai hain nahi nahin nahi kya kyun kyon aur bhi yeh woh wo ko ke ki ka mein mai se tha thi karna "
+    "karo chahiye bhai yaar hum tum aap apna apni unka unki bohat bahut acha achha sahi galat baat kar "
+    "raha rahi".split()
 )
 ROMAN_URDU_MIN_MARKERS = 3
 ROMAN_URDU_MIN_SHARE = 0.25
 
-# English function words that are not also common words of German, Dutch, French, Spanish, Italian or Portuguese
-# (no "in", "is", "was", "will", "die", "a", "do", "so", "no", "me"). A text in Latin letters where they make up a
-# fifth of the words is English: the detector is not asked (it costs about a third of scoring a comment).
+# English function words that are not also common words of German, Dutch, French, Spanish, Italian or
+# Portuguese (no "in", "is", "was", "will", "die", "a", "do", "so", "no", "me"). A text in Latin letters where
+# they make up a fifth of the words is English: the detector is not asked (it costs about a third of scoring a
+# comment).
 ENGLISH_MARKERS = frozenset(
-    "the and that this with you they have has not it be are were would should what which there their them she we "
-    "his her my your from about just because if or all been who when how does did any than then these those our "
-    "us its could only also very some being of to for".split()
+    "the and that this with you they have has not it be are were would should what which there their them "
+    "she we his her my your from about just because if or all been who when how does did any than then these "
+    "those our us its could only also very some being of to for".split()
 )
 ENGLISH_MIN_MARKERS = 3
 ENGLISH_MIN_SHARE = 0.2
@@ -90,8 +95,10 @@ def check_language(text: str, declared: str = "") -> LanguageCheck:
         primary = declared.split("-")[0].split("_")[0].lower()
         if primary and primary not in SUPPORTED_LANGUAGES:
             return LanguageCheck(primary, 1.0, False)
-    # Mostly letters of another script (Arabic, Devanagari, CJK, Cyrillic...): the model cannot judge it, however
-    # short. Counted after normalisation, which folds look-alike letters to Latin, so English abuse written with
+    # Mostly letters of another script (Arabic, Devanagari, CJK, Cyrillic...): the model cannot judge it,
+    # however
+    # short. Counted after normalisation, which folds look-alike letters to Latin, so English abuse written
+    # with
     # Cyrillic or Greek homoglyphs is still judged by the model rather than sent away as "another language".
     # ASCII text (most comments) has no other script to find: skip the fold.
     letters = [] if text.isascii() else [ch for ch in normalize(text) if ch.isalpha()]

@@ -1,4 +1,5 @@
-"""URL patterns of the Perspective-compatible API; mount with ``path("", include("moderation.api.perspective_urls"))``."""
+"""URL patterns of the Perspective-compatible API; mount with ``path("",
+include("moderation.api.perspective_urls"))``."""
 
 from django.urls import path
 

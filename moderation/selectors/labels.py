@@ -1,9 +1,9 @@
 """Moderator decisions as training rows for ``python -m training train --labels FILE[:WEIGHT]``.
 
 One row per comment: the comment's latest moderator decision since a date, as the label the moderator gave it.
-Labels use the vocabulary of ``training.offline.datasets.load_moderator_export``: ``ok`` (approved), ``toxic``,
-``spam``, ``off_topic``, ``other`` (rejected with that reason code; the last two say nothing about toxicity or
-spam and are skipped by the trainer). ``label_source`` says how the label came about:
+Labels use the vocabulary of ``training.offline.datasets.load_moderator_export``: ``ok`` (approved),
+``toxic``, ``spam``, ``off_topic``, ``other`` (rejected with that reason code; the last two say nothing about
+toxicity or spam and are skipped by the trainer). ``label_source`` says how the label came about:
 
 - ``moderator_review``: a moderator decided a comment the model held for review;
 - ``moderator_override``: a moderator reversed the model (approved what it rejected, or rejected what it

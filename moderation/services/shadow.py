@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef

@@ -2,18 +2,18 @@
 signing. An endpoint's URL and secrets are checked by ``moderation.validation.validate_endpoint``."""
 
 from moderation.webhooks.delivery import (
-    EVENT_DECIDED,
     CLAIM_LEASE,
+    EVENT_DECIDED,
     MAX_COUNTDOWN_SECONDS,
     USER_AGENT,
-    generate_secret,
-    signature,
-    signature_header,
-    event_data,
-    write_outbox,
-    post,
     backoff_seconds,
     deliver,
+    event_data,
+    generate_secret,
+    post,
+    signature,
+    signature_header,
+    write_outbox,
 )
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""The project's URLs plus the Perspective-compatible API, for tests that run before moderation.config.urls includes it."""
+"""The project's URLs plus the Perspective-compatible API, for tests that run before moderation.config.urls
+includes it."""
 
 from django.urls import include, path
 

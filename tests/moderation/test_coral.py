@@ -106,13 +106,14 @@ def test_language_the_model_cannot_judge_goes_to_premod_without_a_flag(client, a
 
 
 def test_example_request_replayed_exactly_as_coral_builds_it(client, api_key):
-    """The bytes Coral sends: JSON.stringify(request, null, 2) of processPhase's object, signed with two active
-    secrets (rotation), the second one ours."""
+    """The bytes Coral sends: JSON.stringify(request, null, 2) of processPhase's object, signed with two
+    active secrets (rotation), the second one ours."""
     body = (
-        b'{\n  "action": "NEW",\n  "comment": {\n    "body": "You are a pathetic idiot and a worthless piece of '
-        b'garbage, shut up.",\n    "parentID": null\n  },\n  "author": {\n    "id": "user-1",\n    "role": '
-        b'"COMMENTER"\n  },\n  "story": {\n    "id": "story-1",\n    "url": "https://news.example.com/a"\n  },\n'
-        b'  "site": {\n    "id": "site-1"\n  },\n  "tenantID": "tenant-1",\n  "tenantDomain": "news.example.com"\n}'
+        b'{\n  "action": "NEW",\n  "comment": {\n    "body": "You are a pathetic idiot and a worthless '
+        b'piece of garbage, shut up.",\n    "parentID": null\n  },\n  "author": {\n    "id": "user-1",'
+        b'\n    "role": "COMMENTER"\n  },\n  "story": {\n    "id": "story-1",\n    "url": '
+        b'"https://news.example.com/a"\n  },\n  "site": {\n    "id": "site-1"\n  },\n  "tenantID": '
+        b'"tenant-1",\n  "tenantDomain": "news.example.com"\n}'
     )
     signature = coral_signature(body, "ems_oldsecretnotours0000000000000000", SECRET)
     response = send(client, api_key, body, signature)

@@ -1,5 +1,5 @@
-"""insert_rows, the bulk write of the Celery path: executemany on SQLite, COPY on PostgreSQL. Both must store what
-the ORM would, and a duplicate must surface as Django's IntegrityError (the caller falls back on it)."""
+"""insert_rows, the bulk write of the Celery path: executemany on SQLite, COPY on PostgreSQL. Both must store
+what the ORM would, and a duplicate must surface as Django's IntegrityError (the caller falls back on it)."""
 
 import pytest
 from django.db import IntegrityError, transaction

@@ -1,5 +1,6 @@
-"""Model registry: register (verification before anything is unpickled), promote / rollback with audit entries,
-and the engine switching versions in a running process while never serving a file that failed verification."""
+"""Model registry: register (verification before anything is unpickled), promote / rollback with audit
+entries, and the engine switching versions in a running process while never serving a file that failed
+verification."""
 
 from __future__ import annotations
 
@@ -222,14 +223,15 @@ def test_admin_lists_versions_and_promotes(second_model, admin_client):
 def test_after_promote_the_dashboard_explains_with_the_promoted_model(
     second_model, fresh_engine, admin_client, make_comment
 ):
-    """Issue 19: one model handle per process. The dashboard used to load the model file for its explanations and
-    thresholds while the workers decided with the registry's active version."""
+    """Issue 19: one model handle per process. The dashboard used to load the model file for its explanations
+    and thresholds while the workers decided with the registry's active version."""
     from moderation.services import ModelVerdict, record_model_decisions
 
     a = promote(register_model(default_model_path()).version)
     b = register_model(second_model)
     comment = make_comment(text="You are a stupid idiot")
-    record_model_decisions([ModelVerdict(comment.pk, {"toxicity": 0.6}, a.version, {"toxicity": {"review": 0.5}})])
+    verdict = ModelVerdict(comment.pk, {"toxicity": 0.6}, a.version, {"toxicity": {"review": 0.5}})
+    record_model_decisions([verdict])
     page = admin_client.get(f"/dashboard/comments/{comment.pk}/").content.decode()
     assert "Explained by the model in use now" not in page  # scored and explained by the active model
     promote(b.version)

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from moderation.models import AuditEntry, Decision, DecisionKind, ModelVersion, ShadowScore
-from moderation.services.registry import activation_history, promote, register_model, rollback
-from moderation.services import ModelVerdict, record_model_decisions
 from moderation.selectors.shadow import shadow_report
+from moderation.services import ModelVerdict, record_model_decisions
+from moderation.services.registry import activation_history, promote, register_model, rollback
 from moderation.services.shadow import score_pending, start_shadow
 from training.offline.pipeline import save_model
 from training.runtime import ModelArtifact, default_model_path, load_model

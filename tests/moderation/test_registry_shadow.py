@@ -1,5 +1,6 @@
 """Shadow mode: a registered candidate scores decided comments beside the active model without changing any
-decision; the report compares both with moderators' decisions and counts the decisions it would have changed."""
+decision; the report compares both with moderators' decisions and counts the decisions it would have
+changed."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import copy
 import pytest
 from django.core.management import CommandError, call_command
 
-from moderation.policy import apply_policy
 from moderation.models import AuditEntry, Comment, Decision, ShadowScore
-from moderation.services.registry import promote, register_model
-from moderation.services import ModelVerdict, moderate_comments, record_model_decisions
+from moderation.policy import apply_policy
 from moderation.selectors.shadow import shadow_report
+from moderation.services import ModelVerdict, moderate_comments, record_model_decisions
+from moderation.services.registry import promote, register_model
 from moderation.services.shadow import score_pending, start_shadow, stop_shadow
 from training.runtime import default_model_path, load_model
 

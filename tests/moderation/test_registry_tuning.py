@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
-from moderation.services import ModelVerdict, moderate_comments, record_model_decisions
 from moderation.selectors.tuning import preview_thresholds
+from moderation.services import ModelVerdict, moderate_comments, record_model_decisions
 
 pytestmark = pytest.mark.django_db
 

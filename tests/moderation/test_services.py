@@ -50,7 +50,7 @@ def test_model_error_goes_to_review_never_approved(make_comment):
 
 def test_scoring_failures_end_in_failed_after_max_attempts(make_comment):
     comment = make_comment()
-    for attempt in range(1, 3):
+    for _attempt in range(1, 3):
         assert record_scoring_failure(comment.pk, "boom", max_attempts=3).status == CommentStatus.QUEUED
     failed = record_scoring_failure(comment.pk, "boom", max_attempts=3)
     assert failed.status == CommentStatus.FAILED and failed.attempts == 3 and failed.last_error == "boom"

@@ -1,6 +1,6 @@
-"""Moderator labels for retraining: `manage.py export_labels` writes training rows from moderator decisions (plus
-an audit sample of confirmed automatic approvals), and `python -m training train --labels FILE:WEIGHT` trains on
-them with the public datasets (small-sample config: seconds)."""
+"""Moderator labels for retraining: `manage.py export_labels` writes training rows from moderator decisions
+(plus an audit sample of confirmed automatic approvals), and `python -m training train --labels FILE:WEIGHT`
+trains on them with the public datasets (small-sample config: seconds)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from moderation.selectors.labels import export_labels as export_labels_fn
 from moderation.models import Decision
+from moderation.selectors.labels import export_labels as export_labels_fn
 from moderation.services import (
     ModelVerdict,
     moderate_comments,
@@ -159,8 +159,8 @@ def test_labels_option_parses_file_and_weight(tmp_path):
 
 @pytest.mark.django_db
 def test_export_labels_includes_stored_suggested_scores(site, tmp_path):
-    from moderation.selectors.labels import suggested_label
     from moderation.models import SuggestedScore
+    from moderation.selectors.labels import suggested_label
 
     SuggestedScore.objects.bulk_create(
         [

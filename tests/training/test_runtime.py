@@ -68,8 +68,8 @@ def test_score_rejects_a_bare_string(shipped_model):
             "She is a black woman",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="known bias of the shipped model: 'black' next to 'she' or 'he' scores ~0.10, above the "
-                "0.075 review threshold (see models/README.md, known limits)",
+                reason="known bias of the shipped model: 'black' next to 'she' or 'he' scores ~0.10, "
+                "above the 0.075 review threshold (see models/README.md, known limits)",
             ),
         ),
         "I am a transgender man",

@@ -100,9 +100,9 @@ def test_a_poison_comment_fails_after_max_attempts_and_the_rest_are_decided(
 
 def test_submit_and_decide_writes_each_new_comment_with_its_decision(db, site, fresh_model_cache):
     from moderation.models import AuditEntry
+    from moderation.services.ingest import submit_and_decide
     from moderation.validation import validate_submission
     from tests.conftest import comment_payload
-    from moderation.services.ingest import submit_and_decide
 
     cleans = [validate_submission(comment_payload(n)) for n in (1, 2, 2, 3)]  # a repeat inside the batch
     assert submit_and_decide(site, cleans) == []
@@ -119,9 +119,9 @@ def test_submit_and_decide_writes_each_new_comment_with_its_decision(db, site, f
 
 
 def test_submit_and_decide_isolates_a_poison_comment(db, site, fresh_model_cache, monkeypatch, settings):
+    from moderation.services.ingest import submit_and_decide
     from moderation.validation import validate_submission
     from tests.conftest import comment_payload
-    from moderation.services.ingest import submit_and_decide
 
     model = fresh_model_cache.current_model()
     real_score = type(model).score

@@ -1,8 +1,9 @@
-"""The submission reader in process, on the machine's real Redis and the test database, with the shipped model.
+"""The submission reader in process, on the machine's real Redis and the test database, with the shipped
+model.
 
-Messages are sent the way a site sends them (Celery ``send_task`` to the submission queue), so the reader decodes
-kombu's real envelope. Killed workers are simulated by a reader that takes a batch and never releases it (its lease
-is deleted, as if it had expired); the real kill is in tests/e2e/test_faults.py."""
+Messages are sent the way a site sends them (Celery ``send_task`` to the submission queue), so the reader
+decodes kombu's real envelope. Killed workers are simulated by a reader that takes a batch and never releases
+it (its lease is deleted, as if it had expired); the real kill is in tests/e2e/test_faults.py."""
 
 from __future__ import annotations
 

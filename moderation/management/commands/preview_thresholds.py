@@ -11,11 +11,16 @@ from moderation.selectors.tuning import OUTCOMES, preview_thresholds
 from moderation.services import set_policy_overrides
 
 
+def _precision(p: dict) -> str:
+    return "–" if p["precision"] is None else f"{p['precision']:.0%} of {p['labelled']}"
+
+
 class Command(BaseCommand):
     help = (
         "Expected auto-approve / review / auto-reject volumes and precision on moderator-labelled comments "
-        "for proposed thresholds, e.g. --set toxicity.review=0.3 --set toxicity.reject=0.8. Nothing is saved unless "
-        "--save is given (the site's policy_overrides, audited); admins can also edit them in the site's admin page."
+        "for proposed thresholds, e.g. --set toxicity.review=0.3 --set toxicity.reject=0.8. Nothing is saved "
+        "unless --save is given (the site's policy_overrides, audited); admins can also edit them in the "
+        "site's admin page."
     )
 
     def add_arguments(self, parser):
@@ -60,11 +65,10 @@ class Command(BaseCommand):
             self.stdout.write(f"{report['comments']} decisions in {days} days, {report['labelled']} labelled")
             for outcome in OUTCOMES:
                 cur, new = report["current"], report["proposed"]
-                # noqa
-                fmt = lambda p: "–" if p["precision"] is None else f"{p['precision']:.0%} of {p['labelled']}"
                 self.stdout.write(
                     f"{outcome:13s} {cur['volumes'][outcome]:6d} -> {new['volumes'][outcome]:6d}   "
-                    f"precision {fmt(cur['precision'][outcome])} -> {fmt(new['precision'][outcome])}"
+                    f"precision {_precision(cur['precision'][outcome])} -> "
+                    f"{_precision(new['precision'][outcome])}"
                 )
         if save:
             if not proposed:

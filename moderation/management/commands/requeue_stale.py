@@ -11,7 +11,10 @@ from moderation.services import requeue_stale
 
 
 class Command(BaseCommand):
-    help = "Re-enqueue comments queued longer than --older-than seconds (default MODERATION_STALE_AFTER_SECONDS)."
+    help = (
+        "Re-enqueue comments queued longer than --older-than seconds "
+        "(default MODERATION_STALE_AFTER_SECONDS)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", type=int, default=None, help="age in seconds")

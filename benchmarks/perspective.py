@@ -37,9 +37,8 @@ ATTRIBUTES = ["TOXICITY", "SEVERE_TOXICITY", "INSULT", "PROFANITY", "THREAT", "I
 PATH = "/v1alpha1/comments:analyze"
 
 # Until moderation.config.urls includes moderation.api.perspective_urls, gunicorn serves this module's
-# ``application``: the
-# project's URLs plus the Perspective routes. Once it does, this is the same as moderation.config.wsgi's
-# application.
+# ``application``: the project's URLs plus the Perspective routes. Once it does, this is the same as
+# moderation.config.wsgi's application.
 urlpatterns: list = []
 
 

@@ -4,8 +4,7 @@
 
 Prints one JSON object:
 - ``per_message``: one comment per message (``moderation.submit_comment``), queue filled first, all N stored
-and
-  decided: ``decisions_per_s``; ``celery_noop_per_s``: N no-op tasks in the same worker layout, same run;
+  and decided: ``decisions_per_s``; ``celery_noop_per_s``: N no-op tasks in the same worker layout, same run;
   ``ratio`` = first / second.
 - ``bulk``: ``moderation.submit_comments`` with many comments per message, producer included:
   ``decisions_per_s``; ``in_process_scoring_per_s``: the same model scoring the same texts in batches in this
@@ -67,9 +66,8 @@ class Environment:
         run = uuid.uuid4().hex[:8]
         self.pg_admin_url = None
         if database_url:
-            server = urlsplit(
-                database_url
-            )  # any database path given is replaced: the benchmark makes its own
+            # any database path given is replaced: the benchmark makes its own
+            server = urlsplit(database_url)
             self.pg_admin_url = urlunsplit(server._replace(path="/postgres"))
             self.db_name = f"moderation_bench_{run}"
             self._psql(f"CREATE DATABASE {self.db_name}")
@@ -278,9 +276,8 @@ def bench_per_message(n: int, workers: int) -> dict:
     def fill_submit():
         with app.producer_or_acquire() as prod:
             for i in range(n):
-                app.send_task(
-                    SUBMIT_COMMENT, kwargs=payload(i, "pm"), producer=prod
-                )  # routed to the submit queue
+                # routed to the submit queue
+                app.send_task(SUBMIT_COMMENT, kwargs=payload(i, "pm"), producer=prod)
 
     decide_rate = drain_rate(n, fill_submit, lambda: decided_count("pm") >= n, workers)
     return {

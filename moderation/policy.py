@@ -1,5 +1,4 @@
-"""The site's policy: turn a model's scores into approved / rejected / needs_review, with reasons people can
-read.
+"""The site's policy: turn a model's scores into approved / rejected / needs_review, with readable reasons.
 
 Thresholds come from the model artifact (chosen on validation data, per label: ``reject`` from a target
 precision, ``review`` from a target recall). A label without thresholds does not drive decisions.
@@ -39,8 +38,7 @@ class PolicyResult:
     outcome: str
     reasons: list[str] = field(default_factory=list)
     # The labels that reached a threshold, and which: label -> "reject" | "review" (for callers that need to
-    # know
-    # what drove the outcome without reading the reasons, e.g. Coral's FLAG reason).
+    # know what drove the outcome without reading the reasons, e.g. Coral's FLAG reason).
     bands: dict[str, str] = field(default_factory=dict)
 
 

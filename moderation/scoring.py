@@ -93,9 +93,8 @@ _lock = threading.Lock()
 _model: ModelArtifact | None = None
 _failure: tuple[float, str] | None = None
 # Model registry (moderation/services/registry.py): the active version as last read from the database, when it
-# was read,
-# and the sha256 of a registered file that failed verification here (with when), so it is not retried each
-# call.
+# was read, and the sha256 of a registered file that failed verification here (with when), so it is not
+# retried each call.
 _active: tuple[str, str, str] | None = None
 _active_read_at: float | None = None
 _switch_failure: tuple[str, float, str] | None = None
@@ -209,8 +208,7 @@ def reset_for_tests() -> None:
         _model = _failure = _active = _active_read_at = _switch_failure = _shadow = None
 
 
-# --- The verdict
-# ------------------------------------------------------------------------------------------------
+# --- The verdict --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

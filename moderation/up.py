@@ -201,9 +201,8 @@ class Supervisor:
     def _schedule_restart(self, child: Child) -> float:
         now = self.clock()
         if now - child.started_at >= self.stable_after:
-            child.next_delay = (
-                self.first_delay
-            )  # it had been up a while: this is a new failure, not a crash loop
+            # it had been up a while: this is a new failure, not a crash loop
+            child.next_delay = self.first_delay
         delay = child.next_delay
         child.next_delay = min(delay * 2, self.max_delay)
         child.restart_at = now + delay

@@ -76,9 +76,8 @@ def _check_string(field: str, value: Any, limit: int | None) -> str:
     if "\x00" in value:
         raise SubmissionError(field, "must not contain NUL characters")
     try:
-        value.encode(
-            "utf-8"
-        )  # in C: fails exactly on lone surrogates, which a per-character loop found slowly
+        # in C: fails exactly on lone surrogates, which a per-character loop found slowly
+        value.encode("utf-8")
     except UnicodeEncodeError:
         raise SubmissionError(field, "must be valid Unicode (contains a lone surrogate)") from None
     if limit is not None and len(value) > limit:

@@ -29,10 +29,8 @@ MIN_PROBABILITY = 0.8
 MIN_SCRIPT_LETTERS = 4
 LATIN_END = 0x024F  # Basic Latin through Latin Extended-B
 # Share of letters outside Latin, after folding look-alikes, above which a short text is judged by script.
-# Folding
-# turns about half of Russian's letters into Latin ones, so the share is a quarter; English in homoglyphs
-# folds to
-# 0 %.
+# Folding turns about half of Russian's letters into Latin ones, so the share is a quarter; English in
+# homoglyphs folds to 0 %.
 FOREIGN_SCRIPT_SHARE = 0.25
 
 # Common function words of romanised Urdu/Hindi that are not English words.
@@ -96,11 +94,9 @@ def check_language(text: str, declared: str = "") -> LanguageCheck:
         if primary and primary not in SUPPORTED_LANGUAGES:
             return LanguageCheck(primary, 1.0, False)
     # Mostly letters of another script (Arabic, Devanagari, CJK, Cyrillic...): the model cannot judge it,
-    # however
-    # short. Counted after normalisation, which folds look-alike letters to Latin, so English abuse written
-    # with
-    # Cyrillic or Greek homoglyphs is still judged by the model rather than sent away as "another language".
-    # ASCII text (most comments) has no other script to find: skip the fold.
+    # however short. Counted after normalisation, which folds look-alike letters to Latin, so English abuse
+    # written with Cyrillic or Greek homoglyphs is still judged by the model rather than sent away as "another
+    # language". ASCII text (most comments) has no other script to find: skip the fold.
     letters = [] if text.isascii() else [ch for ch in normalize(text) if ch.isalpha()]
     if len(letters) >= MIN_SCRIPT_LETTERS:
         foreign = sum(1 for ch in letters if ord(ch) > LATIN_END)

@@ -326,9 +326,8 @@ def _known_piece(word: str) -> int:
 
 
 def _segment(letters: str) -> tuple[int, str] | None:
-    """``letters`` as two or three known words ("checkmy" -> "check my"): (score, split) of the split
-    whose rarest
-    piece is most common (three pieces count a quarter), or None."""
+    """``letters`` as two or three known words ("checkmy" -> "check my"): (score, split) of the split whose
+    rarest piece is most common (three pieces count a quarter), or None."""
     best: tuple[int, str] | None = None
     n = len(letters)
     for i in range(1, n):

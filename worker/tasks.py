@@ -88,11 +88,10 @@ def noop() -> None:
     """Does nothing: the benchmark's measure of Celery's own per-message cost in the same worker layout."""
 
 
-# --- Webhooks (moderation/webhooks.py)
-# ----------------------------------------------------------------------------
+# --- Webhooks (moderation/webhooks.py) ----------------------------------------------------------------------
 # The HTTP retry schedule (backoff with jitter for 26 h) lives in the outbox rows, not in Celery retries: a
-# delivery
-# survives broker loss and worker restarts. The decorator retries only a briefly unavailable database.
+# delivery survives broker loss and worker restarts. The decorator retries only a briefly unavailable
+# database.
 
 
 @shared_task(name="moderation.deliver_webhooks", ignore_result=True, **DB_RETRY)

@@ -7,18 +7,16 @@ Shapes follow Coral's source (github.com/coralproject/talk,
 
 - Request: ``POST`` with ``Content-Type: application/json``, body ``JSON.stringify(request, null, 2)`` of
   ``{"action": "NEW"|"EDIT", "comment": {"body", "parentID"}, "author": {"id", "role"}, "story": {"id",
-  "url"},
-  "site": {"id"}, "tenantID", "tenantDomain"}``.
+  "url"}, "site": {"id"}, "tenantID", "tenantDomain"}``.
 - Signature: header ``X-Coral-Signature: sha256=<hex>[,sha256=<hex>...]``, one HMAC-SHA256 of the raw body per
   active signing secret (the secret string as the key, as Coral generates it: ``<prefix>_<hex>``). There is no
   timestamp in the scheme, so a captured request can be replayed; serve this endpoint over HTTPS only.
 - Response: ``{"actions": [{"actionType": "FLAG", "reason":
-"COMMENT_DETECTED_TOXIC"|"COMMENT_DETECTED_SPAM"}],
-  "status": "APPROVED"|"REJECTED"|"PREMOD"|..., "tags": [...]}``; Coral validates it (unknown keys stripped)
-  and
-  ignores any non-2xx answer or one that arrives after the phase's timeout (set per phase in Coral's admin).
+  "COMMENT_DETECTED_TOXIC"|"COMMENT_DETECTED_SPAM"}], "status": "APPROVED"|"REJECTED"|"PREMOD"|..., "tags":
+  [...]}``; Coral validates it (unknown keys stripped) and ignores any non-2xx answer or one that arrives
+  after the phase's timeout (set per phase in Coral's admin).
 
-Our policy (``decision_policy.apply_policy`` with the site's thresholds) maps to: approved → ``APPROVED``;
+Our verdict (``moderation.scoring.verdicts`` at the site's thresholds) maps to: approved → ``APPROVED``;
 rejected → ``REJECTED`` with a FLAG naming spam or toxic; needs_review → ``PREMOD`` (Coral's pre-moderation
 queue) with a FLAG when a score sent it there. A comment the language gate says our model cannot judge goes to
 ``PREMOD`` without a flag. Scoring is synchronous, in this process (``moderation.scoring.current_model()``).

@@ -1,18 +1,15 @@
 """The site-facing HTTP API (JSON, API-key authenticated, no cookies so no CSRF).
 
 - ``POST /api/v1/comments`` — submit one comment → 202 ``{"id", "status": "queued"}`` (200 with the stored
-state
-  when the same ``site_comment_id`` was submitted before).
-- ``POST /api/v1/comments:batch`` — ``{"comments": [...]}`` up to MODERATION_MAX_BATCH → 202 with one
-  ``{"id", "status"}`` per item, in order; if any item is invalid, 400 listing every bad item and nothing
-  stored.
+  state when the same ``site_comment_id`` was submitted before).
+- ``POST /api/v1/comments:batch`` — ``{"comments": [...]}`` up to MODERATION_MAX_BATCH → 202 with one ``{"id",
+  "status"}`` per item, in order; if any item is invalid, 400 listing every bad item and nothing stored.
 - ``GET /api/v1/comments/<id>`` — the comment's state and decision.
 - ``POST /api/v1/check`` — ``{"text"}`` → scores and the outcome the policy would give, without storing
-anything.
+  anything.
 
 Errors are JSON ``{"error": {"field", "message"}}`` with 400 (bad field), 401 (missing/wrong key), 404, 405,
-413
-(body or text over the limit), 503 with ``Retry-After`` when the database cannot store the comment.
+413 (body or text over the limit), 503 with ``Retry-After`` when the database cannot store the comment.
 """
 
 from __future__ import annotations

@@ -20,6 +20,5 @@ app = Celery("moderation", include=["worker.tasks", "worker.startup"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # The reliable submission reader runs inside each worker's consumer (it decides by itself whether it is
 # enabled: MODERATION_BATCH_CONSUMER). Named, not imported: importing it needs Django's apps, which are not
-# ready
-# yet.
+# ready yet.
 app.steps["consumer"].add("worker.batching:SubmissionReaderStep")

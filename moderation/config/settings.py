@@ -260,9 +260,8 @@ MODERATION_MAX_BODY_BYTES = env.int("MODERATION_MAX_BODY_BYTES", default=64 * 10
 MODERATION_MAX_BATCH_BODY_BYTES = env.int("MODERATION_MAX_BATCH_BODY_BYTES", default=8 * 1024 * 1024)
 # Django's own cap sits above ours so that our 413 with the field and the limit is what a client sees.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(MODERATION_MAX_BODY_BYTES, MODERATION_MAX_BATCH_BODY_BYTES) + 1
-MODERATION_MODEL_PATH = env.str(
-    "MODERATION_MODEL_PATH", default=""
-)  # empty: the shipped models/default.joblib
+# empty: the shipped models/default.joblib
+MODERATION_MODEL_PATH = env.str("MODERATION_MODEL_PATH", default="")
 # Max attempts at scoring one comment before it is marked `failed` and shown in the Failed queue.
 MODERATION_MAX_ATTEMPTS = env.int("MODERATION_MAX_ATTEMPTS", default=5)
 # Comments still `queued` after this many seconds are re-enqueued by `manage.py requeue_stale`.

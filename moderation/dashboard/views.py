@@ -41,8 +41,7 @@ PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 100
 MAX_BULK = 500
 # Explaining a comment costs a few ms the first time (then it is cached per process): a queue page spends at
-# most
-# this much on explanations, and the rest of the page shows them after the next load or on the item's own
+# most this much on explanations, and the rest of the page shows them after the next load or on the item's own
 # page.
 EXPLAIN_BUDGET_SECONDS = 0.06
 UNDO_SESSION_KEY = "moderation_undo"
@@ -241,9 +240,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 @login_required
 def stats_page(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    sites = queries.visible_site_ids(
-        request.user
-    )  # a moderator limited to some sites sees only their figures
+    # a moderator limited to some sites sees only their figures
+    sites = queries.visible_site_ids(request.user)
     override_chart, override_table = stats.override_rates(now=now, site_ids=sites)
     age_chart, age = stats.queue_age(now=now, site_ids=sites)
     model = explaining.get_model()

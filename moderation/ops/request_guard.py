@@ -1,13 +1,13 @@
 """Last line of defence against hostile request values that the views do not check one by one (issue 6).
 
 - A query-string or form value (dashboard filters, action forms, login) holding a NUL character is refused
-with   400 before any view runs: PostgreSQL cannot store NUL in text, and SQLite would store it silently, so
-refusing it   up front gives one answer on both databases. (The JSON API checks NUL per field in
-``validation.py``.)
+  with   400 before any view runs: PostgreSQL cannot store NUL in text, and SQLite would store it silently, so
+  refusing it   up front gives one answer on both databases. (The JSON API checks NUL per field in
+  ``validation.py``.)
 - A number too large for the database (``?comment=99999999999999999999``, a bulk selection id, a site id)
-raises   ``OverflowError`` (SQLite) or ``DataError`` (PostgreSQL: "bigint out of range", NUL in a string)
-deep inside a   query. That is the client's error, not the server's: it becomes a 400 here. Writes go through
-  ``transaction.atomic`` in ``services.py``, so nothing is half-written when it happens.
+  raises   ``OverflowError`` (SQLite) or ``DataError`` (PostgreSQL: "bigint out of range", NUL in a string)
+  deep inside a   query. That is the client's error, not the server's: it becomes a 400 here. Writes go
+  through ``transaction.atomic`` in ``services.py``, so nothing is half-written when it happens.
 """
 
 from __future__ import annotations

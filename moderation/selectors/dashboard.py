@@ -171,8 +171,7 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=N
         rows = rows.filter(submitted_at__lt=_day_start(filters.date_to + timedelta(days=1)))
     if filters.label:
         # "Flagged by this label": one of the stored reasons is the label and its score ("toxicity 0.93 ≥
-        # ..."),
-        # not "toxicity was not scored" and not "severe_toxicity 0.5 ...".
+        # ..."), not "toxicity was not scored" and not "severe_toxicity 0.5 ...".
         rows = rows.annotate(reasons_text=Cast("reasons", TextField())).filter(
             Q(reasons_text__contains=f'"{filters.label} 0.')
             | Q(reasons_text__contains=f'"{filters.label} 1.')

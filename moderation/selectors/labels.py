@@ -14,14 +14,12 @@ toxicity or spam and are skipped by the trainer). ``label_source`` says how the 
 A comment whose latest moderator decision is an undo has no moderator label and is left out.
 
 - ``suggestscore``: a score a site sent to the Perspective-compatible ``comments:suggestscore`` (a
-SuggestedScore
-  row; rows exist only where ``MODERATION_STORE_SUGGESTED_SCORES`` was on and the request did not say
-  ``doNotStore``). One row per stored attribute. The score is the summary score, or the highest span score
-  when
-  only spans were sent. Rule: ``SPAM`` → ``spam`` if the score is ≥ 0.5, else ``ok``; every other attribute
-  (TOXICITY, SEVERE_TOXICITY, IDENTITY_ATTACK, INSULT, PROFANITY, THREAT) → ``toxic`` if ≥ 0.5, else ``ok``.
-  ``reason_code`` holds the Perspective attribute, ``score_<label>`` and ``scores`` the suggested score under
-  our label, ``comment_id`` is empty (the text did not come through ingestion).
+  SuggestedScore row; rows exist only where ``MODERATION_STORE_SUGGESTED_SCORES`` was on and the request did
+  not say ``doNotStore``). One row per stored attribute. The score is the summary score, or the highest span
+  score when only spans were sent. Rule: ``SPAM`` → ``spam`` if the score is ≥ 0.5, else ``ok``; every other
+  attribute (TOXICITY, SEVERE_TOXICITY, IDENTITY_ATTACK, INSULT, PROFANITY, THREAT) → ``toxic`` if ≥ 0.5, else
+  ``ok``. ``reason_code`` holds the Perspective attribute, ``score_<label>`` and ``scores`` the suggested
+  score under our label, ``comment_id`` is empty (the text did not come through ingestion).
 """
 
 from __future__ import annotations

@@ -34,8 +34,7 @@ DEFAULT_SITE_SLUG = "default"
 API_KEY_PREFIX = "mod_"
 
 
-# --- Sites and keys
-# -----------------------------------------------------------------------------------------------
+# --- Sites and keys -----------------------------------------------------------------------------------------
 
 
 def get_or_create_site(slug: str = DEFAULT_SITE_SLUG, name: str | None = None) -> Site:
@@ -65,8 +64,7 @@ def site_for_api_key(raw_key: str) -> Site | None:
     return key.site if key else None
 
 
-# --- Ingestion
-# ----------------------------------------------------------------------------------------------------
+# --- Ingestion ----------------------------------------------------------------------------------------------
 
 
 def _snapshot(comment: Comment) -> dict[str, Any]:
@@ -99,8 +97,7 @@ def accept_comment(site: Site, clean: Mapping[str, Any], source: str) -> tuple[C
     return comment, True
 
 
-# --- Automatic decisions
-# -----------------------------------------------------------------------------------------
+# --- Automatic decisions ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -251,17 +248,15 @@ def insert_rows(objs: list) -> None:
     applied as a save would; foreign keys to instances saved since assignment are resolved."""
     if not objs:
         return
-    connection = connections[
-        DEFAULT_DB_ALIAS
-    ]  # the object itself: the proxy costs a thread-local lookup a use
+    # the object itself: the proxy costs a thread-local lookup a use
+    connection = connections[DEFAULT_DB_ALIAS]
     model = type(objs[0])
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     # Text, integer and boolean columns take the Python value as it is (what get_db_prep_save would return for
-    # a
-    # str, int, bool or None); dates, JSON, IP addresses and foreign keys go through the field.
+    # a str, int, bool or None); dates, JSON, IP addresses and foreign keys go through the field.
     plain = [isinstance(f, _PLAIN_FIELDS) and not f.is_relation for f in fields]
     rows = []
     for obj in objs:
@@ -330,8 +325,7 @@ def record_scoring_failure(comment_id: int, error: str, max_attempts: int) -> Co
         return comment
 
 
-# --- Moderator actions
-# --------------------------------------------------------------------------------------------
+# --- Moderator actions --------------------------------------------------------------------------------------
 
 
 class ActionConflict(Exception):
@@ -395,14 +389,12 @@ def apply_moderator_action(
             before=before,
             after={**_snapshot(comment), "reason_code": reason_code, "note": note},
         )
-        write_outbox(
-            [comment], "moderator", reason_code
-        )  # webhooks: outbox row in the decision's transaction
+        # webhooks: outbox row in the decision's transaction
+        write_outbox([comment], "moderator", reason_code)
     return comment
 
 
-# --- Batches and the reconciler (queue path)
-# -----------------------------------------------------------------
+# --- Batches and the reconciler (queue path) ----------------------------------------------------------------
 
 
 def accept_comments(site: Site, cleans: list[Mapping[str, Any]], source: str) -> list[tuple[Comment, bool]]:
@@ -454,8 +446,7 @@ def stale_queued_comment_ids(older_than_seconds: int) -> list[int]:
     )
 
 
-# --- Dashboard: moderator actions on one or many comments, reject by author, undo
-# --------------------------------
+# --- Dashboard: moderator actions on one or many comments, reject by author, undo ---------------------------
 
 
 @dataclass
@@ -658,8 +649,7 @@ def undo_moderator_actions(audit_ids: Iterable[int], user: AbstractBaseUser) -> 
     return ModerationResult(changed, conflicts, audit_out)
 
 
-# --- Webhook endpoints (moderation/webhooks.py sends the events)
-# ---------------------------------------------------
+# --- Webhook endpoints (moderation/webhooks.py sends the events) --------------------------------------------
 
 
 def create_webhook_endpoint(site: Site, url: str, secrets: str | None = None, actor_label: str = "system"):

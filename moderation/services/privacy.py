@@ -1,16 +1,15 @@
 """Privacy writes: the IP retention job and erasing an author (the HTTP view is ``api/privacy.py``).
 
-- ``apply_retention()`` (Celery beat task ``moderation.apply_retention``): IP addresses of comments
-  submitted more than ``MODERATION_IP_RETENTION_DAYS`` ago are truncated — IPv4 to its /24, IPv6 to its
-  /48 — enough to tell networks apart in an abuse investigation, no longer one subscriber.
+- ``apply_retention()`` (Celery beat task ``moderation.apply_retention``): IP addresses of comments submitted
+  more than ``MODERATION_IP_RETENTION_DAYS`` ago are truncated — IPv4 to its /24, IPv6 to its /48 — enough to
+  tell networks apart in an abuse investigation, no longer one subscriber.
 - ``erase_author(site, author_id)`` (``manage.py erase_author SITE AUTHOR_ID`` and ``POST
-  /api/v1/authors/<author_id>:erase``): every comment of that author on that site loses its text, author
-  id and name, IP address, user agent, scores and reasons; the copies in decisions, audit entries and
-  webhook outbox rows go too; a comment still queued is marked ``erased`` so no worker scores it. What is
-  left is a tombstone (the site's comment id, story, times, status ``erased``, the outcome of each
-  decision and who made it) and one ``author_erased`` audit entry that names the comments, not the author.
-  The author's Celery-path submissions still waiting in the broker's queues are removed first
-  (``drop_queued_submissions``)."""
+  /api/v1/authors/<author_id>:erase``): every comment of that author on that site loses its text, author id
+  and name, IP address, user agent, scores and reasons; the copies in decisions, audit entries and webhook
+  outbox rows go too; a comment still queued is marked ``erased`` so no worker scores it. What is left is a
+  tombstone (the site's comment id, story, times, status ``erased``, the outcome of each decision and who made
+  it) and one ``author_erased`` audit entry that names the comments, not the author. The author's Celery-path
+  submissions still waiting in the broker's queues are removed first (``drop_queued_submissions``)."""
 
 from __future__ import annotations
 
@@ -43,8 +42,7 @@ ERASED_AUTHOR = "[erased]"
 RETENTION_CHUNK = 1000
 
 
-# --- IP retention
-# -------------------------------------------------------------------------------------------------
+# --- IP retention -------------------------------------------------------------------------------------------
 
 
 def truncate_ip(ip: str) -> str:
@@ -81,8 +79,7 @@ def apply_retention(now: datetime | None = None, days: int | None = None) -> int
         )
 
 
-# --- Erasing an author
-# --------------------------------------------------------------------------------------------
+# --- Erasing an author --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

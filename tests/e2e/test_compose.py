@@ -51,8 +51,7 @@ def compose_config() -> dict:
     return config
 
 
-# --- docker-compose config
-# -------------------------------------------------------------------------------------
+# --- docker-compose config ----------------------------------------------------------------------------------
 
 
 @pytest.mark.skipif(
@@ -117,8 +116,7 @@ def test_docker_compose_config_refuses_a_missing_secret_key():
     assert result.returncode != 0 and "set DJANGO_SECRET_KEY" in result.stderr
 
 
-# --- each service's command, natively
-# --------------------------------------------------------------------------
+# --- each service's command, natively -----------------------------------------------------------------------
 
 
 def free_port() -> int:

@@ -100,9 +100,8 @@ def test_export_train_register_promote_while_a_worker_decides(start_worker, site
         .order_by("created_at", "id")
         .values_list("comment__site_comment_id", "model_version")
     )
-    assert (
-        len(auto) == total and len({sid for sid, _ in auto}) == total
-    )  # exactly one automatic decision each
+    # exactly one automatic decision each
+    assert len(auto) == total and len({sid for sid, _ in auto}) == total
     versions = [v for _, v in auto]
     assert set(versions) == {version_a, version_b}  # every decision names exactly one of the two
     # One worker process: once it switched it never went back.

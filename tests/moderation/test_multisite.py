@@ -59,8 +59,7 @@ def api(client, method, url, key, data=None):
     return getattr(client, method)(url, **kwargs)
 
 
-# --- API keys never cross sites
-# -----------------------------------------------------------------------------------
+# --- API keys never cross sites -----------------------------------------------------------------------------
 
 
 def test_status_api_of_another_sites_comment_is_404(client, sites):
@@ -142,8 +141,7 @@ def test_every_api_endpoint_is_listed_here():
     )
 
 
-# --- per-site thresholds
-# ------------------------------------------------------------------------------------------
+# --- per-site thresholds ------------------------------------------------------------------------------------
 
 
 def test_thresholds_for_merges_the_sites_overrides_over_the_models(sites):
@@ -152,9 +150,8 @@ def test_thresholds_for_merges_the_sites_overrides_over_the_models(sites):
     a.policy_overrides = {"toxicity": {"review": 0.3}, "threat": {"reject": 0.5}}
     merged = thresholds_for(a, THRESHOLDS)
     assert merged["toxicity"] == {"review": 0.3, "reject": 0.9}
-    assert (
-        merged["spam"] == THRESHOLDS["spam"] and "threat" not in merged
-    )  # the model has no threat thresholds
+    # the model has no threat thresholds
+    assert merged["spam"] == THRESHOLDS["spam"] and "threat" not in merged
     assert THRESHOLDS["toxicity"]["review"] == 0.5  # the model's own are not changed
 
 
@@ -196,8 +193,7 @@ def test_the_worker_applies_each_sites_thresholds(sites):
     assert any("toxicity" in r and "0.00" in r for r in Comment.objects.filter(site=b).first().reasons)
 
 
-# --- moderators limited to some sites
-# ----------------------------------------------------------------------------
+# --- moderators limited to some sites -----------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -135,8 +135,7 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_applica
 @pytest.fixture
 def keep_test_connection():
     """Requests through the WSGI app close the database connection when they finish, which would close the
-    test's
-    transaction; Django's own test client disconnects that signal the same way."""
+    test's transaction; Django's own test client disconnects that signal the same way."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     yield

@@ -41,8 +41,7 @@ def store(site, n, **overrides):
     return comment
 
 
-# --- IP retention
-# -----------------------------------------------------------------------------------------------
+# --- IP retention -------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -97,8 +96,7 @@ def test_retention_task_runs(site):
     assert comment.ip == "192.0.2.0"
 
 
-# --- Erasing an author
-# -------------------------------------------------------------------------------------------
+# --- Erasing an author --------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -216,8 +214,7 @@ def test_erased_comments_are_not_in_the_review_queue(jane, site, moderator, clie
     assert TEXT not in page and "Jane Doe" not in page
 
 
-# --- Queued work in the broker
-# ----------------------------------------------------------------------------------
+# --- Queued work in the broker ------------------------------------------------------------------------------
 
 
 def queued_submissions(settings) -> list[tuple[str, dict]]:

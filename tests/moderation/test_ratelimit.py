@@ -166,9 +166,8 @@ def test_lockout_is_per_username_and_address_not_forwarded_headers(
     django_user_model.objects.create_user(username="other", password="another good password")
     login(client, "wrong")
     login(client, "wrong")
-    assert (
-        login(client, "x", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 429
-    )  # spoofing changes nothing
+    # spoofing changes nothing
+    assert login(client, "x", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 429
     assert login(client, "x", username="MOD ").status_code == 429  # nor does case or padding
     assert login(client, "another good password", username="other").status_code == 302
     client.logout()

@@ -157,9 +157,8 @@ class _Exploit:
 
 def test_code_executing_pickle_is_refused_before_unpickling(artifact_copy, tmp_path):
     sentinel = tmp_path / "pwned"
-    joblib.dump(
-        _Exploit(sentinel), artifact_copy
-    )  # same path: the shipped sidecar now describes another file
+    # same path: the shipped sidecar now describes another file
+    joblib.dump(_Exploit(sentinel), artifact_copy)
     meta_path = artifact_copy.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
     meta["size_bytes"] = artifact_copy.stat().st_size  # an attacker can fake the size, not the hash

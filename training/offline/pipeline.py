@@ -76,9 +76,8 @@ class TrainingConfig:
     """Everything that decides a trained model. JSON files given to `train --config` override these fields."""
 
     seed: int = 20261127
-    sources: dict[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_SOURCES)
-    )  # name -> weight (0: off)
+    # name -> weight (0: off)
+    sources: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
     identity_augmentation_weight: float = 2.0
     identity_sentences_per_identity: int = 24
     neutralize_identity_features: bool = (
@@ -301,8 +300,8 @@ def neutralize_identity_features(features: FeatureUnion, heads: LinearHeads, wor
 
 def choose_thresholds(y: np.ndarray, s: np.ndarray, reject_precision: float, review_recall: float) -> dict:
     """Reject: the lowest score from which precision stays >= `reject_precision`; review: the highest score
-    that
-    still catches `review_recall` of positives (never above reject). Includes the precision/recall reached."""
+    that still catches `review_recall` of positives (never above reject). Includes the precision/recall
+    reached."""
     precision, recall, thr = precision_recall_curve(y, s)
     precision, recall = precision[:-1], recall[:-1]
     # precision is not monotone in the threshold; require it to hold for every higher threshold too
@@ -363,8 +362,7 @@ def train_model(
     """Train every label on the configured sources; return an in-memory, unsaved `ModelArtifact`.
 
     Steps: load + map labels, drop evaluation-set texts and duplicates, hash-split 80/10/10 by normalised
-    text,
-    fit TF-IDF and heads on train, pick thresholds on validation, measure on test (and, if
+    text, fit TF-IDF and heads on train, pick thresholds on validation, measure on test (and, if
     `config.evaluate_external`, on every evaluation-only set). Raises `ConfigError` / `datasets.DataError`.
     """
     config = config or TrainingConfig()

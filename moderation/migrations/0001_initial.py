@@ -6,6 +6,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -14,222 +15,100 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="Comment",
+            name='Comment',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("site_comment_id", models.CharField(max_length=255)),
-                ("text", models.TextField()),
-                ("author_id", models.CharField(max_length=255)),
-                ("author_name", models.CharField(blank=True, default="", max_length=255)),
-                ("story_id", models.CharField(max_length=255)),
-                ("story_title", models.CharField(blank=True, default="", max_length=500)),
-                ("parent_id", models.CharField(blank=True, default="", max_length=255)),
-                (
-                    "created_at",
-                    models.DateTimeField(
-                        blank=True, help_text="When the reader posted it, per the site.", null=True
-                    ),
-                ),
-                ("ip", models.GenericIPAddressField(blank=True, null=True)),
-                ("user_agent", models.CharField(blank=True, default="", max_length=500)),
-                ("language", models.CharField(blank=True, default="", max_length=35)),
-                ("source", models.CharField(default="api", max_length=16)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("queued", "Queued"),
-                            ("approved", "Approved"),
-                            ("rejected", "Rejected"),
-                            ("needs_review", "Needs review"),
-                            ("failed", "Failed"),
-                        ],
-                        db_index=True,
-                        default="queued",
-                        max_length=16,
-                    ),
-                ),
-                ("submitted_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("decided_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "decided_by",
-                    models.CharField(
-                        blank=True, default="", help_text="'model' or a username", max_length=150
-                    ),
-                ),
-                ("scores", models.JSONField(blank=True, default=dict)),
-                ("reasons", models.JSONField(blank=True, default=list)),
-                ("model_version", models.CharField(blank=True, default="", max_length=100)),
-                ("attempts", models.PositiveIntegerField(default=0)),
-                ("last_error", models.TextField(blank=True, default="")),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('site_comment_id', models.CharField(max_length=255)),
+                ('text', models.TextField()),
+                ('author_id', models.CharField(max_length=255)),
+                ('author_name', models.CharField(blank=True, default='', max_length=255)),
+                ('story_id', models.CharField(max_length=255)),
+                ('story_title', models.CharField(blank=True, default='', max_length=500)),
+                ('parent_id', models.CharField(blank=True, default='', max_length=255)),
+                ('created_at', models.DateTimeField(blank=True, help_text='When the reader posted it, per the site.', null=True)),
+                ('ip', models.GenericIPAddressField(blank=True, null=True)),
+                ('user_agent', models.CharField(blank=True, default='', max_length=500)),
+                ('language', models.CharField(blank=True, default='', max_length=35)),
+                ('source', models.CharField(default='api', max_length=16)),
+                ('status', models.CharField(choices=[('queued', 'Queued'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('needs_review', 'Needs review'), ('failed', 'Failed')], db_index=True, default='queued', max_length=16)),
+                ('submitted_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('decided_at', models.DateTimeField(blank=True, null=True)),
+                ('decided_by', models.CharField(blank=True, default='', help_text="'model' or a username", max_length=150)),
+                ('scores', models.JSONField(blank=True, default=dict)),
+                ('reasons', models.JSONField(blank=True, default=list)),
+                ('model_version', models.CharField(blank=True, default='', max_length=100)),
+                ('attempts', models.PositiveIntegerField(default=0)),
+                ('last_error', models.TextField(blank=True, default='')),
             ],
         ),
         migrations.CreateModel(
-            name="Site",
+            name='Site',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("slug", models.SlugField(max_length=64, unique=True)),
-                ("name", models.CharField(max_length=200)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('slug', models.SlugField(max_length=64, unique=True)),
+                ('name', models.CharField(max_length=200)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name="AuditEntry",
+            name='AuditEntry',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "actor_label",
-                    models.CharField(help_text="Username, or 'model' / 'system'", max_length=150),
-                ),
-                ("action", models.CharField(db_index=True, max_length=32)),
-                ("before", models.JSONField(blank=True, default=dict)),
-                ("after", models.JSONField(blank=True, default=dict)),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                (
-                    "actor",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "comment",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="audit",
-                        to="moderation.comment",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('actor_label', models.CharField(help_text="Username, or 'model' / 'system'", max_length=150)),
+                ('action', models.CharField(db_index=True, max_length=32)),
+                ('before', models.JSONField(blank=True, default=dict)),
+                ('after', models.JSONField(blank=True, default=dict)),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ('comment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit', to='moderation.comment')),
             ],
             options={
-                "ordering": ["-created_at", "-id"],
+                'ordering': ['-created_at', '-id'],
             },
         ),
         migrations.AddField(
-            model_name="comment",
-            name="site",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT, related_name="comments", to="moderation.site"
-            ),
+            model_name='comment',
+            name='site',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='comments', to='moderation.site'),
         ),
         migrations.CreateModel(
-            name="ApiKey",
+            name='ApiKey',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(default="default", max_length=100)),
-                (
-                    "prefix",
-                    models.CharField(
-                        help_text="First characters of the key, to tell keys apart.", max_length=12
-                    ),
-                ),
-                ("key_hash", models.CharField(max_length=64, unique=True)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("revoked_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "site",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="api_keys",
-                        to="moderation.site",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(default='default', max_length=100)),
+                ('prefix', models.CharField(help_text='First characters of the key, to tell keys apart.', max_length=12)),
+                ('key_hash', models.CharField(max_length=64, unique=True)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('revoked_at', models.DateTimeField(blank=True, null=True)),
+                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='moderation.site')),
             ],
         ),
         migrations.CreateModel(
-            name="Decision",
+            name='Decision',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[("auto", "Automatic"), ("moderator", "Moderator")], max_length=16
-                    ),
-                ),
-                (
-                    "outcome",
-                    models.CharField(
-                        choices=[
-                            ("queued", "Queued"),
-                            ("approved", "Approved"),
-                            ("rejected", "Rejected"),
-                            ("needs_review", "Needs review"),
-                            ("failed", "Failed"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("scores", models.JSONField(blank=True, default=dict)),
-                ("reasons", models.JSONField(blank=True, default=list)),
-                ("model_version", models.CharField(blank=True, default="", max_length=100)),
-                ("reason_code", models.CharField(blank=True, default="", max_length=32)),
-                ("note", models.TextField(blank=True, default="")),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "comment",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="decisions",
-                        to="moderation.comment",
-                    ),
-                ),
-                (
-                    "moderator",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('kind', models.CharField(choices=[('auto', 'Automatic'), ('moderator', 'Moderator')], max_length=16)),
+                ('outcome', models.CharField(choices=[('queued', 'Queued'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('needs_review', 'Needs review'), ('failed', 'Failed')], max_length=16)),
+                ('scores', models.JSONField(blank=True, default=dict)),
+                ('reasons', models.JSONField(blank=True, default=list)),
+                ('model_version', models.CharField(blank=True, default='', max_length=100)),
+                ('reason_code', models.CharField(blank=True, default='', max_length=32)),
+                ('note', models.TextField(blank=True, default='')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('comment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='decisions', to='moderation.comment')),
+                ('moderator', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["created_at", "id"],
-                "constraints": [
-                    models.UniqueConstraint(
-                        condition=models.Q(("kind", "auto")),
-                        fields=("comment",),
-                        name="one_automatic_decision_per_comment",
-                    )
-                ],
+                'ordering': ['created_at', 'id'],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('kind', 'auto')), fields=('comment',), name='one_automatic_decision_per_comment')],
             },
         ),
         migrations.AddIndex(
-            model_name="comment",
-            index=models.Index(fields=["status", "submitted_at"], name="comment_status_submitted"),
+            model_name='comment',
+            index=models.Index(fields=['status', 'submitted_at'], name='comment_status_submitted'),
         ),
         migrations.AddConstraint(
-            model_name="comment",
-            constraint=models.UniqueConstraint(fields=("site", "site_comment_id"), name="uniq_site_comment"),
+            model_name='comment',
+            constraint=models.UniqueConstraint(fields=('site', 'site_comment_id'), name='uniq_site_comment'),
         ),
     ]

@@ -5,30 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("moderation", "0001_initial"),
+        ('moderation', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name="auditentry",
-            index=models.Index(fields=["actor_label", "created_at"], name="audit_actor_created"),
+            model_name='auditentry',
+            index=models.Index(fields=['actor_label', 'created_at'], name='audit_actor_created'),
         ),
         migrations.AddIndex(
-            model_name="comment",
-            index=models.Index(fields=["status", "submitted_at", "id"], name="comment_queue_page"),
+            model_name='comment',
+            index=models.Index(fields=['status', 'submitted_at', 'id'], name='comment_queue_page'),
         ),
         migrations.AddIndex(
-            model_name="comment",
-            index=models.Index(fields=["author_id", "status"], name="comment_author_status"),
+            model_name='comment',
+            index=models.Index(fields=['author_id', 'status'], name='comment_author_status'),
         ),
         migrations.AddIndex(
-            model_name="comment",
-            index=models.Index(fields=["story_id", "status"], name="comment_story_status"),
+            model_name='comment',
+            index=models.Index(fields=['story_id', 'status'], name='comment_story_status'),
         ),
         migrations.AddIndex(
-            model_name="comment",
-            index=models.Index(fields=["decided_at"], name="comment_decided_at"),
+            model_name='comment',
+            index=models.Index(fields=['decided_at'], name='comment_decided_at'),
         ),
     ]

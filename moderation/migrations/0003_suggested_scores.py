@@ -5,51 +5,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("moderation", "0002_dashboard_queue_indexes"),
+        ('moderation', '0002_dashboard_queue_indexes'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="SuggestedScore",
+            name='SuggestedScore',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("text", models.TextField()),
-                (
-                    "attribute",
-                    models.CharField(help_text="Perspective attribute name, e.g. TOXICITY", max_length=64),
-                ),
-                ("label", models.CharField(help_text="Our model's label, e.g. toxicity", max_length=32)),
-                (
-                    "score",
-                    models.FloatField(blank=True, help_text="Suggested summary score in [0, 1]", null=True),
-                ),
-                (
-                    "span_scores",
-                    models.JSONField(blank=True, default=list, help_text='[{"begin", "end", "score"}]'),
-                ),
-                ("client_token", models.CharField(blank=True, default="", max_length=255)),
-                ("community_id", models.CharField(blank=True, default="", max_length=255)),
-                ("languages", models.JSONField(blank=True, default=list)),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                (
-                    "site",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="suggested_scores",
-                        to="moderation.site",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('text', models.TextField()),
+                ('attribute', models.CharField(help_text='Perspective attribute name, e.g. TOXICITY', max_length=64)),
+                ('label', models.CharField(help_text="Our model's label, e.g. toxicity", max_length=32)),
+                ('score', models.FloatField(blank=True, help_text='Suggested summary score in [0, 1]', null=True)),
+                ('span_scores', models.JSONField(blank=True, default=list, help_text='[{"begin", "end", "score"}]')),
+                ('client_token', models.CharField(blank=True, default='', max_length=255)),
+                ('community_id', models.CharField(blank=True, default='', max_length=255)),
+                ('languages', models.JSONField(blank=True, default=list)),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='suggested_scores', to='moderation.site')),
             ],
             options={
-                "indexes": [
-                    models.Index(fields=["site", "label", "created_at"], name="suggested_site_label_created")
-                ],
+                'indexes': [models.Index(fields=['site', 'label', 'created_at'], name='suggested_site_label_created')],
             },
         ),
     ]

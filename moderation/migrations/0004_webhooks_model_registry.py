@@ -5,153 +5,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("moderation", "0003_suggested_scores"),
+        ('moderation', '0003_suggested_scores'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="ModelVersion",
+            name='ModelVersion',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("version", models.CharField(max_length=100, unique=True)),
-                ("path", models.CharField(max_length=1000)),
-                ("sha256", models.CharField(max_length=64)),
-                ("metadata", models.JSONField(blank=True, default=dict)),
-                ("smoke_scores", models.JSONField(blank=True, default=dict)),
-                ("registered_at", models.DateTimeField(auto_now_add=True)),
-                ("registered_by", models.CharField(blank=True, default="", max_length=150)),
-                ("is_active", models.BooleanField(default=False)),
-                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('version', models.CharField(max_length=100, unique=True)),
+                ('path', models.CharField(max_length=1000)),
+                ('sha256', models.CharField(max_length=64)),
+                ('metadata', models.JSONField(blank=True, default=dict)),
+                ('smoke_scores', models.JSONField(blank=True, default=dict)),
+                ('registered_at', models.DateTimeField(auto_now_add=True)),
+                ('registered_by', models.CharField(blank=True, default='', max_length=150)),
+                ('is_active', models.BooleanField(default=False)),
+                ('activated_at', models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                "ordering": ["-registered_at", "-id"],
-                "constraints": [
-                    models.UniqueConstraint(
-                        condition=models.Q(("is_active", True)),
-                        fields=("is_active",),
-                        name="one_active_model",
-                    )
-                ],
+                'ordering': ['-registered_at', '-id'],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('is_active',), name='one_active_model')],
             },
         ),
         migrations.CreateModel(
-            name="WebhookDelivery",
+            name='WebhookDelivery',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("message_id", models.CharField(max_length=64, unique=True)),
-                ("event_type", models.CharField(max_length=64)),
-                ("body", models.TextField()),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("pending", "Pending"),
-                            ("delivered", "Delivered"),
-                            ("failed", "Failed (gave up)"),
-                        ],
-                        default="pending",
-                        max_length=16,
-                    ),
-                ),
-                ("attempts", models.PositiveIntegerField(default=0)),
-                ("next_attempt_at", models.DateTimeField()),
-                ("last_error", models.CharField(blank=True, default="", max_length=500)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("delivered_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "comment",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="moderation.comment",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('message_id', models.CharField(max_length=64, unique=True)),
+                ('event_type', models.CharField(max_length=64)),
+                ('body', models.TextField()),
+                ('status', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'Failed (gave up)')], default='pending', max_length=16)),
+                ('attempts', models.PositiveIntegerField(default=0)),
+                ('next_attempt_at', models.DateTimeField()),
+                ('last_error', models.CharField(blank=True, default='', max_length=500)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('delivered_at', models.DateTimeField(blank=True, null=True)),
+                ('comment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='moderation.comment')),
             ],
             options={
-                "verbose_name_plural": "webhook deliveries",
+                'verbose_name_plural': 'webhook deliveries',
             },
         ),
         migrations.CreateModel(
-            name="WebhookAttempt",
+            name='WebhookAttempt',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("attempted_at", models.DateTimeField(auto_now_add=True)),
-                ("status_code", models.PositiveIntegerField(blank=True, null=True)),
-                ("error", models.CharField(blank=True, default="", max_length=500)),
-                ("response_body", models.CharField(blank=True, default="", max_length=1000)),
-                ("duration_ms", models.PositiveIntegerField(default=0)),
-                (
-                    "delivery",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="attempt_log",
-                        to="moderation.webhookdelivery",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('attempted_at', models.DateTimeField(auto_now_add=True)),
+                ('status_code', models.PositiveIntegerField(blank=True, null=True)),
+                ('error', models.CharField(blank=True, default='', max_length=500)),
+                ('response_body', models.CharField(blank=True, default='', max_length=1000)),
+                ('duration_ms', models.PositiveIntegerField(default=0)),
+                ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempt_log', to='moderation.webhookdelivery')),
             ],
             options={
-                "ordering": ["-attempted_at", "-id"],
+                'ordering': ['-attempted_at', '-id'],
             },
         ),
         migrations.CreateModel(
-            name="WebhookEndpoint",
+            name='WebhookEndpoint',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("url", models.URLField(max_length=2000)),
-                (
-                    "secrets",
-                    models.TextField(
-                        help_text="One or more whsec_… secrets, separated by spaces or new lines."
-                    ),
-                ),
-                ("enabled", models.BooleanField(default=True)),
-                ("disabled_reason", models.CharField(blank=True, default="", max_length=300)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "site",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="webhook_endpoints",
-                        to="moderation.site",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('url', models.URLField(max_length=2000)),
+                ('secrets', models.TextField(help_text='One or more whsec_… secrets, separated by spaces or new lines.')),
+                ('enabled', models.BooleanField(default=True)),
+                ('disabled_reason', models.CharField(blank=True, default='', max_length=300)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_endpoints', to='moderation.site')),
             ],
         ),
         migrations.AddField(
-            model_name="webhookdelivery",
-            name="endpoint",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="deliveries",
-                to="moderation.webhookendpoint",
-            ),
+            model_name='webhookdelivery',
+            name='endpoint',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='moderation.webhookendpoint'),
         ),
         migrations.AddIndex(
-            model_name="webhookdelivery",
-            index=models.Index(fields=["status", "next_attempt_at"], name="webhook_due"),
+            model_name='webhookdelivery',
+            index=models.Index(fields=['status', 'next_attempt_at'], name='webhook_due'),
         ),
     ]

@@ -6,93 +6,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("moderation", "0004_webhooks_model_registry"),
+        ('moderation', '0004_webhooks_model_registry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="comment",
-            name="erased_at",
+            model_name='comment',
+            name='erased_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name="comment",
-            name="ip_truncated",
+            model_name='comment',
+            name='ip_truncated',
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name="site",
-            name="policy_overrides",
-            field=models.JSONField(
-                blank=True,
-                default=dict,
-                help_text='Per-label thresholds over the model\'s, e.g. {"toxicity": {"review": 0.4}}.',
-            ),
+            model_name='site',
+            name='policy_overrides',
+            field=models.JSONField(blank=True, default=dict, help_text='Per-label thresholds over the model\'s, e.g. {"toxicity": {"review": 0.4}}.'),
         ),
         migrations.AlterField(
-            model_name="comment",
-            name="status",
-            field=models.CharField(
-                choices=[
-                    ("queued", "Queued"),
-                    ("approved", "Approved"),
-                    ("rejected", "Rejected"),
-                    ("needs_review", "Needs review"),
-                    ("failed", "Failed"),
-                    ("erased", "Erased"),
-                ],
-                db_index=True,
-                default="queued",
-                max_length=16,
-            ),
+            model_name='comment',
+            name='status',
+            field=models.CharField(choices=[('queued', 'Queued'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('needs_review', 'Needs review'), ('failed', 'Failed'), ('erased', 'Erased')], db_index=True, default='queued', max_length=16),
         ),
         migrations.AlterField(
-            model_name="decision",
-            name="outcome",
-            field=models.CharField(
-                choices=[
-                    ("queued", "Queued"),
-                    ("approved", "Approved"),
-                    ("rejected", "Rejected"),
-                    ("needs_review", "Needs review"),
-                    ("failed", "Failed"),
-                    ("erased", "Erased"),
-                ],
-                max_length=16,
-            ),
+            model_name='decision',
+            name='outcome',
+            field=models.CharField(choices=[('queued', 'Queued'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('needs_review', 'Needs review'), ('failed', 'Failed'), ('erased', 'Erased')], max_length=16),
         ),
         migrations.CreateModel(
-            name="ModeratorSiteAccess",
+            name='ModeratorSiteAccess',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "site",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="moderator_access",
-                        to="moderation.site",
-                    ),
-                ),
-                (
-                    "user",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="site_access",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='moderator_access', to='moderation.site')),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='site_access', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name_plural": "moderator site access",
-                "constraints": [models.UniqueConstraint(fields=("user", "site"), name="uniq_moderator_site")],
+                'verbose_name_plural': 'moderator site access',
+                'constraints': [models.UniqueConstraint(fields=('user', 'site'), name='uniq_moderator_site')],
             },
         ),
     ]

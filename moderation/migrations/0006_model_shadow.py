@@ -5,68 +5,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("moderation", "0005_multisite_privacy_ops"),
+        ('moderation', '0005_multisite_privacy_ops'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="ShadowScore",
+            name='ShadowScore',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("model_version", models.CharField(max_length=100)),
-                ("scores", models.JSONField(default=dict)),
-                (
-                    "outcome",
-                    models.CharField(
-                        choices=[
-                            ("queued", "Queued"),
-                            ("approved", "Approved"),
-                            ("rejected", "Rejected"),
-                            ("needs_review", "Needs review"),
-                            ("failed", "Failed"),
-                            ("erased", "Erased"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('model_version', models.CharField(max_length=100)),
+                ('scores', models.JSONField(default=dict)),
+                ('outcome', models.CharField(choices=[('queued', 'Queued'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('needs_review', 'Needs review'), ('failed', 'Failed'), ('erased', 'Erased')], max_length=16)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.AddField(
-            model_name="modelversion",
-            name="is_shadow",
+            model_name='modelversion',
+            name='is_shadow',
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name="modelversion",
-            name="shadow_since",
+            model_name='modelversion',
+            name='shadow_since',
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddConstraint(
-            model_name="modelversion",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("is_shadow", True)), fields=("is_shadow",), name="one_shadow_model"
-            ),
+            model_name='modelversion',
+            constraint=models.UniqueConstraint(condition=models.Q(('is_shadow', True)), fields=('is_shadow',), name='one_shadow_model'),
         ),
         migrations.AddField(
-            model_name="shadowscore",
-            name="comment",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="shadow_scores",
-                to="moderation.comment",
-            ),
+            model_name='shadowscore',
+            name='comment',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shadow_scores', to='moderation.comment'),
         ),
         migrations.AddConstraint(
-            model_name="shadowscore",
-            constraint=models.UniqueConstraint(
-                fields=("comment", "model_version"), name="one_shadow_score_per_version"
-            ),
+            model_name='shadowscore',
+            constraint=models.UniqueConstraint(fields=('comment', 'model_version'), name='one_shadow_score_per_version'),
         ),
     ]

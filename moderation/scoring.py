@@ -185,13 +185,15 @@ def model_error() -> str:
 
 
 _shadow: tuple[str, ModelArtifact] | None = None  # (sha256, model) of the shadow candidate loaded here
+# Its own lock: loading a candidate takes seconds, and decisions must not wait for it.
+_shadow_lock = threading.Lock()
 
 
 def shadow_model(row: ModelVersion) -> ModelArtifact | None:
     """The registered shadow candidate ``row``, verified and loaded once per process (again when its file
     changes); None (logged) if it fails verification: the shadow never decides, so it is simply not scored."""
     global _shadow
-    with _lock:
+    with _shadow_lock:
         if _shadow is None or _shadow[0] != row.sha256:
             try:
                 _shadow = (row.sha256, load_verified(row.path, row.sha256).model)
@@ -223,7 +225,6 @@ class Verdict:
     bands: dict[str, str] = field(default_factory=dict)
     language: str | None = None  # the detected language, when it was checked
     language_supported: bool = True
-    error: str = ""
 
 
 def judge(
@@ -240,7 +241,7 @@ def judge(
     model was not trained on goes to a person whatever its scores). ``scores`` None: the model could not score
     it (``error`` says why), and a person decides."""
     if scores is None:
-        return Verdict(NEEDS_REVIEW, [f"model could not score: {error}"], {}, model_version, error=error)
+        return Verdict(NEEDS_REVIEW, [f"model could not score: {error}"], {}, model_version)
     result = apply_policy(scores, thresholds)
     outcome, reasons = result.outcome, list(result.reasons)
     language, supported = None, True
@@ -252,19 +253,12 @@ def judge(
     return Verdict(outcome, reasons, dict(scores), model_version, result.bands, language, supported)
 
 
-def verdicts(
-    site: Any,
-    texts: Sequence[str],
-    declared_languages: Sequence[str] | None = None,
-    model: ModelArtifact | None = None,
-) -> list[Verdict]:
+def verdicts(site: Any, texts: Sequence[str]) -> list[Verdict]:
     """Score ``texts`` (one model call) and judge each at ``site``'s thresholds. Raises ModelUnavailable when
-    no model can be served, and whatever the model raises when scoring fails (callers that must not lose a
-    batch to one poison comment score one by one)."""
-    model = model or current_model()
+    no model can be served, and whatever the model raises when scoring fails."""
+    model = current_model()
     thresholds = thresholds_for(site, model.thresholds)
-    declared = list(declared_languages) if declared_languages is not None else [""] * len(texts)
     return [
-        judge(scores, thresholds, model.version, text=text, declared_language=lang)
-        for text, lang, scores in zip(texts, declared, model.score(list(texts)), strict=True)
+        judge(scores, thresholds, model.version, text=text)
+        for text, scores in zip(texts, model.score(list(texts)), strict=True)
     ]

@@ -8,6 +8,7 @@ import logging
 from django.conf import settings
 
 from moderation.models import Comment, CommentStatus, Site
+from moderation.policy import thresholds_for
 from moderation.queue import enqueue_decide
 from moderation.scoring import ModelUnavailable, current_model
 from moderation.services.comments import (
@@ -18,7 +19,6 @@ from moderation.services.comments import (
     record_scoring_failure,
     stale_queued_comment_ids,
     thresholds_by_comment,
-    thresholds_for,
 )
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,13 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
     else:
         try:
             all_scores = model.score([clean["text"] for clean in new])
+            thresholds = thresholds_for(site, model.thresholds)
             verdicts = [
                 ModelVerdict(
                     0,
                     scores,
                     model.version,
-                    thresholds_for(site, model.thresholds),
+                    thresholds,
                     text=clean["text"],
                     declared_language=clean["language"],
                 )

@@ -13,7 +13,6 @@ few texts must score in [0, 1] on every label and the thresholds must name known
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from django.utils import timezone
 
 from moderation.models import AuditEntry, ModelVersion
 from moderation.scoring import VerificationError, load_verified
+from training.runtime import file_sha256
 
 # --- State changes (one function each, with its audit entry) ----------------------------------------------
 
@@ -169,7 +169,7 @@ def register_default_model(
     VerificationError (nothing recorded) if the file is unreadable or fails verification."""
     path = Path(path).resolve()
     try:
-        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        sha256 = file_sha256(path)
     except OSError as exc:
         raise VerificationError(f"model file {path} unreadable: {exc}") from None
     row = ModelVersion.objects.filter(sha256=sha256).order_by("id").first()
@@ -183,8 +183,3 @@ def register_default_model(
     except ActiveVersionChanged:  # someone promoted a version meanwhile: theirs stays
         return row, registered, False
     return row, registered, True
-
-
-def active_version() -> tuple[str, str, str] | None:
-    """(version, path, sha256) of the active model, or None when none is registered active."""
-    return ModelVersion.objects.filter(is_active=True).values_list("version", "path", "sha256").first()

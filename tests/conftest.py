@@ -67,6 +67,18 @@ def make_comment(site):
     return make
 
 
+@pytest.fixture
+def fresh_model_state(monkeypatch):
+    """This process's model handle as a fresh process has it: no model loaded, no failed load, no cached read
+    of the registry's active version (a cached read from an earlier test, whose database rows are gone, would
+    serve that test's model). Restored afterwards, so the shipped model is not reloaded for every test."""
+    from moderation import scoring
+
+    for name in ("_model", "_failure", "_active", "_active_read_at", "_switch_failure"):
+        monkeypatch.setattr(scoring, name, None)
+    return scoring
+
+
 # --- Real services ------------------------------------------------------------------------------------------
 
 

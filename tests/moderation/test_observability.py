@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from moderation import scoring as engine
 from moderation.models import CommentStatus, WebhookDelivery
 from moderation.queue import producer
 from moderation.services import (
@@ -45,13 +44,6 @@ def decided(make_comment):
         ]
     )
     return comments
-
-
-@pytest.fixture
-def fresh_model_state(monkeypatch):
-    """Let a test change the model path: this process's loaded model is forgotten for the test."""
-    monkeypatch.setattr(engine, "_model", None)
-    monkeypatch.setattr(engine, "_failure", None)
 
 
 @pytest.fixture

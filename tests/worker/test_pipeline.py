@@ -7,16 +7,7 @@ from moderation.models import Comment, CommentStatus, Decision
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def fresh_model_cache(monkeypatch):
-    import moderation.scoring as scoring
-
-    monkeypatch.setattr(scoring, "_model", None)
-    monkeypatch.setattr(scoring, "_failure", None)
-    return scoring
-
-
-def test_decide_scores_and_records_with_the_shipped_model(make_comment, fresh_model_cache):
+def test_decide_scores_and_records_with_the_shipped_model(make_comment, fresh_model_state):
     from moderation.services.ingest import decide_comments
 
     comments = [make_comment(text=t) for t in ("Thoughtful piece, thank you.", "You absolute idiot, go die.")]
@@ -25,10 +16,10 @@ def test_decide_scores_and_records_with_the_shipped_model(make_comment, fresh_mo
     assert polite.status == CommentStatus.APPROVED
     assert abusive.status in {CommentStatus.REJECTED, CommentStatus.NEEDS_REVIEW}
     assert abusive.scores["toxicity"] > polite.scores["toxicity"]
-    assert polite.model_version == fresh_model_cache.current_model().version
+    assert polite.model_version == fresh_model_state.current_model().version
 
 
-def test_running_the_task_twice_gives_one_outcome(make_comment, fresh_model_cache):
+def test_running_the_task_twice_gives_one_outcome(make_comment, fresh_model_state):
     from worker.tasks import decide_comments
 
     comment = make_comment()
@@ -40,7 +31,7 @@ def test_running_the_task_twice_gives_one_outcome(make_comment, fresh_model_cach
     assert Decision.objects.filter(comment=comment).count() == 1
 
 
-def test_submit_task_twice_is_one_comment_one_decision(db, fresh_model_cache):
+def test_submit_task_twice_is_one_comment_one_decision(db, fresh_model_state):
     from tests.conftest import comment_payload
     from worker.tasks import submit_comment
 
@@ -60,7 +51,7 @@ def test_invalid_celery_submission_is_dropped_with_the_field_named(db):
 
 
 def test_a_model_that_cannot_load_sends_comments_to_review(
-    make_comment, fresh_model_cache, settings, tmp_path
+    make_comment, fresh_model_state, settings, tmp_path
 ):
     from moderation.services.ingest import decide_comments
 
@@ -74,12 +65,12 @@ def test_a_model_that_cannot_load_sends_comments_to_review(
 
 
 def test_a_poison_comment_fails_after_max_attempts_and_the_rest_are_decided(
-    make_comment, fresh_model_cache, settings, monkeypatch
+    make_comment, fresh_model_state, settings, monkeypatch
 ):
     from moderation.services.ingest import decide_comments
 
     settings.MODERATION_MAX_ATTEMPTS = 2
-    model = fresh_model_cache.current_model()
+    model = fresh_model_state.current_model()
     real_score = type(model).score
 
     def score(self, texts):  # fault injection: this one text cannot be scored
@@ -98,7 +89,7 @@ def test_a_poison_comment_fails_after_max_attempts_and_the_rest_are_decided(
     assert "ValueError: cannot score this" in poison.last_error
 
 
-def test_submit_and_decide_writes_each_new_comment_with_its_decision(db, site, fresh_model_cache):
+def test_submit_and_decide_writes_each_new_comment_with_its_decision(db, site, fresh_model_state):
     from moderation.models import AuditEntry
     from moderation.services.ingest import submit_and_decide
     from moderation.validation import validate_submission
@@ -118,12 +109,12 @@ def test_submit_and_decide_writes_each_new_comment_with_its_decision(db, site, f
     assert Decision.objects.count() == 3
 
 
-def test_submit_and_decide_isolates_a_poison_comment(db, site, fresh_model_cache, monkeypatch, settings):
+def test_submit_and_decide_isolates_a_poison_comment(db, site, fresh_model_state, monkeypatch, settings):
     from moderation.services.ingest import submit_and_decide
     from moderation.validation import validate_submission
     from tests.conftest import comment_payload
 
-    model = fresh_model_cache.current_model()
+    model = fresh_model_state.current_model()
     real_score = type(model).score
     monkeypatch.setattr(
         type(model),
@@ -150,7 +141,7 @@ def test_submit_and_decide_isolates_a_poison_comment(db, site, fresh_model_cache
     ],
 )
 def test_comments_in_unsupported_languages_go_to_review_whatever_the_scores(
-    make_comment, fresh_model_cache, text, language
+    make_comment, fresh_model_state, text, language
 ):
     from moderation.services.ingest import decide_comments
 

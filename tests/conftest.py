@@ -79,6 +79,19 @@ def fresh_model_state(monkeypatch):
     return scoring
 
 
+def reconnect_producer() -> None:
+    """Make the project's Celery app send to the broker the settings name now (tests point it at a private
+    Redis and back). Its configuration is read from the settings on each use, but it keeps the connection pool
+    and the producer pool of the broker it first used (``app.close()`` forgets only the first, and deregisters
+    the app). Both are forgotten here, not closed: kombu keeps pools per broker in its own registry, so the
+    next send gets the pools of the broker named now, as a new app would."""
+    from moderation.queue import producer
+
+    app = producer()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 # --- Real services ------------------------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO, reconnect_producer, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -293,7 +293,7 @@ def test_compose_commands_run_natively(stack, real_redis):
     # A Celery-path submission, sent by task name as a site would (routed by the same settings).
     from moderation.queue import producer
 
-    producer().close()  # drop pooled connections: the next send reads the broker settings anew
+    reconnect_producer()
     producer().send_task(
         "moderation.submit_comment",
         kwargs={

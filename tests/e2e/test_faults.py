@@ -14,7 +14,7 @@ import pytest
 from django.db.models import Count
 
 from moderation.models import Comment, CommentStatus, Decision
-from tests.conftest import comment_payload, wait_for
+from tests.conftest import comment_payload, reconnect_producer, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -189,15 +189,13 @@ class PrivateRedis:
 
 @pytest.fixture
 def private_redis(tmp_path, settings):
-    from moderation.queue import producer
-
     server = PrivateRedis(tmp_path)
     server.start()
     settings.REDIS_URL = settings.CELERY_BROKER_URL = server.url
-    producer().close()  # drop pooled connections: the next send reads the broker settings anew
+    reconnect_producer()
     yield server
     server.stop()
-    producer().close()  # drop pooled connections: the next send reads the broker settings anew
+    reconnect_producer()
 
 
 def test_redis_restart_without_persistence_loses_nothing_after_the_reconciler(

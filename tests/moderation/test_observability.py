@@ -14,6 +14,7 @@ from moderation.services import (
     moderate_comments,
     record_model_decisions,
 )
+from tests.conftest import reconnect_producer
 
 pytestmark = pytest.mark.django_db
 
@@ -48,9 +49,9 @@ def decided(make_comment):
 
 @pytest.fixture
 def fresh_producer():
-    producer().close()  # drop pooled connections: the next send reads the broker settings anew
+    reconnect_producer()
     yield
-    producer().close()  # drop pooled connections: the next send reads the broker settings anew
+    reconnect_producer()
 
 
 def test_healthz_answers_whatever_the_host(client, settings):

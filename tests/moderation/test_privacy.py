@@ -27,7 +27,7 @@ from moderation.services import (
     truncate_ip,
 )
 from moderation.validation import validate_submission
-from tests.conftest import comment_payload
+from tests.conftest import comment_payload, reconnect_producer
 
 pytestmark = pytest.mark.django_db
 
@@ -235,7 +235,7 @@ def queued_submissions(settings) -> list[tuple[str, dict]]:
 @pytest.fixture
 def clean_queues(settings, real_redis):
 
-    producer().close()  # drop pooled connections: the next send reads the broker settings anew
+    reconnect_producer()
 
     def purge():
         with producer().connection_for_write() as conn:

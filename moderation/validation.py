@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 
-from training.runtime import LABELS
+from training.labels import LABELS
 
 
 @dataclass

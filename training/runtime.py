@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from training.labels import LABELS
 from training.verify import ArtifactError, metadata_path, verify_artifact
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "metadata_path",
 ]
 
-LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack", "spam"]
 ARTIFACT_FORMAT = 1
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_PATH_ENV = "MODERATION_MODEL_PATH"

@@ -42,6 +42,18 @@ class PolicyResult:
     bands: dict[str, str] = field(default_factory=dict)
 
 
+def band(score: float | None, limits: Mapping[str, float] | None) -> str:
+    """Where one label's score falls at one model's thresholds for it: "reject" at or above ``reject``, else
+    "review" at or above ``review``, else "none" (also for a missing score or a label without thresholds)."""
+    if score is None or not limits:
+        return "none"
+    if limits.get("reject") is not None and score >= limits["reject"]:
+        return "reject"
+    if limits.get("review") is not None and score >= limits["review"]:
+        return "review"
+    return "none"
+
+
 def apply_policy(scores: Mapping[str, float], thresholds: Mapping[str, Mapping[str, float]]) -> PolicyResult:
     """Decide on one comment.
 
@@ -60,14 +72,13 @@ def apply_policy(scores: Mapping[str, float], thresholds: Mapping[str, Mapping[s
         if score is None:
             review.append(f"{label} was not scored")
             continue
-        reject_at = limits.get("reject")
-        review_at = limits.get("review")
-        if reject_at is not None and score >= reject_at:
-            rejected.append(f"{label} {score:.2f} ≥ reject threshold {reject_at:.2f}")
-            bands[label] = "reject"
-        elif review_at is not None and score >= review_at:
-            review.append(f"{label} {score:.2f} ≥ review threshold {review_at:.2f}")
-            bands[label] = "review"
+        where = band(score, limits)
+        if where == "reject":
+            rejected.append(f"{label} {score:.2f} ≥ reject threshold {limits['reject']:.2f}")
+        elif where == "review":
+            review.append(f"{label} {score:.2f} ≥ review threshold {limits['review']:.2f}")
+        if where != "none":
+            bands[label] = where
     if rejected:
         return PolicyResult(REJECTED, rejected + review, bands)
     if review:

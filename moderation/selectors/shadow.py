@@ -5,18 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from moderation.models import Decision, DecisionKind, ModelVersion, ShadowScore
+from moderation.policy import band
 from moderation.selectors.tuning import moderator_labels
-
-
-def _band(score: float | None, limits: dict[str, float] | None) -> str:
-    """'reject' / 'review' / 'none' for one label's score at one model's thresholds."""
-    if score is None or not limits:
-        return "none"
-    if limits.get("reject") is not None and score >= limits["reject"]:
-        return "reject"
-    if limits.get("review") is not None and score >= limits["review"]:
-        return "review"
-    return "none"
 
 
 def shadow_report(version: str) -> dict[str, Any]:
@@ -68,8 +58,8 @@ def shadow_report(version: str) -> dict[str, Any]:
             stats = labels.setdefault(
                 label, {"moderated": 0, "active_agree": 0, "shadow_agree": 0, "would_change": 0}
             )
-            active_band = _band(auto_scores.get(label), thresholds.get(label))
-            shadow_band = _band(shadow_scores.get(label), shadow_thresholds.get(label))
+            active_band = band(auto_scores.get(label), thresholds.get(label))
+            shadow_band = band(shadow_scores.get(label), shadow_thresholds.get(label))
             stats["would_change"] += active_band != shadow_band
             if pk in moderated:
                 stats["moderated"] += 1

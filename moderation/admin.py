@@ -1,6 +1,23 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from moderation.models import ApiKey, AuditEntry, Comment, Decision, Site
+from moderation import queue
+from moderation.models import (
+    ApiKey,
+    AuditEntry,
+    Comment,
+    Decision,
+    ModelVersion,
+    ModeratorSiteAccess,
+    Site,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+)
+from moderation.selectors.shadow import shadow_report
+from moderation.services import registry, shadow
 
 
 @admin.register(Site)
@@ -40,8 +57,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
 
 # --- Webhooks: endpoints per site, the outbox and every delivery attempt ------------------------------------
-
-from moderation.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint  # noqa: E402
 
 
 @admin.register(WebhookEndpoint)
@@ -103,16 +118,12 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):
-        from django.utils import timezone
-
-        from moderation.queue import enqueue_webhook_delivery
-
         ids = list(queryset.exclude(status=WebhookDeliveryStatus.DELIVERED).values_list("pk", flat=True))
         WebhookDelivery.objects.filter(pk__in=ids).update(
             status=WebhookDeliveryStatus.PENDING, next_attempt_at=timezone.now()
         )
         if ids:
-            enqueue_webhook_delivery(ids)
+            queue.enqueue_webhook_delivery(ids)
 
 
 @admin.register(WebhookAttempt)
@@ -129,10 +140,6 @@ class WebhookAttemptAdmin(admin.ModelAdmin):
 
 
 # --- Model registry: promote / roll back from admin (same functions as the commands) ------------------------
-
-from django.contrib import messages  # noqa: E402
-
-from moderation.models import ModelVersion  # noqa: E402
 
 
 @admin.register(ModelVersion)
@@ -158,10 +165,6 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="Shadow comparison")
     def shadow_comparison(self, obj):
         """Per label: agreement with moderators (active vs this model) and decisions it would have changed."""
-        from django.utils.html import format_html, format_html_join
-
-        from moderation.selectors.shadow import shadow_report
-
         report = shadow_report(obj.version)
         if not report["scored"]:
             return "No shadow scores for this version (shadow it to compare it on live traffic)."
@@ -193,24 +196,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Shadow the selected version (score live traffic, never decide)")
     def shadow_selected(self, request, queryset):
-        from moderation.services.registry import VerificationError
-        from moderation.services.shadow import start_shadow
-
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to shadow.", messages.ERROR)
             return
         try:
-            row = start_shadow(queryset.get().version, actor_label=request.user.get_username())
-        except (VerificationError, ValueError) as exc:
+            row = shadow.start_shadow(queryset.get().version, actor_label=request.user.get_username())
+        except (registry.VerificationError, ValueError) as exc:
             self.message_user(request, f"Refused: {exc}", messages.ERROR)
             return
         self.message_user(request, f"Shadowing {row.version}")
 
     @admin.action(description="Stop shadow mode")
     def stop_shadow(self, request, queryset):
-        from moderation.services.shadow import stop_shadow
-
-        row = stop_shadow(actor_label=request.user.get_username())
+        row = shadow.stop_shadow(actor_label=request.user.get_username())
         self.message_user(request, f"Stopped shadowing {row.version}" if row else "No shadow model")
 
     def has_add_permission(self, request):
@@ -221,33 +219,27 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Promote the selected version (verified again first)")
     def promote_selected(self, request, queryset):
-        from moderation.services.registry import VerificationError, promote
-
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
             return
         try:
-            row = promote(queryset.get().version, actor_label=request.user.get_username())
-        except VerificationError as exc:
+            row = registry.promote(queryset.get().version, actor_label=request.user.get_username())
+        except registry.VerificationError as exc:
             self.message_user(request, f"Refused, the active version is unchanged: {exc}", messages.ERROR)
             return
         self.message_user(request, f"Active model: {row.version}")
 
     @admin.action(description="Roll back to the previously active version")
     def rollback_active(self, request, queryset):
-        from moderation.services.registry import VerificationError, rollback
-
         try:
-            row = rollback(actor_label=request.user.get_username())
-        except (ModelVersion.DoesNotExist, VerificationError) as exc:
+            row = registry.rollback(actor_label=request.user.get_username())
+        except (ModelVersion.DoesNotExist, registry.VerificationError) as exc:
             self.message_user(request, f"Refused, the active version is unchanged: {exc}", messages.ERROR)
             return
         self.message_user(request, f"Active model: {row.version}")
 
 
 # --- Issue 5: moderators limited to some sites (none = every site; superusers always see every site) --------
-
-from moderation.models import ModeratorSiteAccess  # noqa: E402
 
 
 @admin.register(ModeratorSiteAccess)

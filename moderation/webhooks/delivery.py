@@ -38,6 +38,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from moderation import queue
 from moderation.models import (
     Comment,
     CommentStatus,
@@ -146,9 +147,7 @@ def write_outbox(comments: Iterable[Comment], decision: str, reason_code: str = 
     created = WebhookDelivery.objects.bulk_create(rows)
     ids = [row.pk for row in created]
     if ids:
-        from moderation.queue import enqueue_webhook_delivery
-
-        transaction.on_commit(lambda: enqueue_webhook_delivery(ids))
+        transaction.on_commit(lambda: queue.enqueue_webhook_delivery(ids))
     return ids
 
 
@@ -295,9 +294,6 @@ def deliver(
             counts["retrying"] += 1
             if retry_in <= MAX_COUNTDOWN_SECONDS:
                 soon.setdefault(int(retry_in) + 1, []).append(pk)
-    if soon:
-        from moderation.queue import enqueue_webhook_delivery
-
-        for countdown, pks in soon.items():
-            enqueue_webhook_delivery(pks, countdown=countdown)
+    for countdown, pks in soon.items():
+        queue.enqueue_webhook_delivery(pks, countdown=countdown)
     return counts

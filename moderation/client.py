@@ -25,7 +25,9 @@ _apps: dict[tuple[str, str], Celery] = {}
 
 def _app(broker_url: str, key_prefix: str) -> Celery:
     if (broker_url, key_prefix) not in _apps:
-        app = Celery("moderation-client", broker=broker_url)
+        # Not the process's current app: a site's Django process (or ours, in tests) has its own, which
+        # ``shared_task`` and ``moderation.queue.producer`` use; a client must not take its place.
+        app = Celery("moderation-client", broker=broker_url, set_as_current=False)
         app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_timeout=3)
         if key_prefix:
             app.conf.broker_transport_options = {"global_keyprefix": key_prefix}

@@ -15,6 +15,7 @@ BENCHMARKS = {
     "robustness": ("benchmarks.robustness", ["--json"]),
     "perspective": ("benchmarks.perspective", ["--json"]),
     "spam-transfer": ("benchmarks.spam_transfer", ["--json"]),
+    "workload": ("benchmarks.workload", ["--json"]),
 }
 
 

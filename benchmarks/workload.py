@@ -1,0 +1,248 @@
+"""What the default policy does to a news desk: civil comments rejected and held, toxic comments caught, the
+precision of automatic rejections, and how well the review queue is ranked — beside alt-profanity-check.
+
+    python -m benchmarks workload [--model PATH] [--second-stage] [--json]
+
+Every comment goes through the one verdict (``moderation.scoring.judge``: the policy at the model's default
+thresholds, with the language gate), as a site with no overrides gets it. Sets:
+
+- ``civil_comments_test``: Civil Comments rows of the model's held-out test split (never trained on, never
+  used for thresholds); ``civil_comments_toxic_spans_test``: the toxic-only posts of the same split (toxic
+  share held or rejected only);
+- ``globe_and_mail_level2plus`` / ``level3plus`` and ``fox_news_hateful``: other sites' news comments,
+  evaluation only;
+- ``news_desk``: our own hand-written comments on political stories
+  (``benchmarks/data/news_desk_comments.csv``): a regression check, never a tuning target. Its spam rows are
+  reported apart, with every kind, in ``news_desk_by_kind``.
+
+Per set: the share of civil comments approved / held / rejected (``clearly_civil_rejected`` on the clearly
+civil rows, see ``training.offline.news``), the share of toxic comments held or rejected, the precision of
+automatic rejections, and ``caught_at_held``: the share of toxic comments among the top 10/15/20% of all
+comments by review priority (``moderation.policy.review_priority``). ``peer``: alt-profanity-check's
+``predict_prob`` ranked the same way, and at the same held share as our policy's.
+Intervals are 95% Wilson intervals on the rows of the set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+NEWS_DESK = Path(__file__).parent / "data" / "news_desk_comments.csv"
+SPAM_KINDS = {"scam_investment", "scam_loan", "scam_fund_recovery", "praise_link", "tech_support", "promo"}
+HELD_SHARES = (0.10, 0.15, 0.20)
+
+
+def wilson(k: int, n: int) -> list[float] | None:
+    """95% Wilson score interval of k successes in n."""
+    if n == 0:
+        return None
+    z = 1.959964
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
+
+
+def share(k: int, n: int) -> dict:
+    return {"share": round(k / n, 4) if n else None, "n": n, "ci95": wilson(k, n)}
+
+
+def caught_at(priority: np.ndarray, toxic: np.ndarray, held: float) -> float | None:
+    """Share of toxic rows among the top ``held`` share of rows by ``priority`` (ties broken by row order)."""
+    if not toxic.any():
+        return None
+    k = int(round(held * len(priority)))
+    top = np.argsort(-priority, kind="stable")[:k]
+    return round(float(toxic[top].sum() / toxic.sum()), 4)
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation.config.settings")
+    os.environ.setdefault("MODERATION_ENV", "local")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+
+
+def news_desk_set():
+    from training.offline.news import NewsSet
+
+    with open(NEWS_DESK, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    abuse = [r for r in rows if r["kind"] not in SPAM_KINDS]
+    spam = [r for r in rows if r["kind"] in SPAM_KINDS]
+    desk = NewsSet(
+        "news_desk",
+        [r["text"] for r in abuse],
+        [int(r["civil"] == "0") for r in abuse],
+        [r["civil"] == "1" for r in abuse],
+        "our own hand-written comments on political stories (regression check, not a tuning target)",
+    )
+    return desk, [r["kind"] for r in abuse], spam
+
+
+def sets(seed: int) -> list:
+    from training.offline import news
+
+    out = [
+        news.civil_comments("test", seed),
+        news.civil_comments_toxic("test", seed),
+        news.globe_and_mail(2),
+        news.globe_and_mail(3),
+        news.fox_news(),
+    ]
+    if NEWS_DESK.is_file():
+        out.append(news_desk_set()[0])
+    return out
+
+
+def measure(news_set, verdicts, peer: np.ndarray | None) -> dict:
+    from moderation.policy import APPROVED, NEEDS_REVIEW, REJECTED, review_priority
+
+    toxic = np.array(news_set.toxic, dtype=bool)
+    civil = ~toxic
+    clear = np.array(news_set.clearly_civil, dtype=bool)
+    outcome = np.array([v.outcome for v in verdicts])
+    priority = np.array([review_priority(v.scores) for v in verdicts])
+    rejected, held = outcome == REJECTED, outcome == NEEDS_REVIEW
+    n_civil, n_toxic = int(civil.sum()), int(toxic.sum())
+    result: dict = {"n": len(outcome), "civil": n_civil, "toxic": n_toxic, "note": news_set.note}
+    if n_civil:
+        result["civil_approved"] = share(int((civil & (outcome == APPROVED)).sum()), n_civil)
+        result["civil_held"] = share(int((civil & held).sum()), n_civil)
+        result["civil_rejected"] = share(int((civil & rejected).sum()), n_civil)
+    if clear.any():
+        result["clearly_civil_rejected"] = share(int((clear & rejected).sum()), int(clear.sum()))
+    if n_toxic:
+        result["toxic_held_or_rejected"] = share(int((toxic & (held | rejected)).sum()), n_toxic)
+        result["toxic_rejected"] = share(int((toxic & rejected).sum()), n_toxic)
+    if rejected.any():
+        result["rejection_precision"] = share(int((toxic & rejected).sum()), int(rejected.sum()))
+    result["all_held"] = share(int(held.sum()), len(outcome))
+    if n_toxic and n_civil:
+        result["caught_at_held"] = {f"{s:.0%}": caught_at(priority, toxic, s) for s in HELD_SHARES}
+    if peer is not None and n_toxic and n_civil:
+        ours_share = float((held | rejected).mean())
+        k = int(round(ours_share * len(peer)))
+        top = np.zeros(len(peer), dtype=bool)
+        top[np.argsort(-peer, kind="stable")[:k]] = True
+        result["peer"] = {
+            "caught_at_held": {f"{s:.0%}": caught_at(peer, toxic, s) for s in HELD_SHARES},
+            "at_our_held_or_rejected_share": {
+                "share": round(ours_share, 4),
+                "civil_flagged": share(int((civil & top).sum()), n_civil),
+                "toxic_flagged": share(int((toxic & top).sum()), n_toxic),
+            },
+            "at_its_0.5": {
+                "civil_flagged": share(int((civil & (peer >= 0.5)).sum()), n_civil),
+                "toxic_flagged": share(int((toxic & (peer >= 0.5)).sum()), n_toxic),
+            },
+        }
+    return result
+
+
+def no_words(model) -> dict:
+    """What a comment with no words scores, and whether the default policy holds it."""
+    from moderation.scoring import judge
+
+    texts = ["", "👍", "😂😂😂", "🙏🇵🇰", "!!!", "..."]
+    out = {}
+    for text, scores in zip(texts, model.score(texts), strict=True):
+        verdict = judge(scores, model.thresholds, model.version, text=text)
+        out[text or "(empty)"] = {
+            "outcome": verdict.outcome,
+            "toxicity": round(scores.get("toxicity", 0.0), 4),
+        }
+    return out
+
+
+def run(model_path: Path | None, second_stage: bool) -> dict:
+    _django()
+    from moderation.scoring import judge
+    from training.runtime import load_model
+
+    model = load_model(model_path, second_stage=second_stage)
+    seed = int(model.metadata.get("config", {}).get("seed", 0))
+    try:
+        from training.offline.compare import peer_scores
+    except RuntimeError:  # pragma: no cover - the train extra is missing
+        peer_scores = None
+
+    def decide(texts: list[str]):
+        return [
+            judge(scores, model.thresholds, model.version, text=text)
+            for text, scores in zip(texts, model.score(texts), strict=True)
+        ]
+
+    result: dict = {
+        "model_version": model.version,
+        "stages": model.stages,
+        "thresholds": model.thresholds,
+        "no_words": no_words(model),
+        "sets": {},
+    }
+    for news_set in sets(seed):
+        verdicts = decide(news_set.texts)
+        peer = peer_scores(news_set.texts) if peer_scores else None
+        result["sets"][news_set.name] = measure(news_set, verdicts, peer)
+    if NEWS_DESK.is_file():
+        desk, kinds, spam = news_desk_set()
+        verdicts = decide(desk.texts)
+        by_kind: dict[str, Counter] = {}
+        for kind, verdict in zip(kinds, verdicts, strict=True):
+            by_kind.setdefault(kind, Counter())[verdict.outcome] += 1
+        spam_verdicts = decide([r["text"] for r in spam])
+        for row, verdict in zip(spam, spam_verdicts, strict=True):
+            by_kind.setdefault(row["kind"], Counter())[verdict.outcome] += 1
+        result["news_desk_by_kind"] = {kind: dict(c) for kind, c in sorted(by_kind.items())}
+        result["news_desk_civil_rejected"] = [
+            {"text": t, "reasons": v.reasons}
+            for t, v, toxic in zip(desk.texts, verdicts, desk.toxic, strict=True)
+            if not toxic and v.outcome == "rejected"
+        ]
+    return result
+
+
+def _print(result: dict) -> None:
+    print(f"model {result['model_version']} ({result['stages']})")
+
+    def pct(d):
+        return "–" if not d or d.get("share") is None else f"{d['share']:.1%}"
+
+    for name, r in result["sets"].items():
+        caught = r.get("caught_at_held", {})
+        peer = r.get("peer", {}).get("caught_at_held", {})
+        print(
+            f"{name:36s} n={r['n']:5d} civil rej {pct(r.get('civil_rejected'))} held "
+            f"{pct(r.get('civil_held'))} | toxic caught {pct(r.get('toxic_held_or_rejected'))} | "
+            f"rej precision {pct(r.get('rejection_precision'))} | at 15% held ours "
+            f"{caught.get('15%', '–')} peer {peer.get('15%', '–')}"
+        )
+    for kind, counts in result.get("news_desk_by_kind", {}).items():
+        print(f"  news_desk {kind:28s} {counts}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--second-stage", action="store_true", help="with the optional embedding stage on")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.model, args.second_stage)
+    if args.json:
+        print(json.dumps(result, indent=1, ensure_ascii=False))
+    else:
+        _print(result)
+
+
+if __name__ == "__main__":
+    main()

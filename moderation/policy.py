@@ -1,7 +1,22 @@
 """The site's policy: turn a model's scores into approved / rejected / needs_review, with readable reasons.
 
-Thresholds come from the model artifact (chosen on validation data, per label: ``reject`` from a target
-precision, ``review`` from a target recall). A label without thresholds does not drive decisions.
+Thresholds come from the model artifact (chosen offline on news comments, see
+``training.offline.thresholds``: ``reject`` for precision, ``review`` from a review budget and never at or
+below what a comment with no words scores), with the site's overrides merged over them. A label without
+thresholds does not drive decisions.
+
+What a news desk can trust (issue 22):
+
+- **No single score rejects for abuse.** ``toxicity`` is a general "rude or disrespectful" score: civil but
+  heated comments ("hypocrisy", "damn right", "kill the bill") reach its reject threshold, profanity
+  (``obscene``) fires on swearing for emphasis, and the abuse labels on words like "ridiculous". A comment is
+  rejected for abuse only when two labels agree, each at its reject threshold (chosen for precision): a clear
+  abuse label (``ABUSE_LABELS``) and a general score (``GENERAL_LABELS``: toxicity, obscene), or two abuse
+  labels. One alone holds the comment for a person, with the reason saying so.
+- **Spam rejects alone** at its reject threshold.
+- **Severity first.** Every label that fires gives a reason code (``LABEL_CODES``: threat, hate,
+  harassment, toxic, spam) and the verdict a ``severity`` (``SEVERITY``), so the review queue can show
+  threats and identity hate first, and moderators reject with the same codes.
 """
 
 from __future__ import annotations
@@ -33,13 +48,50 @@ ATTRIBUTE_LABELS: dict[str, str] = {
 }
 
 
+# General scores: they never reject without a clear abuse label agreeing. Profanity (obscene) is one: news
+# readers swear for emphasis ("damn right", "bloody shambles") without abusing anyone.
+GENERAL_LABELS = ("toxicity", "obscene")
+# Clear abuse labels. A comment is rejected for abuse when two labels agree at their reject thresholds (chosen
+# for precision): an abuse label and a general score, or two abuse labels. Spam rejects alone.
+ABUSE_LABELS = ("severe_toxicity", "threat", "identity_attack", "insult")
+SCORED_FOR_ABUSE = GENERAL_LABELS + ABUSE_LABELS
+
+# The reason code each label gives when it fires: what a moderator rejects with and training reads as a label.
+LABEL_CODES: dict[str, str] = {
+    "threat": "threat",
+    "identity_attack": "hate",
+    "insult": "harassment",
+    "severe_toxicity": "harassment",
+    "obscene": "toxic",
+    "toxicity": "toxic",
+    "spam": "spam",
+}
+# Review order: higher first. A comment's severity is its highest code's.
+SEVERITY: dict[str, int] = {"threat": 4, "hate": 3, "harassment": 2, "toxic": 1, "spam": 1}
+REASON_CODES = ("threat", "hate", "harassment", "toxic", "spam")  # in severity order
+
+
 @dataclass(frozen=True)
 class PolicyResult:
     outcome: str
     reasons: list[str] = field(default_factory=list)
     # The labels that reached a threshold, and which: label -> "reject" | "review" (for callers that need to
-    # know what drove the outcome without reading the reasons, e.g. Coral's FLAG reason).
+    # know what drove the outcome without reading the reasons, e.g. Coral's FLAG reason). A general label at
+    # its reject threshold without an abuse label's agreement is in the "review" band: that is what it did.
     bands: dict[str, str] = field(default_factory=dict)
+    # The reason codes of the labels that fired (LABEL_CODES), most severe first, and the highest severity.
+    codes: list[str] = field(default_factory=list)
+    severity: int = 0
+
+
+def codes_for(bands: Mapping[str, str]) -> list[str]:
+    """The reason codes of the labels in ``bands``, without repeats, most severe first."""
+    codes = {LABEL_CODES[label] for label in bands if label in LABEL_CODES}
+    return sorted(codes, key=lambda code: (-SEVERITY.get(code, 0), code))
+
+
+def severity_of(codes: list[str]) -> int:
+    return max((SEVERITY.get(code, 0) for code in codes), default=0)
 
 
 def band(score: float | None, limits: Mapping[str, float] | None) -> str:
@@ -79,10 +131,20 @@ def apply_policy(scores: Mapping[str, float], thresholds: Mapping[str, Mapping[s
             review.append(f"{label} {score:.2f} ≥ review threshold {limits['review']:.2f}")
         if where != "none":
             bands[label] = where
+    # Two labels must agree to reject a comment for abuse: a clear abuse label and the general score, or two
+    # abuse labels, each at its reject threshold. One alone holds the comment for a person.
+    at_reject = [label for label, where in bands.items() if where == "reject" and label in SCORED_FOR_ABUSE]
+    if at_reject and not (len(at_reject) >= 2 and any(label in ABUSE_LABELS for label in at_reject)):
+        for label in at_reject:
+            bands[label] = "review"
+            reason = next(r for r in rejected if r.startswith(f"{label} "))
+            rejected.remove(reason)
+            review.insert(0, f"{reason}; no second label agrees, so a person decides")
+    codes = codes_for(bands)
     if rejected:
-        return PolicyResult(REJECTED, rejected + review, bands)
+        return PolicyResult(REJECTED, rejected + review, bands, codes, severity_of(codes))
     if review:
-        return PolicyResult(NEEDS_REVIEW, review, bands)
+        return PolicyResult(NEEDS_REVIEW, review, bands, codes, severity_of(codes))
     if not thresholds:
         return PolicyResult(NEEDS_REVIEW, ["the model has no thresholds; a person must decide"])
     return PolicyResult(APPROVED, ["all scores below review thresholds"])
@@ -108,3 +170,16 @@ def thresholds_for(
         if label in merged:
             merged[label].update({key: float(value) for key, value in cuts.items()})
     return merged
+
+
+# The labels whose scores rank the review queue and the workload benchmark's "caught at N% held": the general
+# score. (The abuse labels order the queue through severity first; their raw scores are not on toxicity's
+# scale.)
+PRIORITY_LABELS = ("toxicity",)
+
+
+def review_priority(scores: Mapping[str, float] | None) -> float:
+    """One number to rank comments for review by: the highest score of ``PRIORITY_LABELS`` (0 if unscored)."""
+    if not scores:
+        return 0.0
+    return max((float(scores[label]) for label in PRIORITY_LABELS if label in scores), default=0.0)

@@ -25,8 +25,9 @@ from typing import Any
 from django.conf import settings
 
 from moderation.models import ModelVersion
-from moderation.policy import NEEDS_REVIEW, apply_policy, thresholds_for
+from moderation.policy import APPROVED, NEEDS_REVIEW, apply_policy, thresholds_for
 from training.language import check_language
+from training.normalize import normalize
 from training.runtime import ArtifactError, ModelArtifact, default_model_path, load_model
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,10 @@ class Verdict:
     bands: dict[str, str] = field(default_factory=dict)
     language: str | None = None  # the detected language, when it was checked
     language_supported: bool = True
+    # The reason codes of the labels that fired, most severe first (policy.LABEL_CODES), and the severity the
+    # review queue sorts by (policy.SEVERITY).
+    codes: list[str] = field(default_factory=list)
+    severity: int = 0
 
 
 def judge(
@@ -242,6 +247,9 @@ def judge(
     it (``error`` says why), and a person decides."""
     if scores is None:
         return Verdict(NEEDS_REVIEW, [f"model could not score: {error}"], {}, model_version)
+    if text is not None and not has_words(text):
+        # Emoji or punctuation alone: the model's scores for it mean nothing ("!!!" scores high on shape).
+        return Verdict(APPROVED, ["no words to judge"], dict(scores), model_version)
     result = apply_policy(scores, thresholds)
     outcome, reasons = result.outcome, list(result.reasons)
     language, supported = None, True
@@ -250,7 +258,22 @@ def judge(
         language, supported = check.code or None, check.supported
         if not supported:
             outcome, reasons = NEEDS_REVIEW, [check.reason, *reasons]
-    return Verdict(outcome, reasons, dict(scores), model_version, result.bands, language, supported)
+    return Verdict(
+        outcome,
+        reasons,
+        dict(scores),
+        model_version,
+        result.bands,
+        language,
+        supported,
+        list(result.codes),
+        result.severity,
+    )
+
+
+def has_words(text: str) -> bool:
+    """A letter or digit in any script, after normalisation (zero-width and homoglyph tricks still count)."""
+    return any(ch.isalnum() for ch in normalize(text))
 
 
 def verdicts(site: Any, texts: Sequence[str]) -> list[Verdict]:

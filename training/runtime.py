@@ -107,6 +107,14 @@ class ModelArtifact:
         return "fast+embedding" if self._stage is not None else "fast"
 
     @property
+    def reference_scores(self) -> dict | None:
+        """{"rows": [score dicts], "weights": [...]}: news comments scored by this model as served (with its
+        second stage when on), weighed to news traffic, that its default review threshold was fitted on
+        (``training.offline.thresholds``); None for an artifact chosen otherwise."""
+        key = "second_stage_reference_scores" if self._stage is not None else "reference_scores"
+        return self._payload.get(key)
+
+    @property
     def has_second_stage(self) -> bool:
         """The artifact carries a trained second stage (whether or not it is switched on)."""
         return self._payload.get("second_stage") is not None

@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip scoring the evaluation-only sets (faster; metadata then lacks those metrics)",
     )
     p.add_argument(
+        "--training-thresholds",
+        action="store_true",
+        help="keep the thresholds training picks (precision/recall on validation) instead of the news desk's "
+        "default policy (`thresholds`: precision on news comments for anything that can reject, a review "
+        "budget for the general score)",
+    )
+    p.add_argument(
         "--second-stage",
         action="store_true",
         help="also train the optional second stage for toxicity: all-MiniLM-L6-v2 with its top "
@@ -112,7 +119,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="Markdown report with plots, bias audit and HateCheck breakdown")
     model_arg(p)
     p.add_argument("--out", type=Path, required=True, help="output directory")
+
+    p = sub.add_parser(
+        "thresholds",
+        help="copy a model with the default policy's thresholds chosen for a news desk (precision for "
+        "anything that can reject, a review budget for the general score; see training.offline.thresholds)",
+    )
+    model_arg(p)
+    p.add_argument("--out", type=Path, required=True, help="artifact path for the copy (a new version)")
+    p.add_argument(
+        "--review-budget",
+        type=_share,
+        default=0.15,
+        help="share of news comments flagged (held or rejected) by default (default 0.15)",
+    )
+    p.add_argument("--reject-precision", type=_share, default=0.95, help="an abuse label alone (0.95)")
+    p.add_argument("--review-precision", type=_share, default=0.95, help="an abuse label's review (0.95)")
     return parser
+
+
+def _share(value: str) -> float:
+    try:
+        share = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 < share < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 1 (a share)")
+    return share
 
 
 def _load(path: Path | None, option: str = "--model"):
@@ -153,6 +186,10 @@ def cmd_train(args) -> int:
     except EmbeddingUnavailable as exc:
         print(f"error: --second-stage: {exc}", file=sys.stderr)
         return 2
+    if not args.training_thresholds:
+        from training.offline.thresholds import ThresholdRule, rethreshold
+
+        model = rethreshold(out, out, ThresholdRule(), progress=lambda msg: print(msg, flush=True))
     print(
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) version {model.version} "
         f"in {time.perf_counter() - started:.0f}s"
@@ -249,6 +286,22 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_thresholds(args) -> int:
+    from training.offline.thresholds import ThresholdRule, rethreshold
+
+    if args.out.resolve() == default_model_path().resolve():
+        print(f"note: replacing the shipped model {args.out}", file=sys.stderr)
+    _load(args.model)  # verified first: a bad file stops here with a clear error
+    rule = ThresholdRule(
+        reject_precision=args.reject_precision,
+        review_precision=args.review_precision,
+        review_budget=args.review_budget,
+    )
+    model = rethreshold(args.model, args.out, rule)
+    print(f"wrote {model.path} version {model.version}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -262,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_compare(args, parser)
     if args.command == "report":
         return cmd_report(args)
+    if args.command == "thresholds":
+        return cmd_thresholds(args)
     parser.error(f"unknown command {args.command!r}")  # unreachable: argparse enforces the choices
     return 2
 

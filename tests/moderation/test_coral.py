@@ -72,7 +72,25 @@ def test_polite_comment_is_approved(client, api_key):
     assert response.json() == {"status": "APPROVED"}
 
 
-def test_abusive_comment_is_rejected_as_toxic(client, api_key):
+@pytest.fixture
+def rejecting_site(site):
+    """A site that lets insult and spam reject (the shipped thresholds reject nothing for abuse: no abuse
+    label reaches their precision on news comments, models/README.md)."""
+    site.policy_overrides = {"insult": {"review": 0.3, "reject": 0.3}, "spam": {"reject": 0.5}}
+    site.save()
+    return site
+
+
+def test_abusive_comment_is_held_and_flagged_under_the_default_policy(client, api_key):
+    response = moderate(client, api_key, ABUSIVE)
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "status": "PREMOD",
+        "actions": [{"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"}],
+    }
+
+
+def test_abusive_comment_is_rejected_as_toxic(client, api_key, rejecting_site):
     response = moderate(client, api_key, ABUSIVE)
     assert response.status_code == 200, response.content
     assert response.json() == {
@@ -81,7 +99,7 @@ def test_abusive_comment_is_rejected_as_toxic(client, api_key):
     }
 
 
-def test_spam_comment_is_rejected_as_spam(client, api_key):
+def test_spam_comment_is_rejected_as_spam(client, api_key, rejecting_site):
     response = moderate(client, api_key, SPAM)
     assert response.status_code == 200, response.content
     assert response.json() == {
@@ -105,7 +123,7 @@ def test_language_the_model_cannot_judge_goes_to_premod_without_a_flag(client, a
     assert response.json() == {"status": "PREMOD"}
 
 
-def test_example_request_replayed_exactly_as_coral_builds_it(client, api_key):
+def test_example_request_replayed_exactly_as_coral_builds_it(client, api_key, rejecting_site):
     """The bytes Coral sends: JSON.stringify(request, null, 2) of processPhase's object, signed with two
     active secrets (rotation), the second one ours."""
     body = (
@@ -125,7 +143,7 @@ def test_example_request_replayed_exactly_as_coral_builds_it(client, api_key):
     assert answer["actions"] == [{"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"}]
 
 
-def test_edit_action_is_moderated_too(client, api_key):
+def test_edit_action_is_moderated_too(client, api_key, rejecting_site):
     body = js_stringify(coral_request(ABUSIVE, action="EDIT"))
     assert send(client, api_key, body, coral_signature(body)).json()["status"] == "REJECTED"
 

@@ -181,7 +181,11 @@ def test_the_worker_applies_each_sites_thresholds(sites):
     from moderation.services.ingest import decide_comments, submit_and_decide
 
     (a, _), (b, _) = sites["a"], sites["b"]
-    b.policy_overrides = {"toxicity": {"review": 0.0, "reject": 0.0}}
+    # toxicity and insult both at 0: two labels agree on every comment
+    b.policy_overrides = {
+        "toxicity": {"review": 0.0, "reject": 0.0},
+        "insult": {"review": 0.0, "reject": 0.0},
+    }
     b.save()
     stored = [store(a, 1), store(b, 1)]
     assert decide_comments([c.pk for c in stored]) == []

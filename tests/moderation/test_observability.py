@@ -18,7 +18,11 @@ from tests.conftest import reconnect_producer
 
 pytestmark = pytest.mark.django_db
 
-THRESHOLDS = {"toxicity": {"review": 0.5, "reject": 0.9}, "spam": {"review": 0.5, "reject": 0.9}}
+THRESHOLDS = {
+    "toxicity": {"review": 0.5, "reject": 0.9},
+    "insult": {"review": 0.9, "reject": 0.9},
+    "spam": {"review": 0.5, "reject": 0.9},
+}
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}
 
 
@@ -35,13 +39,13 @@ def metric(text: str, name: str, **labels) -> float | None:
 
 @pytest.fixture
 def decided(make_comment):
-    """Three comments: approved, rejected by toxicity, held for review by spam; one left queued."""
+    """Three comments: approved, rejected by toxicity and insult, held for review by spam; one left queued."""
     comments = [make_comment() for _ in range(4)]
     record_model_decisions(
         [
-            ModelVerdict(comments[0].pk, {"toxicity": 0.1, "spam": 0.1}, "m-1", THRESHOLDS),
-            ModelVerdict(comments[1].pk, {"toxicity": 0.95, "spam": 0.1}, "m-1", THRESHOLDS),
-            ModelVerdict(comments[2].pk, {"toxicity": 0.1, "spam": 0.6}, "m-1", THRESHOLDS),
+            ModelVerdict(comments[0].pk, {"toxicity": 0.1, "insult": 0.0, "spam": 0.1}, "m-1", THRESHOLDS),
+            ModelVerdict(comments[1].pk, {"toxicity": 0.95, "insult": 0.95, "spam": 0.1}, "m-1", THRESHOLDS),
+            ModelVerdict(comments[2].pk, {"toxicity": 0.1, "insult": 0.0, "spam": 0.6}, "m-1", THRESHOLDS),
         ]
     )
     return comments

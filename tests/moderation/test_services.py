@@ -11,11 +11,12 @@ from moderation.services import (
 
 pytestmark = pytest.mark.django_db
 
-THRESHOLDS = {"toxicity": {"reject": 0.9, "review": 0.4}}
+# Two labels, so that a score at both reject thresholds is a rejection (one label alone never rejects).
+THRESHOLDS = {"toxicity": {"reject": 0.9, "review": 0.4}, "insult": {"reject": 0.9, "review": 0.9}}
 
 
 def verdict(comment, score):
-    return ModelVerdict(comment.pk, {"toxicity": score}, "test-v1", THRESHOLDS)
+    return ModelVerdict(comment.pk, {"toxicity": score, "insult": score}, "test-v1", THRESHOLDS)
 
 
 def test_model_decision_is_recorded_once_even_when_delivered_twice(make_comment):
@@ -25,7 +26,8 @@ def test_model_decision_is_recorded_once_even_when_delivered_twice(make_comment)
     assert [c.pk for c in first] == [comment.pk] and second == []
     comment.refresh_from_db()
     assert comment.status == CommentStatus.REJECTED
-    assert comment.reasons == ["toxicity 0.95 ≥ reject threshold 0.90"]
+    assert comment.reasons == ["insult 0.95 ≥ reject threshold 0.90", "toxicity 0.95 ≥ reject threshold 0.90"]
+    assert comment.reason_codes == ["harassment", "toxic"] and comment.severity == 2
     assert comment.model_version == "test-v1" and comment.decided_by == "model" and comment.decided_at
     assert Decision.objects.filter(comment=comment).count() == 1
     assert AuditEntry.objects.filter(comment=comment, action="auto_rejected").count() == 1
@@ -65,12 +67,12 @@ def test_moderator_action_records_who_when_and_scores(make_comment, moderator):
     )
     assert done.status == CommentStatus.REJECTED and done.decided_by == "mod"
     decision = Decision.objects.get(comment=comment, kind="moderator")
-    assert decision.moderator == moderator and decision.scores == {"toxicity": 0.5}
+    assert decision.moderator == moderator and decision.scores == {"toxicity": 0.5, "insult": 0.5}
     assert decision.reason_code == "toxic"
     audit = AuditEntry.objects.get(comment=comment, action="reject")
     assert audit.actor == moderator
     assert audit.before["status"] == "needs_review" and audit.after["status"] == "rejected"
-    assert audit.after["scores"] == {"toxicity": 0.5}
+    assert audit.after["scores"] == {"toxicity": 0.5, "insult": 0.5}
 
 
 def test_second_moderator_gets_a_conflict_not_an_overwrite(make_comment, moderator, django_user_model):

@@ -29,7 +29,8 @@ from moderation.services import (
 )
 from moderation.webhooks import delivery as webhooks
 
-THRESHOLDS = {"toxicity": {"reject": 0.9, "review": 0.4}}
+# Two labels, so that a score at both reject thresholds is a rejection (one label alone never rejects).
+THRESHOLDS = {"toxicity": {"reject": 0.9, "review": 0.4}, "insult": {"reject": 0.9, "review": 0.9}}
 
 
 # --- A receiver, written the way the README tells a site to write one ---------------------------------------
@@ -119,7 +120,8 @@ def no_broker(monkeypatch):
 
 
 def decide(comment, score: float):
-    return record_model_decisions([ModelVerdict(comment.pk, {"toxicity": score}, "test-v1", THRESHOLDS)])
+    scores = {"toxicity": score, "insult": score}
+    return record_model_decisions([ModelVerdict(comment.pk, scores, "test-v1", THRESHOLDS)])
 
 
 def deliver_until_done(rounds: int = 40) -> None:
@@ -183,7 +185,8 @@ def test_every_decision_writes_an_outbox_row_in_its_transaction(site, make_comme
     assert events[5]["data"]["reason_code"] == "spam"
     assert events[0]["data"]["site_comment_id"] == first.site_comment_id
     assert events[0]["data"]["model_version"] == "test-v1" and events[0]["data"]["scores"] == {
-        "toxicity": 0.5
+        "toxicity": 0.5,
+        "insult": 0.5,
     }
     assert len({d.message_id for d in WebhookDelivery.objects.all()}) == 7
 

@@ -64,14 +64,7 @@ def test_score_rejects_a_bare_string(shipped_model):
         "Afghan people live here",
         "I am gay",
         "My neighbour is Jewish",
-        pytest.param(
-            "She is a black woman",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known bias of the shipped model: 'black' next to 'she' or 'he' scores ~0.10, "
-                "above the 0.075 review threshold (see models/README.md, known limits)",
-            ),
-        ),
+        "She is a black woman",
         "I am a transgender man",
         "She is a teacher.",
         "Pakistan should not recognise the Taliban government yet.",
@@ -80,6 +73,16 @@ def test_score_rejects_a_bare_string(shipped_model):
 def test_identity_mentions_alone_stay_below_review(shipped_model, text):
     score = shipped_model.score([text])[0]["toxicity"]
     assert score < shipped_model.thresholds["toxicity"]["review"], (text, score)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bias of the shipped model: 'black' next to 'she' or 'he' scores ~0.10, well above the same "
+    "sentence about a teacher, though under the 0.394 review threshold (models/README.md, known limits)",
+)
+def test_an_identity_word_does_not_raise_a_neutral_sentence(shipped_model):
+    plain, black = (s["toxicity"] for s in shipped_model.score(["She is a teacher.", "She is a black woman"]))
+    assert black <= plain + 0.01, (plain, black)
 
 
 def test_obvious_abuse_reaches_review(shipped_model):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -26,8 +27,19 @@ class Site(models.Model):
         help_text='Per-label thresholds over the model\'s, e.g. {"toxicity": {"review": 0.4}}.',
     )
 
+    # Issue 22: the share of the site's comments the policy may flag (hold or reject); the review threshold of
+    # the general score is fitted to it on the site's recent scores (``preview_thresholds --budget``).
+    # Empty: the model's default, fitted on news comments (training.offline.thresholds).
+    review_budget = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Share of comments flagged for review or rejected, e.g. 0.12; empty: the model's default.",
+    )
+
     def clean(self) -> None:
         validate_policy_overrides(self.policy_overrides)
+        if self.review_budget is not None and not 0 < self.review_budget < 1:
+            raise ValidationError({"review_budget": "review_budget must be between 0 and 1 (a share)"})
 
     def __str__(self) -> str:
         return self.slug
@@ -90,6 +102,10 @@ class Comment(models.Model):
     decided_by = models.CharField(max_length=150, blank=True, default="", help_text="'model' or a username")
     scores = models.JSONField(default=dict, blank=True)
     reasons = models.JSONField(default=list, blank=True)
+    # The automatic decision's reason codes (policy.LABEL_CODES: threat, hate, harassment, toxic, spam), most
+    # severe first, and their severity (policy.SEVERITY): the review queue shows threats and hate first.
+    reason_codes = models.JSONField(default=list, blank=True)
+    severity = models.PositiveSmallIntegerField(default=0)
     model_version = models.CharField(max_length=100, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
@@ -110,6 +126,7 @@ class Comment(models.Model):
             models.Index(fields=["author_id", "status"], name="comment_author_status"),
             models.Index(fields=["story_id", "status"], name="comment_story_status"),
             models.Index(fields=["decided_at"], name="comment_decided_at"),
+            models.Index(fields=["status", "severity", "submitted_at"], name="comment_queue_severity"),
         ]
 
     def __str__(self) -> str:

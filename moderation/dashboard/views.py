@@ -46,7 +46,15 @@ MAX_BULK = 500
 EXPLAIN_BUDGET_SECONDS = 0.06
 UNDO_SESSION_KEY = "moderation_undo"
 UNDO_DEPTH = 20
-REASON_LABELS = {"toxic": "Toxic", "spam": "Spam", "off_topic": "Off-topic", "other": "Other (note)"}
+REASON_LABELS = {
+    "toxic": "Toxic",
+    "spam": "Spam",
+    "off_topic": "Off-topic",
+    "other": "Other (note)",
+    "threat": "Threat",
+    "hate": "Hate",
+    "harassment": "Harassment",
+}
 REASON_OPTIONS_HTML = format_html_join(
     "",
     '<option value="{}">{}</option>',

@@ -29,6 +29,7 @@ QUEUES = [
     (ALL, "All"),
 ]
 SORTS = [
+    ("severity", "Most severe first"),
     ("newest", "Newest"),
     ("oldest", "Oldest"),
     ("score", "Highest score"),
@@ -45,7 +46,8 @@ class FilterError(ValueError):
 @dataclass(frozen=True)
 class QueueFilters:
     status: str = CommentStatus.NEEDS_REVIEW.value
-    sort: str = "newest"
+    # Threats, then identity hate, then harassment (policy.SEVERITY), newest first within each.
+    sort: str = "severity"
     q: str = ""
     label: str = ""
     story: str = ""
@@ -182,8 +184,10 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=N
         rows = rows.annotate(max_score=max_score_expression()).order_by(F("max_score").desc(), "-id")
     elif filters.sort == "uncertain":
         rows = rows.annotate(uncertainty=uncertainty_expression(thresholds)).order_by("uncertainty", "-id")
-    else:
+    elif filters.sort == "newest":
         rows = rows.order_by("-submitted_at", "-id")
+    else:
+        rows = rows.order_by("-severity", "-submitted_at", "-id")
     return rows.select_related("site").only(
         "id",
         "text",
@@ -194,6 +198,8 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=N
         "status",
         "scores",
         "reasons",
+        "reason_codes",
+        "severity",
         "model_version",
         "submitted_at",
         "decided_at",

@@ -46,7 +46,17 @@ COLUMNS = [
     "decided_at",
     "decided_by",
 ]
-REJECT_LABELS = {"toxic": "toxic", "spam": "spam", "off_topic": "off_topic", "other": "other", "": "other"}
+REJECT_LABELS = {
+    "toxic": "toxic",
+    "spam": "spam",
+    "off_topic": "off_topic",
+    "other": "other",
+    "": "other",
+    # training reads each as a label (training.offline.datasets.MODERATOR_LABELS)
+    "threat": "threat",
+    "hate": "hate",
+    "harassment": "harassment",
+}
 SUGGESTED_POSITIVE_AT = 0.5
 
 

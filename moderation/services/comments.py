@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 
@@ -134,6 +135,8 @@ def _apply_verdict(comment: Comment, verdict: ModelVerdict, now) -> tuple[Decisi
     comment.status = outcome
     comment.scores = scores
     comment.reasons = reasons
+    comment.reason_codes = judged.codes
+    comment.severity = judged.severity
     comment.model_version = verdict.model_version
     comment.decided_at = now
     comment.decided_by = "model"
@@ -235,7 +238,17 @@ def accept_decided_comments(
     return comments
 
 
-_DECIDED_FIELDS = ("status", "scores", "reasons", "model_version", "decided_at", "decided_by", "last_error")
+_DECIDED_FIELDS = (
+    "status",
+    "scores",
+    "reasons",
+    "reason_codes",
+    "severity",
+    "model_version",
+    "decided_at",
+    "decided_by",
+    "last_error",
+)
 
 
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField)
@@ -333,7 +346,9 @@ class ActionConflict(Exception):
 
 
 MODERATOR_ACTIONS = {"approve": CommentStatus.APPROVED, "reject": CommentStatus.REJECTED}
-REJECT_REASON_CODES = ("toxic", "spam", "off_topic", "other")
+# What a moderator rejects with; threat, hate and harassment are the policy's reason codes too
+# (policy.LABEL_CODES), and the trainer reads each as a label (selectors.labels, training datasets).
+REJECT_REASON_CODES = ("toxic", "spam", "off_topic", "other", "threat", "hate", "harassment")
 
 
 def apply_moderator_action(
@@ -682,22 +697,33 @@ def thresholds_by_comment(
     return {pk: per_site[site_id] for pk, site_id in rows}
 
 
-def set_policy_overrides(site: Site, overrides: Mapping[str, Mapping[str, float]], actor_label: str) -> Site:
+def set_policy_overrides(
+    site: Site,
+    overrides: Mapping[str, Mapping[str, float]],
+    actor_label: str,
+    review_budget: float | None = None,
+) -> Site:
     """Merge ``overrides`` ({label: {"review"|"reject": value}}) into ``site.policy_overrides`` and save, with
-    an audit entry (before/after) in the same transaction. Raises django ValidationError for an invalid
+    an audit entry (before/after) in the same transaction; with ``review_budget``, also the site's budget the
+    overrides were fitted to (``selectors.tuning.fit_budget``). Raises django ValidationError for an invalid
     value."""
     merged = {label: dict(cuts) for label, cuts in (site.policy_overrides or {}).items()}
     for label, cuts in overrides.items():
         merged.setdefault(label, {}).update(cuts)
     validate_policy_overrides(merged)
+    if review_budget is not None and not 0 < review_budget < 1:
+        raise ValidationError(f"review_budget must be between 0 and 1 (a share), got {review_budget}")
     with transaction.atomic():
-        before = dict(site.policy_overrides or {})
+        before = {"site": site.slug, "policy_overrides": dict(site.policy_overrides or {})}
+        after = {"site": site.slug, "policy_overrides": merged}
         site.policy_overrides = merged
-        site.save(update_fields=["policy_overrides"])
+        fields = ["policy_overrides"]
+        if review_budget is not None:
+            before["review_budget"], after["review_budget"] = site.review_budget, review_budget
+            site.review_budget = review_budget
+            fields.append("review_budget")
+        site.save(update_fields=fields)
         AuditEntry.objects.create(
-            actor_label=actor_label,
-            action="thresholds_changed",
-            before={"site": site.slug, "policy_overrides": before},
-            after={"site": site.slug, "policy_overrides": merged},
+            actor_label=actor_label, action="thresholds_changed", before=before, after=after
         )
     return site

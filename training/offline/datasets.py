@@ -351,6 +351,10 @@ MODERATOR_LABELS = {
     "toxic": {"toxicity": 1.0, "spam": 0.0},
     "spam": {"spam": 1.0},
     **{sub: {"toxicity": 1.0, sub: 1.0, "spam": 0.0} for sub in TOXICITY_SUBTYPES},
+    # The dashboard's reject reasons that name a kind of abuse (moderation.policy.LABEL_CODES); "threat" is
+    # also a subtype above, with the same meaning.
+    "hate": {"toxicity": 1.0, "identity_attack": 1.0, "spam": 0.0},
+    "harassment": {"toxicity": 1.0, "insult": 1.0, "spam": 0.0},
 }
 
 

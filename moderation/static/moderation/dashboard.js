@@ -68,7 +68,7 @@
     if (!help.hidden) { $("button", help).focus(); }
   }
 
-  // --- reject chooser: r, then 1-4 (4 = other, with a note) ------------------------------------------------------
+  // --- reject chooser: r, then 1-7 (4 = other, with a note) ------------------------------------------------------
   function openChooser(target, description) {
     var chooser = $("#reject-chooser");
     if (!chooser || !target) { return; }
@@ -175,7 +175,7 @@
       else { confirmReject(); }
       return true;
     }
-    if (!inNote && /^[1-4]$/.test(event.key)) {
+    if (!inNote && /^[1-7]$/.test(event.key)) {
       event.preventDefault();
       var buttons = $all("#reject-chooser [data-reason]");
       chooseReason(buttons[Number(event.key) - 1].getAttribute("data-reason"));

@@ -22,7 +22,9 @@ from moderation.services import registry, shadow
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "created_at")
+    list_display = ("slug", "name", "review_budget", "created_at")
+    # The budget is what its thresholds were fitted to: set both with `manage.py preview_thresholds --budget`.
+    readonly_fields = ("review_budget",)
 
 
 @admin.register(ApiKey)

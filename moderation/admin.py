@@ -238,6 +238,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
         except (ModelVersion.DoesNotExist, registry.VerificationError) as exc:
             self.message_user(request, f"Refused, the active version is unchanged: {exc}", messages.ERROR)
             return
+        except registry.ActiveVersionChanged as exc:  # someone else switched versions meanwhile
+            self.message_user(request, f"Not rolled back: {exc}. Reload and try again.", messages.WARNING)
+            return
         self.message_user(request, f"Active model: {row.version}")
 
 

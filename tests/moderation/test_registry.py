@@ -220,6 +220,25 @@ def test_admin_lists_versions_and_promotes(second_model, admin_client):
     assert ModelVersion.objects.get(is_active=True) == b
 
 
+def test_admin_rollback_racing_another_switch_says_so(second_model, admin_client, monkeypatch):
+    from moderation.services import registry
+
+    register_model(default_model_path())
+    promote(register_model(second_model).version)
+
+    def raced(**kwargs):
+        raise registry.ActiveVersionChanged("the active version changed to x meanwhile; nothing done")
+
+    monkeypatch.setattr(registry, "rollback", raced)
+    response = admin_client.post(
+        "/admin/moderation/modelversion/",
+        {"action": "rollback_active", "_selected_action": [ModelVersion.objects.first().pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Not rolled back: the active version changed to x meanwhile" in response.content.decode()
+
+
 def test_after_promote_the_dashboard_explains_with_the_promoted_model(
     second_model, fresh_engine, admin_client, make_comment
 ):

@@ -119,6 +119,20 @@ class ModelArtifact:
         stage = self._payload.get("second_stage")
         return stage is not None and stage.onnx_encoder is not None
 
+    def described_thresholds(self) -> dict[str, dict[str, float]] | None:
+        """The thresholds the sidecar says this model applies as it is loaded: its `thresholds`, with the
+        second stage's label replaced by the stage's blended-score thresholds
+        (`metrics.second_stage.validation_thresholds`) when the stage is on. None if the sidecar lacks
+        them."""
+        described = self.metadata.get("thresholds")
+        if described is None or self._stage is None:
+            return described
+        chosen = self.metadata.get("metrics", {}).get("second_stage", {}).get("validation_thresholds")
+        if not chosen:
+            return None
+        label = {"reject": chosen.get("reject"), "review": chosen.get("review")}
+        return {**described, self._stage.label: label}
+
     def enable_second_stage(self) -> None:
         """Switch the second stage on: load its encoder (the stored ONNX graph through onnxruntime, or, for a
         stage without one, torch and the packaged model; raises `ArtifactError` with what to install if it is

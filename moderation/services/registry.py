@@ -44,7 +44,13 @@ def register_model(path: Path | str, actor_label: str = "system") -> ModelVersio
             version=version,
             path=str(path),
             sha256=verified.sha256,
-            metadata=verified.model.metadata,
+            # The thresholds it applies as loaded (with the second stage on, the stage's for toxicity; the
+            # smoke check proved the sidecar describes them), which the shadow report reads from this row.
+            metadata={
+                **verified.model.metadata,
+                "thresholds": verified.model.thresholds,
+                "stages": verified.model.stages,
+            },
             smoke_scores=verified.smoke_scores,
             registered_by=actor_label,
         )

@@ -11,7 +11,7 @@ import pytest
 
 from moderation.models import AuditEntry, Comment, CommentStatus, Decision
 from tests.conftest import comment_payload, wait_for
-from training import embedding
+from training.onnx_encoder import onnx_available
 
 pytestmark = pytest.mark.integration
 
@@ -131,13 +131,14 @@ def test_a_task_delivered_twice_decides_once(start_worker, make_comment):
 
 
 @pytest.mark.skipif(
-    not embedding.available(),
-    reason="the embeddings extra is not installed (make embeddings)",
+    not onnx_available(),
+    reason="onnxruntime / tokenizers are not installed (default dependencies: pip install -e .)",
 )
 def test_a_prefork_worker_with_the_stage_on_decides_with_blended_scores(live_server, api_key, start_worker):
     """As docker-compose runs it: a prefork pool loads the model (and the encoder) in its parent, before
     forking, and its children score. With torch's thread pool started in the parent they used to hang
-    (6f7d685): without that fix this test times out."""
+    (6f7d685): without that fix this test times out. The shipped stage now runs through its ONNX encoder:
+    each child creates its own onnxruntime session (training.onnx_encoder)."""
     from training.runtime import load_model
 
     start_worker(MODERATION_SECOND_STAGE="on", pool="prefork", concurrency=2)

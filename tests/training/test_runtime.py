@@ -31,7 +31,9 @@ def test_shipped_model_loads_with_metadata(shipped_model):
     assert {"toxicity", "spam"} <= set(shipped_model.thresholds)
     for t in shipped_model.thresholds.values():
         assert 0 <= t["review"] <= t["reject"] <= 1
-    assert shipped_model.metadata["thresholds"] == shipped_model.thresholds
+    assert shipped_model.described_thresholds() == shipped_model.thresholds
+    fast = load_model(default_model_path(), second_stage=False)  # the sidecar's thresholds: the fast stage's
+    assert fast.metadata["thresholds"] == fast.described_thresholds() == fast.thresholds
 
 
 def test_score_returns_every_label_in_unit_interval(shipped_model):
@@ -77,11 +79,12 @@ def test_identity_mentions_alone_stay_below_review(shipped_model, text):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known bias of the shipped model: 'black' next to 'she' or 'he' scores ~0.10, well above the same "
-    "sentence about a teacher, though under the 0.394 review threshold (models/README.md, known limits)",
+    reason="known bias of the fast stage: 'black' next to 'she' or 'he' scores ~0.10, well above the same "
+    "sentence about a teacher (models/README.md, known limits); under the review threshold either way",
 )
-def test_an_identity_word_does_not_raise_a_neutral_sentence(shipped_model):
-    plain, black = (s["toxicity"] for s in shipped_model.score(["She is a teacher.", "She is a black woman"]))
+def test_an_identity_word_does_not_raise_a_neutral_sentence_in_the_fast_stage():
+    fast = load_model(default_model_path(), second_stage=False)
+    plain, black = (s["toxicity"] for s in fast.score(["She is a teacher.", "She is a black woman"]))
     assert black <= plain + 0.01, (plain, black)
 
 

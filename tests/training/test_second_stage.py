@@ -142,7 +142,9 @@ def test_missing_extra_names_what_to_install(tiny_model, tmp_path, monkeypatch):
 
 def test_bad_setting_is_named(tiny_model, monkeypatch):
     monkeypatch.setenv("MODERATION_SECOND_STAGE", "maybe")
-    with pytest.raises(ArtifactError, match="MODERATION_SECOND_STAGE must be 'on' or 'off', got 'maybe'"):
+    with pytest.raises(
+        ArtifactError, match="MODERATION_SECOND_STAGE must be 'on', 'off' or 'auto', got 'maybe'"
+    ):
         load_model(tiny_model.path)
 
 

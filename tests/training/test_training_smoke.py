@@ -110,3 +110,23 @@ def test_identity_features_are_clipped_with_their_function_words():
     for kept in ("word__idiot", "word__black idiot", "word__an idiot", "word__is", "word__kind"):
         assert coef[kept] == 1, kept
     assert (heads.coef_[:, 1] == 1).all()  # identity_attack keeps them
+
+
+def test_identity_attack_can_lose_its_identity_features_too():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    from training.features import LinearHeads
+    from training.offline.pipeline import neutralize_identity_features
+
+    docs = ["the muslim idiot", "muslims are vermin", "he is nice"] * 2
+    union = FeatureUnion([("word", TfidfVectorizer(ngram_range=(1, 2)))]).fit(docs)
+    heads = LinearHeads(labels=["toxicity", "identity_attack", "spam"])
+    heads.coef_ = np.ones((len(union.transformer_list[0][1].vocabulary_), 3), dtype=np.float32)
+    heads.intercept_ = np.zeros(3)
+    neutralize_identity_features(union, heads, {"muslim", "muslims"}, keep=())
+    coef = dict(zip(union.get_feature_names_out(), heads.coef_[:, 1], strict=True))
+    assert coef["word__muslims"] == 0 and coef["word__the muslim"] == 0
+    assert coef["word__muslims are"] == 0  # identity word + function word: says only "a group is named"
+    assert coef["word__vermin"] == 1 and coef["word__are vermin"] == 1
+    assert (heads.coef_[:, 2] == 1).all()  # spam never

@@ -85,6 +85,9 @@ class TrainingConfig:
     neutralize_identity_features: bool = (
         True  # clip identity-word coefficients to <= 0 (except identity_attack)
     )
+    # False: identity_attack's identity-word coefficients are clipped too, so that naming a group is not
+    # evidence of an attack on it (only what is said about the group is).
+    identity_attack_keeps_identity_features: bool = True
     moderator_exports: list[dict] = field(default_factory=list)  # [{"path": "...csv", "weight": 2.0}]
     max_rows_per_source: int | None = None  # small-sample option for smoke tests
     nb_labels: list[str] = field(default_factory=lambda: ["toxicity"])  # NB-scaled features (LinearHeads)
@@ -277,14 +280,16 @@ FUNCTION_WORDS = frozenset(
 )
 
 
-def neutralize_identity_features(features: FeatureUnion, heads: LinearHeads, words: set[str]) -> int:
+def neutralize_identity_features(
+    features: FeatureUnion, heads: LinearHeads, words: set[str], keep: tuple[str, ...] = ("identity_attack",)
+) -> int:
     """Clip to <= 0 the coefficients of features that only say "an identity group is named".
 
     Word features: unigrams/bigrams made only of identity words and function words (`FUNCTION_WORDS`), with at
     least one identity word ("muslim", "black women", "she is"). Char features: every n-gram of 3+ characters
     inside " <identity word> " (" gay", "usli", "slim "). Positive weights only, so a shared n-gram ("lack" in
-    "black" and "slack") loses at most its push towards toxic. Applied to every label except identity_attack.
-    Returns the number of coefficients changed.
+    "black" and "slack") loses at most its push towards toxic. Applied to every label except spam and those
+    in `keep`. Returns the number of coefficients changed.
     """
     identity_grams = set()
     for word in words:
@@ -308,7 +313,7 @@ def neutralize_identity_features(features: FeatureUnion, heads: LinearHeads, wor
     columns = np.asarray(columns, dtype=int)
     changed = 0
     for j, label in enumerate(heads.labels):
-        if label in NEVER_THRESHOLDED or label == "spam":
+        if label in keep or label == "spam":
             continue
         block = heads.coef_[columns, j]
         changed += int((block > 0).sum())
@@ -416,7 +421,8 @@ def train_model(
     )
     progress(f"heads fitted ({time.perf_counter() - started:.0f}s)")
     if config.neutralize_identity_features:
-        changed = neutralize_identity_features(features, heads, identity_words())
+        keep = ("identity_attack",) if config.identity_attack_keeps_identity_features else ()
+        changed = neutralize_identity_features(features, heads, identity_words(), keep)
         progress(f"identity features neutralised: {changed} positive coefficients clipped to 0")
 
     def proba(parts: list[Corpus]):

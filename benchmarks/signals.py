@@ -16,7 +16,8 @@ Figures (evaluation-only sets unless said otherwise; AUC = ROC AUC):
 - `madlibs_ia_bpsn` / `madlibs_tox_bpsn`: worst per-identity BPSN AUC on bias_madlibs_77k (Borkan et al.,
   `training.offline.evaluate.bias_aucs`), and `news_madlibs_ia_bpsn` on the news-identity rewrite;
 - `threat_share`, `threat_or_ia_share`: of HateCheck's threat cases (functionality with "threat"), the share
-  whose threat score (or the higher of threat and identity_attack) is >= 0.5;
+  whose threat score (or the higher of threat and identity_attack) is >= 0.5; `hatecheck_threat_auc`: those
+  cases against the other HateCheck cases, by threat;
 - `neutral_ia_max`, `neutral_ia_over_0.5`: identity_attack on the neutral story sentences;
 - `gab_ia`, `gab_cv_threat`: the Gab Hate Corpus (experiments/evaluation only): hate by identity_attack, call
   for violence by threat (meaningless if the model trained on it: `gab_trained`);
@@ -77,6 +78,8 @@ def measure(model) -> dict:
     out["threat_share"] = round(float((s_thr[threats] >= 0.5).mean()), 3)
     out["threat_or_ia_share"] = round(float((np.maximum(s_thr, s_ia)[threats] >= 0.5).mean()), 3)
     out["hatecheck_threat_median"] = round(float(np.median(s_thr[threats])), 3)
+    # ranking, whatever the scale: HateCheck's threats against its other cases, by the threat score
+    out["hatecheck_threat_auc"] = _auc(threats.astype(int), s_thr)
 
     rows = datasets.read_rows(root / "fox_news_comments_hate" / "data.csv", ["text", "hateful"])
     fox = [r["text"] for r in rows]
@@ -160,6 +163,58 @@ def measure(model) -> dict:
         if name != "pooled" and entry.get("roc_auc") is not None
     }
     out["thresholds"] = model.thresholds
+    return out
+
+
+def threshold_candidates(model, labels=("identity_attack", "threat")) -> dict:
+    """What the existing chooser (`pipeline.choose_thresholds`, same sources and rules as `train_model`)
+    picks for `labels` on `model`'s validation split, and whether `train_model` would keep it: it needs
+    `threshold_min_positives` positives and average precision >= 0.5, and a label in NEVER_THRESHOLDED
+    gets none at all."""
+    import numpy as np
+
+    from training.offline import datasets
+    from training.offline.pipeline import (
+        NEVER_THRESHOLDED,
+        THRESHOLD_SOURCES,
+        TrainingConfig,
+        choose_thresholds,
+        identity_corpus,
+        load_corpora,
+    )
+    from training.runtime import LABELS
+
+    root = datasets.data_dir()
+    config = TrainingConfig(**model.metadata["config"])
+    corpora = load_corpora(config, root)
+    if config.identity_augmentation_weight > 0:
+        corpora.append(identity_corpus(config))
+    split = datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), config.seed)
+    texts, y, _, src = datasets.concat(split.val)
+    usable = np.isin(src, [i for i, c in enumerate(split.val) if c.name in THRESHOLD_SOURCES])
+    out = {}
+    for label in labels:
+        j = LABELS.index(label)
+        m = usable & ~np.isnan(y[:, j])
+        yy = (y[m, j] >= 0.5).astype(int)
+        scores = np.array([r[label] for r in model.score([texts[i] for i in np.flatnonzero(m)])])
+        entry = {"validation_rows": int(m.sum()), "positives": int(yy.sum())}
+        if 0 < yy.sum() < len(yy):
+            chosen = choose_thresholds(yy, scores, config.reject_precision, config.review_recall)
+            ap = chosen["validation"]["average_precision"] or 0.0
+            entry.update(
+                review=chosen["review"],
+                reject=chosen["reject"],
+                average_precision=round(ap, 3),
+                precision_at_reject=chosen["validation"]["precision_at_reject"],
+                recall_at_reject=chosen["validation"]["recall_at_reject"],
+                kept_by_train_model=bool(
+                    label not in NEVER_THRESHOLDED
+                    and yy.sum() >= config.threshold_min_positives
+                    and ap >= 0.5
+                ),
+            )
+        out[label] = entry
     return out
 
 

@@ -124,9 +124,28 @@ def test_identity_attack_can_lose_its_identity_features_too():
     heads = LinearHeads(labels=["toxicity", "identity_attack", "spam"])
     heads.coef_ = np.ones((len(union.transformer_list[0][1].vocabulary_), 3), dtype=np.float32)
     heads.intercept_ = np.zeros(3)
-    neutralize_identity_features(union, heads, {"muslim", "muslims"}, keep=())
+    neutralize_identity_features(union, heads, {"muslim", "muslims"}, caps={"identity_attack": 0.0})
     coef = dict(zip(union.get_feature_names_out(), heads.coef_[:, 1], strict=True))
     assert coef["word__muslims"] == 0 and coef["word__the muslim"] == 0
     assert coef["word__muslims are"] == 0  # identity word + function word: says only "a group is named"
     assert coef["word__vermin"] == 1 and coef["word__are vermin"] == 1
     assert (heads.coef_[:, 2] == 1).all()  # spam never
+
+
+def test_identity_attack_identity_features_can_be_capped_at_a_quantile():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    from training.features import LinearHeads
+    from training.offline.pipeline import neutralize_identity_features
+
+    union = FeatureUnion([("word", TfidfVectorizer())]).fit(["muslims jews trans vermin"])
+    vocab = union.transformer_list[0][1].vocabulary_
+    heads = LinearHeads(labels=["identity_attack"])
+    heads.coef_ = np.zeros((len(vocab), 1), dtype=np.float32)
+    for word, value in {"muslims": 1.0, "jews": 2.0, "trans": 4.0, "vermin": 3.0}.items():
+        heads.coef_[vocab[word], 0] = value
+    heads.intercept_ = np.zeros(1)
+    neutralize_identity_features(union, heads, {"muslims", "jews", "trans"}, caps={"identity_attack": 0.5})
+    coef = {word: heads.coef_[idx, 0] for word, idx in vocab.items()}
+    assert coef == {"muslims": 1.0, "jews": 2.0, "trans": 2.0, "vermin": 3.0}  # capped at the median, 2.0

@@ -85,9 +85,11 @@ class TrainingConfig:
     neutralize_identity_features: bool = (
         True  # clip identity-word coefficients to <= 0 (except identity_attack)
     )
-    # False: identity_attack's identity-word coefficients are clipped too, so that naming a group is not
-    # evidence of an attack on it (only what is said about the group is).
-    identity_attack_keeps_identity_features: bool = True
+    # identity_attack keeps its identity-word coefficients (None), or they are capped at this quantile of
+    # their positive values: 0 clips them to <= 0 like the other labels' (naming a group is no evidence of
+    # an attack on it), 0.5 caps them at the median, so that every group named pushes about as much and no
+    # group's name alone (one the hate sets attack often) outweighs what is said about it.
+    identity_attack_identity_cap_quantile: float | None = None
     moderator_exports: list[dict] = field(default_factory=list)  # [{"path": "...csv", "weight": 2.0}]
     max_rows_per_source: int | None = None  # small-sample option for smoke tests
     nb_labels: list[str] = field(default_factory=lambda: ["toxicity"])  # NB-scaled features (LinearHeads)
@@ -173,6 +175,9 @@ class TrainingConfig:
         for name in ("reject_precision", "review_recall"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        q = self.identity_attack_identity_cap_quantile
+        if q is not None and not 0 <= q <= 1:
+            raise ConfigError(f"identity_attack_identity_cap_quantile must be in [0, 1] or null, got {q}")
         if not 0 < self.second_stage_alpha <= 1:
             raise ConfigError(f"second_stage_alpha must be in (0, 1], got {self.second_stage_alpha}")
         band = self.second_stage_band
@@ -281,7 +286,11 @@ FUNCTION_WORDS = frozenset(
 
 
 def neutralize_identity_features(
-    features: FeatureUnion, heads: LinearHeads, words: set[str], keep: tuple[str, ...] = ("identity_attack",)
+    features: FeatureUnion,
+    heads: LinearHeads,
+    words: set[str],
+    keep: tuple[str, ...] = ("identity_attack",),
+    caps: dict[str, float] | None = None,
 ) -> int:
     """Clip to <= 0 the coefficients of features that only say "an identity group is named".
 
@@ -289,7 +298,8 @@ def neutralize_identity_features(
     least one identity word ("muslim", "black women", "she is"). Char features: every n-gram of 3+ characters
     inside " <identity word> " (" gay", "usli", "slim "). Positive weights only, so a shared n-gram ("lack" in
     "black" and "slack") loses at most its push towards toxic. Applied to every label except spam and those
-    in `keep`. Returns the number of coefficients changed.
+    in `keep`; a label in `caps` {label: q} has its identity coefficients capped at the q-quantile of their
+    positive values instead (q = 0: clipped to 0). Returns the number of coefficients changed.
     """
     identity_grams = set()
     for word in words:
@@ -313,11 +323,14 @@ def neutralize_identity_features(
     columns = np.asarray(columns, dtype=int)
     changed = 0
     for j, label in enumerate(heads.labels):
-        if label in keep or label == "spam":
+        if label == "spam" or (label in keep and label not in (caps or {})):
             continue
         block = heads.coef_[columns, j]
-        changed += int((block > 0).sum())
-        heads.coef_[columns, j] = np.minimum(block, 0)
+        cap = 0.0
+        if caps and label in caps and caps[label] > 0 and (block > 0).any():
+            cap = float(np.quantile(block[block > 0], caps[label]))
+        changed += int((block > cap).sum())
+        heads.coef_[columns, j] = np.minimum(block, cap)
     return changed
 
 
@@ -421,8 +434,9 @@ def train_model(
     )
     progress(f"heads fitted ({time.perf_counter() - started:.0f}s)")
     if config.neutralize_identity_features:
-        keep = ("identity_attack",) if config.identity_attack_keeps_identity_features else ()
-        changed = neutralize_identity_features(features, heads, identity_words(), keep)
+        q = config.identity_attack_identity_cap_quantile
+        caps = None if q is None else {"identity_attack": q}
+        changed = neutralize_identity_features(features, heads, identity_words(), caps=caps)
         progress(f"identity features neutralised: {changed} positive coefficients clipped to 0")
 
     def proba(parts: list[Corpus]):

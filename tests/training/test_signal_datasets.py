@@ -34,7 +34,7 @@ def _labels(corpus, i: int) -> dict[str, float]:
     return {label: corpus.y[i, j] for j, label in enumerate(LABELS) if not math.isnan(corpus.y[i, j])}
 
 
-def test_hatexplain_hate_is_identity_attack_and_says_nothing_of_toxicity(tmp_path):
+def test_hatexplain_hate_is_identity_attack_offensive_unknown_toxicity_unknown(tmp_path):
     rows = _slice(
         tmp_path,
         "hatexplain",
@@ -47,7 +47,8 @@ def test_hatexplain_hate_is_identity_attack_and_says_nothing_of_toxicity(tmp_pat
     corpus = datasets.load_hatexplain(tmp_path, weight=0.4)
     assert len(corpus) == len(rows)
     for i, r in enumerate(rows):
-        assert _labels(corpus, i) == {"identity_attack": float(r["hate"])}
+        expected = {} if r["label3"] == "offensive" else {"identity_attack": float(r["hate"])}
+        assert _labels(corpus, i) == expected  # offensive but not hate: unknown, not a negative
         assert "<user>" not in corpus.texts[i] and "<number>" not in corpus.texts[i]
     assert set(corpus.weight) == {0.4}
 

@@ -103,7 +103,8 @@ def run(rate: float, seconds: float, workers: int, spans: bool) -> dict:
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
-            "--preload",
+            # no --preload: a worker forked after the master created an onnxruntime session hangs in
+            # onnxruntime's exit handlers until gunicorn's graceful timeout (see training.onnx_encoder)
             "--log-level",
             "warning",
         ],

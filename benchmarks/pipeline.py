@@ -387,7 +387,8 @@ def bench_check(rate: float, seconds: float) -> dict:
             f"127.0.0.1:{port}",
             "--workers",
             "2",
-            "--preload",
+            # no --preload: a worker forked after the master created an onnxruntime session hangs in
+            # onnxruntime's exit handlers until gunicorn's graceful timeout (see training.onnx_encoder)
             "--log-level",
             "warning",
         ],

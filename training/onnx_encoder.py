@@ -13,7 +13,12 @@ threads (default 1: the workers run one process per core) and one inter-op threa
 in a process other than the one that created it: the loading process creates one at load (so a graph that
 does not load fails `load_model`, not the first comment), and a process forked after that (the prefork
 Celery pool, gunicorn --preload) creates its own on its first comment (about 0.1 s), leaving the inherited
-one untouched.
+one untouched. onnxruntime itself is not fork-safe: a child forked after its parent created a session hangs in
+onnxruntime's C++ exit handlers (pthread_cond_destroy on a condition variable the parent's threads held;
+microsoft/onnxruntime#31961). Celery's prefork children end with os._exit and are not affected; gunicorn's
+workers end with sys.exit, so under --preload each one stops only at gunicorn's graceful timeout (30 s,
+measured). Run gunicorn without --preload, as `make up`, docker-compose and the Dockerfile do: each worker
+loads the model itself.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from moderation.policy import REASON_CODES
 from moderation.validation import REQUIRED_FIELDS, STRING_LIMITS
 
 # JSON Schema cannot say "not only invisible characters"; it says "no NUL" and "at least one character that
@@ -138,6 +139,10 @@ def _comment_state() -> dict[str, Any]:
             },
             "scores": {"type": ["object", "null"], "additionalProperties": {"type": "number"}},
             "reasons": {"type": ["array", "null"], "items": {"type": "string"}},
+            "reason_codes": {
+                "type": ["array", "null"],
+                "items": {"type": "string", "enum": list(REASON_CODES)},
+            },
             "model_version": nullable_string,
             "decided_by": nullable_string,
             "submitted_at": nullable_string,
@@ -372,6 +377,10 @@ def openapi_document() -> dict[str, Any]:
                         "scores": {"type": "object", "additionalProperties": {"type": "number"}},
                         "outcome": {"type": "string", "enum": ["approved", "rejected", "needs_review"]},
                         "reasons": {"type": "array", "items": {"type": "string"}},
+                        "reason_codes": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": list(REASON_CODES)},
+                        },
                         "model_version": {"type": "string"},
                         "language": {"type": ["string", "null"]},
                     },

@@ -121,6 +121,7 @@ def comment_state(comment: Comment) -> dict[str, Any]:
         "status": comment.status,
         "scores": comment.scores,
         "reasons": comment.reasons,
+        "reason_codes": comment.reason_codes,
         "model_version": comment.model_version,
         "decided_by": comment.decided_by or None,
         "submitted_at": comment.submitted_at.isoformat() if comment.submitted_at else None,
@@ -268,6 +269,7 @@ def check(request: HttpRequest) -> JsonResponse:
             "scores": verdict.scores,
             "outcome": verdict.outcome,
             "reasons": verdict.reasons,
+            "reason_codes": verdict.codes,
             "model_version": verdict.model_version,
             "language": verdict.language,
         }

@@ -101,6 +101,7 @@ def event_data(comment: Comment, decision: str, reason_code: str = "") -> dict[s
         "decided_at": comment.decided_at.isoformat() if comment.decided_at else None,
         "reason_code": reason_code,
         "reasons": list(comment.reasons or []),
+        "reason_codes": list(comment.reason_codes or []),
         "scores": dict(comment.scores or {}),
         "model_version": comment.model_version,
     }

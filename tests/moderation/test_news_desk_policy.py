@@ -84,3 +84,16 @@ def test_moderators_reject_with_hate_threat_and_harassment_and_the_trainer_reads
     assert hate[LABELS.index("identity_attack")] == 1.0 and hate[LABELS.index("toxicity")] == 1.0
     assert by_text["a comment rejected for threat"][LABELS.index("threat")] == 1.0
     assert by_text["a comment rejected for harassment"][LABELS.index("insult")] == 1.0
+
+
+@pytest.mark.django_db
+def test_sites_learn_the_reason_codes_from_the_status_api_and_webhooks(make_comment):
+    from moderation.api.v1 import comment_state
+    from moderation.webhooks.delivery import event_data
+
+    c = make_comment(text="a threatening comment")
+    scores = {**CALM, "toxicity": 0.5, "threat": 0.35}
+    record_model_decisions([ModelVerdict(c.pk, scores, "v1", THRESHOLDS, text=c.text)])
+    c.refresh_from_db()
+    assert comment_state(c)["reason_codes"] == ["threat", "toxic"]
+    assert event_data(c, "automatic")["reason_codes"] == ["threat", "toxic"]

@@ -33,29 +33,38 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ("key_hash", "prefix", "created_at")
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable, never written here: comments change state only through moderation.services (each change
+    audited in its transaction, from the dashboard or the API), and decisions and audit entries are the trail
+    itself. Staff could otherwise add an approval under another moderator's name (issue 21)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Comment)
-class CommentAdmin(admin.ModelAdmin):
+class CommentAdmin(ReadOnlyAdmin):
     list_display = ("id", "site", "site_comment_id", "status", "decided_by", "submitted_at")
     list_filter = ("status", "site")
     search_fields = ("site_comment_id", "author_id", "story_id")
 
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(ReadOnlyAdmin):
     list_display = ("comment", "kind", "outcome", "moderator", "model_version", "created_at")
     list_filter = ("kind", "outcome")
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor_label", "action", "comment")
     list_filter = ("action",)
-
-    def has_change_permission(self, request, obj=None):
-        return False  # the audit trail is append-only
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Webhooks: endpoints per site, the outbox and every delivery attempt ------------------------------------

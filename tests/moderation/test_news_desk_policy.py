@@ -97,3 +97,40 @@ def test_sites_learn_the_reason_codes_from_the_status_api_and_webhooks(make_comm
     c.refresh_from_db()
     assert comment_state(c)["reason_codes"] == ["threat", "toxic"]
     assert event_data(c, "automatic")["reason_codes"] == ["threat", "toxic"]
+
+
+@pytest.mark.django_db
+def test_the_admin_cannot_forge_audit_entries_decisions_or_comment_states(admin_client, make_comment):
+    """Issue 21: staff could add an approval under another moderator's name in the Django admin."""
+    from moderation.models import AuditEntry, Decision
+
+    c = make_comment()
+    record_model_decisions([ModelVerdict(c.pk, {**CALM, "toxicity": 0.5}, "v1", THRESHOLDS, text=c.text)])
+    decision, entry = Decision.objects.get(comment=c), AuditEntry.objects.filter(comment=c).first()
+    for model, obj in (("auditentry", entry), ("decision", decision), ("comment", c)):
+        assert admin_client.get(f"/admin/moderation/{model}/").status_code == 200  # still viewable
+        assert admin_client.get(f"/admin/moderation/{model}/add/").status_code == 403
+        admin_client.post(f"/admin/moderation/{model}/{obj.pk}/change/", {"status": "approved"})
+        assert (
+            admin_client.post(f"/admin/moderation/{model}/{obj.pk}/delete/", {"post": "yes"}).status_code
+            == 403
+        )
+    c.refresh_from_db()
+    assert c.status == CommentStatus.NEEDS_REVIEW
+    assert Decision.objects.filter(comment=c).count() == 1 and AuditEntry.objects.filter(comment=c).exists()
+
+
+@pytest.mark.django_db
+def test_the_celery_path_never_stores_a_decision_before_its_submission(site):
+    """Issue 21: comments from the Celery path were stored with decided_at a few ms before submitted_at."""
+    from moderation.models import AuditEntry, Decision
+    from moderation.services.ingest import submit_and_decide
+    from moderation.validation import validate_submission
+    from tests.conftest import comment_payload
+
+    submit_and_decide(site, [validate_submission(comment_payload(n)) for n in range(5)])
+    for c in Comment.objects.filter(site=site):
+        assert c.decided_at >= c.submitted_at, (c.submitted_at, c.decided_at)
+        assert Decision.objects.get(comment=c).created_at >= c.submitted_at
+        entries = list(AuditEntry.objects.filter(comment=c).order_by("created_at", "id"))
+        assert [e.action for e in entries][0] == "submitted"

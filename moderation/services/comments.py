@@ -221,7 +221,8 @@ def accept_decided_comments(
             # Inserted with their decision (one write per row), by executemany; the ids are read back by the
             # unique (site, site_comment_id). bulk_create compiled every row through the ORM: ~0.3 ms a
             # comment.
-            insert_rows(comments)
+            # submitted_at = decided_at = now: stamped at insert time, it came out after the decision's time
+            insert_rows(comments, timestamp=now)
             ids = dict(
                 Comment.objects.filter(
                     site=site, site_comment_id__in=[c.site_comment_id for c in comments]
@@ -230,8 +231,8 @@ def accept_decided_comments(
             for comment in comments:
                 comment.pk = ids[comment.site_comment_id]
                 comment._state.adding, comment._state.db = False, connection.alias
-            insert_rows([decision for decision, _ in rows])
-            insert_rows(submitted + [audit for _, audit in rows])
+            insert_rows([decision for decision, _ in rows], timestamp=now)
+            insert_rows(submitted + [audit for _, audit in rows], timestamp=now)
             write_outbox(comments, "automatic")  # webhooks: outbox rows in the decision's transaction
     except IntegrityError:
         return None
@@ -254,11 +255,12 @@ _DECIDED_FIELDS = (
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField)
 
 
-def insert_rows(objs: list) -> None:
+def insert_rows(objs: list, timestamp=None) -> None:
     """INSERT unsaved model instances of one model with one executemany, for rows whose primary key is not
     needed afterwards (decisions, audit entries). Django's bulk_create compiles each row's SQL values through
     the ORM, about 0.5 ms a row here: most of a batch's write time. Defaults and auto_now_add values are
-    applied as a save would; foreign keys to instances saved since assignment are resolved."""
+    applied as a save would (auto_now_add: ``timestamp`` when given, so rows written together carry the
+    same time as the decision they record); foreign keys to instances saved since assignment are resolved."""
     if not objs:
         return
     # the object itself: the proxy costs a thread-local lookup a use
@@ -271,12 +273,17 @@ def insert_rows(objs: list) -> None:
     # Text, integer and boolean columns take the Python value as it is (what get_db_prep_save would return for
     # a str, int, bool or None); dates, JSON, IP addresses and foreign keys go through the field.
     plain = [isinstance(f, _PLAIN_FIELDS) and not f.is_relation for f in fields]
+    stamped = [timestamp is not None and getattr(f, "auto_now_add", False) for f in fields]
     rows = []
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="insert_rows")
         row = []
-        for f, is_plain in zip(fields, plain, strict=True):
-            value = f.pre_save(obj, True)
+        for f, is_plain, stamp in zip(fields, plain, stamped, strict=True):
+            if stamp:
+                setattr(obj, f.attname, timestamp)
+                value = timestamp
+            else:
+                value = f.pre_save(obj, True)
             if not (is_plain and (value is None or type(value) in (str, int, bool))):
                 value = f.get_db_prep_save(value, connection)
             row.append(value)

@@ -1,8 +1,9 @@
 """The Python client for sites: submit a comment to the moderation queue.
 
     from moderation.client import submit
-    submit(site_comment_id="c-123", text="Nice piece.", author_id="u-9", story_id="s-1",
-           broker_url="redis://127.0.0.1:6379/0")
+    sent = submit(site_comment_id="c-123", text="Nice piece.", author_id="u-9", story_id="s-1",
+                  broker_url="redis://127.0.0.1:6379/0")
+    sent.site_comment_id, sent.message_id   # the decision arrives by webhook with this site_comment_id
 
 The payload is validated here first with the same rules as the worker and the HTTP API, so a bad comment fails
 at the caller with a ``SubmissionError`` naming the field and the limit, and nothing is enqueued.
@@ -11,6 +12,7 @@ at the caller with a ``SubmissionError`` naming the field and the limit, and not
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -18,7 +20,18 @@ from celery import Celery
 from moderation.queue import SUBMIT_COMMENT
 from moderation.validation import SubmissionError, validate_submission
 
-__all__ = ["submit", "SubmissionError"]
+__all__ = ["submit", "Submitted", "SubmissionError"]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What ``submit`` put on the queue: the site and the comment's id there (the webhook event and the
+    dashboard name the comment by them), and the broker message's id (for the worker's logs)."""
+
+    site: str
+    site_comment_id: str
+    message_id: str
+
 
 _apps: dict[tuple[str, str], Celery] = {}
 
@@ -37,31 +50,31 @@ def _app(broker_url: str, key_prefix: str) -> Celery:
 
 def submit(
     *,
-    site_comment_id: str,
-    text: str,
-    author_id: str,
-    story_id: str,
+    site_comment_id: str | None = None,
+    text: str | None = None,
+    author_id: str | None = None,
+    story_id: str | None = None,
     broker_url: str | None = None,
     queue: str | None = None,
     site: str | None = None,
     **optional: Any,
-) -> None:
+) -> Submitted:
     """Validate one comment and put it on the moderation queue as ``moderation.submit_comment``.
 
     ``optional`` takes story_title, author_name, parent_id, created_at (ISO 8601 string), ip, user_agent,
     language. ``broker_url`` defaults to $REDIS_URL, then redis://127.0.0.1:6379/0; ``queue`` (the submission
     queue the workers read in batches) to $MODERATION_SUBMIT_QUEUE, then $MODERATION_QUEUE + ".submit"; the
     broker key prefix is $MODERATION_REDIS_KEY_PREFIX if the workers use one; ``site`` is the site's slug
-    (default "default"). Raises SubmissionError for bad input, and kombu's OperationalError if the broker
-    cannot be reached.
+    (default "default"). Returns a ``Submitted``. Raises SubmissionError for bad input (a required field
+    left out included), and kombu's OperationalError if the broker cannot be reached.
     """
-    payload = {
+    required = {
         "site_comment_id": site_comment_id,
         "text": text,
         "author_id": author_id,
         "story_id": story_id,
-        **optional,
     }
+    payload = {**{k: v for k, v in required.items() if v is not None}, **optional}
     validate_submission(payload)
     if site is not None:
         payload["site"] = site
@@ -72,4 +85,5 @@ def submit(
         or os.environ.get("MODERATION_QUEUE", "moderation") + ".submit"
     )
     key_prefix = os.environ.get("MODERATION_REDIS_KEY_PREFIX", "")
-    _app(broker_url, key_prefix).send_task(SUBMIT_COMMENT, kwargs=payload, queue=queue)
+    result = _app(broker_url, key_prefix).send_task(SUBMIT_COMMENT, kwargs=payload, queue=queue)
+    return Submitted(site or "default", payload["site_comment_id"], result.id)

@@ -134,3 +134,27 @@ def test_the_celery_path_never_stores_a_decision_before_its_submission(site):
         assert Decision.objects.get(comment=c).created_at >= c.submitted_at
         entries = list(AuditEntry.objects.filter(comment=c).order_by("created_at", "id"))
         assert [e.action for e in entries][0] == "submitted"
+
+
+@pytest.mark.django_db
+def test_the_audit_log_reads_model_and_threshold_changes(admin_client, site):
+    """Issue 21: promote and rollback showed as "— → —" although the versions are stored."""
+    from moderation.models import AuditEntry
+    from moderation.services import set_policy_overrides
+
+    AuditEntry.objects.create(
+        actor_label="ana", action="model_promoted", before={"active": "v-old"}, after={"active": "v-new"}
+    )
+    set_policy_overrides(site, {"toxicity": {"review": 0.3}}, actor_label="ana", review_budget=0.1)
+    page = admin_client.get("/dashboard/audit/").content.decode()
+    assert "model v-old → v-new" in page
+    assert "review budget default → 0.1" in page
+
+
+@pytest.mark.django_db
+def test_comment_text_takes_its_own_direction(admin_client, make_comment):
+    """Issue 21: Urdu and Pashto were shown left to right."""
+    c = make_comment(text="یہ ایک اچھا مضمون ہے")
+    record_model_decisions([ModelVerdict(c.pk, {**CALM, "toxicity": 0.5}, "v1", THRESHOLDS, text=c.text)])
+    assert 'class="text" dir="auto"' in admin_client.get("/dashboard/").content.decode()
+    assert 'class="text" dir="auto"' in admin_client.get(f"/dashboard/comments/{c.pk}/").content.decode()

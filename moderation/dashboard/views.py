@@ -151,11 +151,13 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
     items = list(page.object_list)
     history = queries.author_history(items)
+    verdicts = queries.moderator_verdicts(items)
     deadline = time.monotonic() + EXPLAIN_BUDGET_SECONDS
     act_base = reverse("dashboard:comment", args=[0])[: -len("0/")]
     for comment in items:
         comment.score_rows = _score_rows(comment, thresholds)
         comment.history = history.get((comment.site_id, comment.author_id), {})
+        comment.moderator_verdict = verdicts.get(comment.pk)
         comment.why = _explanations(comment, limit=1, cached_only=time.monotonic() >= deadline)
         comment.detail_url = f"{act_base}{comment.pk}/"
         comment.act_url = f"{act_base}{comment.pk}/action"

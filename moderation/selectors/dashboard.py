@@ -16,7 +16,14 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Abs, Cast, Coalesce, Greatest, Least
 from django.utils import timezone
 
-from moderation.models import AuditEntry, Comment, CommentStatus, ModeratorSiteAccess
+from moderation.models import (
+    AuditEntry,
+    Comment,
+    CommentStatus,
+    Decision,
+    DecisionKind,
+    ModeratorSiteAccess,
+)
 from training.runtime import LABELS
 
 ALL = "all"
@@ -216,6 +223,26 @@ def queue_counts(user=None) -> dict[str, int]:
     counts = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
     out = {value: counts.get(value, 0) for value, _ in QUEUES if value != ALL}
     out[ALL] = sum(out.values())
+    return out
+
+
+def moderator_verdicts(comments) -> dict[int, dict[str, str]]:
+    """comment id -> the last moderator decision on it that still stands ({"outcome", "reason_code", "note",
+    "by"}), for the comments of one queue page that a moderator decided; an undone decision is not shown."""
+    ids = [c.pk for c in comments if c.decided_by not in ("", "model")]
+    if not ids:
+        return {}
+    out: dict[int, dict[str, str]] = {}
+    rows = (
+        Decision.objects.filter(comment_id__in=ids, kind=DecisionKind.MODERATOR)
+        .order_by("comment_id", "id")
+        .values_list("comment_id", "outcome", "reason_code", "note", "moderator__username")
+    )
+    for pk, outcome, reason_code, note, by in rows:
+        if reason_code == "undo":
+            out.pop(pk, None)
+        else:
+            out[pk] = {"outcome": outcome, "reason_code": reason_code, "note": note, "by": by or ""}
     return out
 
 

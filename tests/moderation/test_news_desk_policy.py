@@ -158,3 +158,13 @@ def test_comment_text_takes_its_own_direction(admin_client, make_comment):
     record_model_decisions([ModelVerdict(c.pk, {**CALM, "toxicity": 0.5}, "v1", THRESHOLDS, text=c.text)])
     assert 'class="text" dir="auto"' in admin_client.get("/dashboard/").content.decode()
     assert 'class="text" dir="auto"' in admin_client.get(f"/dashboard/comments/{c.pk}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_queue_cards_show_the_moderators_reject_reason_and_note(admin_client, make_comment, moderator):
+    """Issue 21: reasons and notes appeared on the detail page, not on the queue cards."""
+    c = make_comment(text="a comment a moderator rejected")
+    record_model_decisions([ModelVerdict(c.pk, {**CALM, "toxicity": 0.5}, "v1", THRESHOLDS, text=c.text)])
+    moderate_comments({c.pk: CommentStatus.NEEDS_REVIEW}, moderator, "reject", "other", "<b>doxxing</b>")
+    page = admin_client.get("/dashboard/?status=rejected").content.decode()
+    assert "rejected by mod · reason <strong>other</strong> · note “&lt;b&gt;doxxing&lt;/b&gt;”" in page

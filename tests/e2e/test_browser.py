@@ -230,10 +230,17 @@ def test_keyboard_only_from_login_to_an_empty_queue(page, queue_of_mixed_comment
         int(v.split(":")[0])
         for v in page.eval_on_selector_all("input.select:checked", "els => els.map(e => e.value)")
     ]
+    order = page.eval_on_selector_all(
+        ".item[data-comment-id]", "els => els.map(e => Number(e.getAttribute('data-comment-id')))"
+    )
+    following = order[order.index(current_id(page)) + 1]
     press(page, "r", navigates=False)
     press(page, "1")
     assert {status_of(pk) for pk in selected} == {"rejected"}
     assert "2 comments rejected" in page.inner_text("#messages")
+    # The cursor is kept by comment id: it is on the comment that followed the last one acted on, not at the
+    # old position, which would skip a comment nobody reviewed (issue 21).
+    assert current_id(page) == following
 
     # u undoes the bulk rejection: both are back, through new audited actions.
     press(page, "u")
@@ -267,6 +274,8 @@ def test_keyboard_only_from_login_to_an_empty_queue(page, queue_of_mixed_comment
         Comment.objects.filter(author_id="troll-7", status="needs_review").values_list("pk", flat=True)
     )
     assert len(troll_ids) >= 2
+    for _ in range(20):  # to the top (the cursor comes back on the comment it was on, wherever that is)
+        press(page, "k", navigates=False)
     for _ in range(20):
         if current_id(page) in troll_ids:
             break

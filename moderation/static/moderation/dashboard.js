@@ -25,7 +25,28 @@
       if (i === cursor) { el.setAttribute("aria-current", "true"); } else { el.removeAttribute("aria-current"); }
     });
     if (scroll) { list[cursor].scrollIntoView({ block: "nearest" }); }
-    try { sessionStorage.setItem(cursorKey, String(cursor)); } catch (e) { /* storage off: cursor resets */ }
+    // Kept by comment id, with the ids that follow it: after an action (one comment or a bulk selection) the
+    // page reloads without the decided comments, and the cursor goes to the first one still there at or after
+    // it. Kept by position, it skipped comments nobody had reviewed after a bulk action (issue 21).
+    var ids = list.map(function (el) { return el.getAttribute("data-comment-id"); });
+    var saved = JSON.stringify({ id: ids[cursor], after: ids.slice(cursor + 1, cursor + 101) });
+    try { sessionStorage.setItem(cursorKey, saved); } catch (e) { /* storage off: cursor resets */ }
+  }
+
+  function savedCursor() {
+    var raw = null;
+    try { raw = sessionStorage.getItem(cursorKey); } catch (e) { return 0; }
+    if (!raw) { return 0; }
+    var ids = items().map(function (el) { return el.getAttribute("data-comment-id"); });
+    var state;
+    try { state = JSON.parse(raw); } catch (e) { return 0; }
+    if (!state || typeof state !== "object") { return 0; }
+    var candidates = [state.id].concat(state.after || []);
+    for (var i = 0; i < candidates.length; i++) {
+      var at = ids.indexOf(String(candidates[i]));
+      if (at >= 0) { return at; }
+    }
+    return 0;
   }
 
   function submit(form, button) {
@@ -261,9 +282,7 @@
     setInterval(refresh, every);
   }
 
-  var saved = 0;
-  try { saved = parseInt(sessionStorage.getItem(cursorKey) || "0", 10) || 0; } catch (e) { saved = 0; }
-  setCursor(saved, true);
+  setCursor(savedCursor(), true);
   updateSelected();
   window.addEventListener("pageshow", function () { busy = false; });
 }());

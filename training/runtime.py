@@ -66,6 +66,14 @@ def serialize_payload(payload: dict[str, Any]) -> bytes:
     return gzip.compress(pickle.dumps(payload, protocol=5), compresslevel=6, mtime=0)
 
 
+# Words an explanation never names: they carry no meaning of their own ("you" stays: "you idiot").
+FUNCTION_WORDS = frozenset(
+    "a an the and or but of to in on at by for with from as is are was were be been being it its this that "
+    "these those there their then than so if do does did have has had will would can could should".split()
+)
+_PUNCTUATION = "\"'.,;:!?()[]{}<>«»“”‘’…-–—*_/\\"
+
+
 class ModelArtifact:
     """A verified, loaded model. Build it with `load_model`, not directly.
 
@@ -245,20 +253,31 @@ class ModelArtifact:
         row = self._features.transform([normalized]).tocsr()
         contributions = row.data * self._heads.coef_[row.indices, j]
         names = self._names()[row.indices]
-        words = normalized.split()
+        # Credited to words without the punctuation around them ("fooled." is "fooled"), and never to a
+        # function word: neither names what a moderator should look at.
+        words = [w for w in (w.strip(_PUNCTUATION) for w in normalized.split()) if w]
         totals: dict[str, float] = {}
         for name, value in zip(names, contributions, strict=True):
             kind, _, feature = str(name).partition("__")
             if kind == "shape":
                 continue  # link/length features (training.features.TextShapeFeatures) name no word to show
             if kind == "char":
-                gram = feature.strip()
-                owners = [w for w in words if gram and gram in f" {w} "] or [feature]
+                gram = feature.strip().strip(_PUNCTUATION)
+                # a fragment of punctuation or of no word ("iar.") names nothing: it is not credited
+                owners = [w for w in words if gram and gram in w]
                 for owner in owners:
                     totals[owner] = totals.get(owner, 0.0) + float(value) / len(owners)
             else:
                 totals[feature] = totals.get(feature, 0.0) + float(value)
-        ranked = sorted(((k, v) for k, v in totals.items() if v > 0), key=lambda kv: kv[1], reverse=True)
+        ranked = sorted(
+            (
+                (k, v)
+                for k, v in totals.items()
+                if v > 0 and k not in FUNCTION_WORDS and k.strip(_PUNCTUATION)
+            ),
+            key=lambda kv: kv[1],
+            reverse=True,
+        )
         return ranked[:top_k]
 
 

@@ -88,6 +88,20 @@ def test_an_identity_word_does_not_raise_a_neutral_sentence_in_the_fast_stage():
     assert black <= plain + 0.01, (plain, black)
 
 
+def test_explanations_name_words_not_punctuation_or_function_words(shipped_model):
+    """Issue 21: explanations credited "fooled." (punctuation attached), fragments like "iar." and function
+    words."""
+    from training.runtime import FUNCTION_WORDS
+
+    text = "You fooled. The people of this country are idiots, and the minister is a liar."
+    words = [w for w, _ in shipped_model.explain(text, "toxicity", top_k=20)]
+    assert "idiots" in words and "liar" in words and "fooled" in words
+    for name in words:
+        assert not any(ch in name for ch in ".,!?"), name
+        assert name not in FUNCTION_WORDS, name
+        assert all(part in text.lower() for part in name.split()), name  # whole words of the text only
+
+
 def test_obvious_abuse_reaches_review(shipped_model):
     th = shipped_model.thresholds["toxicity"]
     for text in ["you are a stupid idiot", "shut up you f u c k i n g moron", "y0u 1d10t"]:

@@ -338,6 +338,30 @@ def test_item_page_and_audit_show_hostile_text_as_text(page, queue_of_mixed_comm
     check_clean(page)
 
 
+def test_the_dashboard_fits_a_phone(page, queue_of_mixed_comments):
+    """Issue 21: at 390 px the header overflowed its dark bar; its controls were white on the light page."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/login/")
+    page.fill("#id_username", "mod")
+    page.fill("#id_password", PASSWORD)
+    press(page, "Enter")
+    for url in ("/dashboard/", "/dashboard/audit/", "/dashboard/stats/"):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+        header = page.locator("header.topbar").bounding_box()
+        for control in page.locator("header.topbar a, header.topbar button").all():
+            box = control.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (url, control.inner_text())
+            assert header["y"] <= box["y"] and box["y"] + box["height"] <= header["y"] + header["height"], (
+                url,
+                control.inner_text(),
+            )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto("/dashboard/")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"))
+    check_clean(page)
+
+
 def test_admins_manage_users_and_api_keys_under_the_csp(page, transactional_db, django_user_model):
     """Admins (staff) use Django's admin for users and API keys; it runs under the same CSP without errors."""
     django_user_model.objects.create_user(

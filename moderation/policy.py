@@ -79,9 +79,12 @@ class PolicyResult:
     # know what drove the outcome without reading the reasons, e.g. Coral's FLAG reason). A general label at
     # its reject threshold without an abuse label's agreement is in the "review" band: that is what it did.
     bands: dict[str, str] = field(default_factory=dict)
-    # The reason codes of the labels that fired (LABEL_CODES), most severe first, and the highest severity.
+    # The reason codes of the labels that fired (LABEL_CODES), most severe first.
     codes: list[str] = field(default_factory=list)
-    severity: int = 0
+
+    @property
+    def severity(self) -> int:
+        return severity_of(self.codes)
 
 
 def codes_for(bands: Mapping[str, str]) -> list[str]:
@@ -110,12 +113,14 @@ def apply_policy(scores: Mapping[str, float], thresholds: Mapping[str, Mapping[s
     """Decide on one comment.
 
     In: ``scores`` label -> probability; ``thresholds`` label -> {"reject": float, "review": float}. Out:
-    rejected if any label reaches its reject threshold; else needs_review if any label reaches its review
-    threshold; else approved. Reasons name the label, the score and the threshold, e.g. ``toxicity 0.93 ≥
-    reject threshold 0.90``. A label with thresholds but no score sends the comment to review: a comment is
-    never approved on a score that is missing.
+    rejected if spam reaches its reject threshold, or two labels of ``SCORED_FOR_ABUSE``, one of them a clear
+    abuse label, reach theirs; else needs_review if any label reaches its review threshold (a label at its
+    reject threshold with no second one agreeing is held, and its reason says so); else approved. Reasons
+    name the label, the score and the threshold, e.g. ``toxicity 0.93 ≥ reject threshold 0.90``. A label with
+    thresholds but no score sends the comment to review: a comment is never approved on a score that is
+    missing.
     """
-    rejected: list[str] = []
+    rejected: dict[str, str] = {}  # label -> its reason
     review: list[str] = []
     bands: dict[str, str] = {}
     for label in sorted(thresholds):
@@ -126,7 +131,7 @@ def apply_policy(scores: Mapping[str, float], thresholds: Mapping[str, Mapping[s
             continue
         where = band(score, limits)
         if where == "reject":
-            rejected.append(f"{label} {score:.2f} ≥ reject threshold {limits['reject']:.2f}")
+            rejected[label] = f"{label} {score:.2f} ≥ reject threshold {limits['reject']:.2f}"
         elif where == "review":
             review.append(f"{label} {score:.2f} ≥ review threshold {limits['review']:.2f}")
         if where != "none":
@@ -137,14 +142,12 @@ def apply_policy(scores: Mapping[str, float], thresholds: Mapping[str, Mapping[s
     if at_reject and not (len(at_reject) >= 2 and any(label in ABUSE_LABELS for label in at_reject)):
         for label in at_reject:
             bands[label] = "review"
-            reason = next(r for r in rejected if r.startswith(f"{label} "))
-            rejected.remove(reason)
-            review.insert(0, f"{reason}; no second label agrees, so a person decides")
+            review.insert(0, f"{rejected.pop(label)}; no second label agrees, so a person decides")
     codes = codes_for(bands)
     if rejected:
-        return PolicyResult(REJECTED, rejected + review, bands, codes, severity_of(codes))
+        return PolicyResult(REJECTED, [*rejected.values(), *review], bands, codes)
     if review:
-        return PolicyResult(NEEDS_REVIEW, review, bands, codes, severity_of(codes))
+        return PolicyResult(NEEDS_REVIEW, review, bands, codes)
     if not thresholds:
         return PolicyResult(NEEDS_REVIEW, ["the model has no thresholds; a person must decide"])
     return PolicyResult(APPROVED, ["all scores below review thresholds"])

@@ -16,14 +16,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Abs, Cast, Coalesce, Greatest, Least
 from django.utils import timezone
 
-from moderation.models import (
-    AuditEntry,
-    Comment,
-    CommentStatus,
-    Decision,
-    DecisionKind,
-    ModeratorSiteAccess,
-)
+from moderation.models import AuditEntry, Comment, CommentStatus, ModeratorSiteAccess
+from moderation.selectors.tuning import standing_moderator_decisions
 from training.runtime import LABELS
 
 ALL = "all"
@@ -230,20 +224,7 @@ def moderator_verdicts(comments) -> dict[int, dict[str, str]]:
     """comment id -> the last moderator decision on it that still stands ({"outcome", "reason_code", "note",
     "by"}), for the comments of one queue page that a moderator decided; an undone decision is not shown."""
     ids = [c.pk for c in comments if c.decided_by not in ("", "model")]
-    if not ids:
-        return {}
-    out: dict[int, dict[str, str]] = {}
-    rows = (
-        Decision.objects.filter(comment_id__in=ids, kind=DecisionKind.MODERATOR)
-        .order_by("comment_id", "id")
-        .values_list("comment_id", "outcome", "reason_code", "note", "moderator__username")
-    )
-    for pk, outcome, reason_code, note, by in rows:
-        if reason_code == "undo":
-            out.pop(pk, None)
-        else:
-            out[pk] = {"outcome": outcome, "reason_code": reason_code, "note": note, "by": by or ""}
-    return out
+    return standing_moderator_decisions(ids) if ids else {}
 
 
 def author_history(comments) -> dict[tuple[int, str], dict[str, int]]:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from moderation.models import CommentStatus, Decision, DecisionKind, Site
 from moderation.policy import apply_policy, thresholds_for
 from moderation.validation import validate_policy_overrides
-from training.budget import GENERAL, NO_WORDS, fit_review_threshold
+from training.budget import GENERAL, fit_review_threshold, floors
 
 # A site's own budget is fitted on its own recent scores once it has this many; before, on the model's
 # weighed news sample (the one its default thresholds were fitted on).
@@ -27,20 +27,30 @@ MIN_SITE_SAMPLE = 200
 OUTCOMES = (CommentStatus.APPROVED, CommentStatus.NEEDS_REVIEW, CommentStatus.REJECTED)
 
 
+def standing_moderator_decisions(comment_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """comment id -> moderators' last decision on it ({"outcome", "reason_code", "note", "by"}), for those
+    with one; an undone decision does not count."""
+    standing: dict[int, dict[str, Any]] = {}
+    for pk, outcome, reason_code, note, by in (
+        Decision.objects.filter(kind=DecisionKind.MODERATOR, comment_id__in=comment_ids)
+        .order_by("id")
+        .values_list("comment_id", "outcome", "reason_code", "note", "moderator__username")
+    ):
+        if reason_code == "undo":
+            standing.pop(pk, None)
+        else:
+            standing[pk] = {"outcome": outcome, "reason_code": reason_code, "note": note, "by": by or ""}
+    return standing
+
+
 def moderator_labels(comment_ids: list[int]) -> dict[int, bool]:
     """comment id -> True if moderators' last word was reject, False if approve (undone actions do not
     count)."""
-    labels: dict[int, bool] = {}
-    for pk, outcome, reason_code in (
-        Decision.objects.filter(kind=DecisionKind.MODERATOR, comment_id__in=comment_ids)
-        .order_by("id")
-        .values_list("comment_id", "outcome", "reason_code")
-    ):
-        if reason_code == "undo" or outcome not in (CommentStatus.APPROVED, CommentStatus.REJECTED):
-            labels.pop(pk, None)
-        else:
-            labels[pk] = outcome == CommentStatus.REJECTED
-    return labels
+    return {
+        pk: decision["outcome"] == CommentStatus.REJECTED
+        for pk, decision in standing_moderator_decisions(comment_ids).items()
+        if decision["outcome"] in (CommentStatus.APPROVED, CommentStatus.REJECTED)
+    }
 
 
 def _precision(outcomes: dict[int, str], labels: dict[int, bool]) -> dict[str, Any]:
@@ -74,7 +84,7 @@ def fit_budget(site: Site, budget: float, model, days: int = 30) -> dict[str, An
     without a sample to fit on. Returns {"overrides", "budget", "fitted_on", "sample", "flagged_share",
     "flagged_by_others", "note"}."""
     thresholds = thresholds_for(site, model.thresholds)
-    floor = max(scores[GENERAL] for scores in model.score(list(NO_WORDS)))
+    floor = floors(model)[GENERAL]
     rows = recent_scores(site, days)
     weights = None
     own = len(rows)

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from moderation.validation import validate_endpoint, validate_policy_overrides
+from moderation.validation import validate_endpoint, validate_policy_overrides, validate_review_budget
 
 
 class Site(models.Model):
@@ -38,8 +38,10 @@ class Site(models.Model):
 
     def clean(self) -> None:
         validate_policy_overrides(self.policy_overrides)
-        if self.review_budget is not None and not 0 < self.review_budget < 1:
-            raise ValidationError({"review_budget": "review_budget must be between 0 and 1 (a share)"})
+        try:
+            validate_review_budget(self.review_budget)
+        except ValidationError as exc:
+            raise ValidationError({"review_budget": exc.messages}) from None
 
     def __str__(self) -> str:
         return self.slug

@@ -189,6 +189,14 @@ def validate_policy_overrides(overrides: Any) -> None:
             raise ValidationError(f"policy_overrides.{label}: review must not be above reject")
 
 
+def validate_review_budget(budget: Any) -> None:
+    """Check a Site.review_budget value (None: the model's default); raises django ValidationError."""
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 < budget < 1
+    ):
+        raise ValidationError(f"review_budget must be between 0 and 1 (a share), got {budget}")
+
+
 # --- Webhook endpoints: URL and secrets (Model.clean and create_webhook_endpoint call these) ---
 
 SECRET_PREFIX = "whsec_"

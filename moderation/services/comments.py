@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 
@@ -26,7 +25,7 @@ from moderation.models import (
 )
 from moderation.policy import thresholds_for
 from moderation.scoring import Verdict, judge
-from moderation.validation import validate_endpoint, validate_policy_overrides
+from moderation.validation import validate_endpoint, validate_policy_overrides, validate_review_budget
 from moderation.webhooks import generate_secret, write_outbox
 
 log = logging.getLogger(__name__)
@@ -718,8 +717,7 @@ def set_policy_overrides(
     for label, cuts in overrides.items():
         merged.setdefault(label, {}).update(cuts)
     validate_policy_overrides(merged)
-    if review_budget is not None and not 0 < review_budget < 1:
-        raise ValidationError(f"review_budget must be between 0 and 1 (a share), got {review_budget}")
+    validate_review_budget(review_budget)
     with transaction.atomic():
         before = {"site": site.slug, "policy_overrides": dict(site.policy_overrides or {})}
         after = {"site": site.slug, "policy_overrides": merged}

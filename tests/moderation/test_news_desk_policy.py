@@ -168,3 +168,17 @@ def test_queue_cards_show_the_moderators_reject_reason_and_note(admin_client, ma
     moderate_comments({c.pk: CommentStatus.NEEDS_REVIEW}, moderator, "reject", "other", "<b>doxxing</b>")
     page = admin_client.get("/dashboard/?status=rejected").content.decode()
     assert "rejected by mod · reason <strong>other</strong> · note “&lt;b&gt;doxxing&lt;/b&gt;”" in page
+
+
+@pytest.mark.parametrize("budget", [0, 1, 1.5, -0.1, True, "0.1"])
+def test_a_review_budget_outside_0_to_1_is_refused_naming_it(budget):
+    from django.core.exceptions import ValidationError
+
+    from moderation.models import Site
+    from moderation.validation import validate_review_budget
+
+    with pytest.raises(ValidationError, match="review_budget must be between 0 and 1"):
+        validate_review_budget(budget)
+    with pytest.raises(ValidationError) as caught:
+        Site(slug="s", name="S", review_budget=budget).clean()
+    assert "review_budget" in caught.value.message_dict

@@ -19,6 +19,13 @@ GENERAL = "toxicity"
 NO_WORDS = ("", "👍", "😂😂😂", "🙏", "❤️🇵🇰", "🇦🇫🇵🇰")
 
 
+def floors(model) -> dict[str, float]:
+    """Per label, the highest score ``model`` (a ``training.runtime.ModelArtifact``, as served) gives a
+    comment with no words (``NO_WORDS``)."""
+    scored = model.score(list(NO_WORDS))
+    return {label: max(float(s[label]) for s in scored) for label in scored[0]}
+
+
 @dataclass(frozen=True)
 class BudgetFit:
     review: float  # the general label's review threshold
@@ -66,7 +73,6 @@ def fit_review_threshold(
         ((float(r[label]), w) for (r, w), o in zip(scored, others, strict=True) if not o), reverse=True
     )
     note = ""
-    review = candidates[-1][0] if candidates else ceiling
     if allowed <= 0 or not candidates:
         review = ceiling
         note = f"the other labels alone flag {base / total:.1%} of these comments, over the budget"
@@ -78,6 +84,8 @@ def fit_review_threshold(
                 review = math.nextafter(score, math.inf)
                 break
             used += w
+        else:
+            review = candidates[-1][0]  # the whole sample fits in the budget
     review = max(review, math.nextafter(floor, math.inf))
     if review > ceiling:
         review = ceiling

@@ -132,8 +132,7 @@ class ModelArtifact:
     @property
     def has_onnx_encoder(self) -> bool:
         """The artifact's second stage can run without torch (its encoder is stored as an ONNX graph)."""
-        stage = self._payload.get("second_stage")
-        return stage is not None and stage.onnx_encoder is not None
+        return _has_onnx_encoder(self._payload)
 
     def described_thresholds(self) -> dict[str, dict[str, float]] | None:
         """The thresholds the sidecar says this model applies as it is loaded: its `thresholds`, with the
@@ -269,16 +268,19 @@ class ModelArtifact:
                     totals[owner] = totals.get(owner, 0.0) + float(value) / len(owners)
             else:
                 totals[feature] = totals.get(feature, 0.0) + float(value)
+        # (Word features are \w\w+ tokens and character n-grams are credited to punctuation-stripped words,
+        # so no name here is punctuation.)
         ranked = sorted(
-            (
-                (k, v)
-                for k, v in totals.items()
-                if v > 0 and k not in FUNCTION_WORDS and k.strip(_PUNCTUATION)
-            ),
+            ((k, v) for k, v in totals.items() if v > 0 and k not in FUNCTION_WORDS),
             key=lambda kv: kv[1],
             reverse=True,
         )
         return ranked[:top_k]
+
+
+def _has_onnx_encoder(payload: dict[str, Any]) -> bool:
+    stage = payload.get("second_stage")
+    return stage is not None and stage.onnx_encoder is not None
 
 
 def second_stage_setting() -> bool | None:
@@ -324,6 +326,5 @@ def load_model(
     if second_stage is None:  # auto: the stage runs where it needs no torch
         from training.onnx_encoder import onnx_available
 
-        stage = payload.get("second_stage")
-        second_stage = stage is not None and stage.onnx_encoder is not None and onnx_available()
+        second_stage = _has_onnx_encoder(payload) and onnx_available()
     return ModelArtifact(payload, metadata, model_path, second_stage=second_stage)

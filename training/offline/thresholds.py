@@ -16,8 +16,8 @@ alone; anything at ``review`` is held. So:
 - ``spam`` keeps the thresholds training chose on the spam sources, with ``reject`` raised so that it flags at
   most ``news_spam_reject_share`` (none) of those news comments, which are published (a reader dropping a
   link is held, not rejected);
-- no ``review`` threshold is at or below what a comment with no words scores (``NO_WORDS``): an emoji-only
-  comment is never held for its lack of words.
+- no ``review`` threshold is at or below what a comment with no words scores (``training.budget.NO_WORDS``):
+  an emoji-only comment is never held for its lack of words.
 
 Precision is measured on the validation split of the real-comment threshold sources (Jigsaw and Civil
 Comments, ``pipeline.THRESHOLD_SOURCES``), with "toxic" = rated toxic: what a rejection must be right about. A
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.budget import NO_WORDS, fit_review_threshold
+from training.budget import fit_review_threshold, floors
 from training.offline import datasets
 from training.runtime import LABELS, ModelArtifact
 
@@ -64,12 +64,6 @@ class ThresholdRule:
     untrusted: list[str] = field(default_factory=lambda: ["identity_attack"])
 
 
-def floors(model: ModelArtifact) -> dict[str, float]:
-    """Per label, the highest score a comment with no words gets."""
-    scored = model.score(list(NO_WORDS))
-    return {label: max(float(s[label]) for s in scored) for label in model.labels}
-
-
 def precision_threshold(
     scores: np.ndarray, toxic: np.ndarray, precision: float, min_flagged: int
 ) -> float | None:
@@ -81,9 +75,9 @@ def precision_threshold(
     ok = np.flatnonzero((hits / flagged >= precision) & (flagged >= min_flagged))
     if not len(ok):
         return None
-    i = ok.max()
-    # Ties: the threshold must not admit a row scored equal to the last one kept but ranked after it.
-    return float(scores[order][i])
+    # (A row tied with the last one counted, but sorted after it, is flagged too: scores are continuous, so
+    # ties are rare.)
+    return float(scores[order][ok.max()])
 
 
 def news_and_pooled(

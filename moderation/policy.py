@@ -22,7 +22,7 @@ What a news desk can trust (issue 22):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +151,57 @@ def apply_policy(scores: Mapping[str, float], thresholds: Mapping[str, Mapping[s
     if not thresholds:
         return PolicyResult(NEEDS_REVIEW, ["the model has no thresholds; a person must decide"])
     return PolicyResult(APPROVED, ["all scores below review thresholds"])
+
+
+# --- What the site's context adds (issue 21) ---------------------------------------------------------------
+
+SIGNAL_ACTIONS = ("reject", "review", "trust")
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What the site knows about a comment beyond its text: its commenter's state, its story's controls, a
+    word list entry, a context signal (a link in a new commenter's first comment, a copy of the same text...).
+    Collected by ``moderation.selectors.context.signals_for`` and applied by ``apply_signals``.
+
+    ``action``: "reject" (the comment is rejected whatever the scores), "review" (held at least), "trust"
+    (approved unless the model's own outcome is a rejection). ``code``: a short reason code shown as a badge
+    and stored with the comment's codes; ``reason``: the sentence a moderator and the site read."""
+
+    action: str
+    code: str
+    reason: str
+
+    def __post_init__(self):
+        if self.action not in SIGNAL_ACTIONS:
+            raise ValueError(f"Signal.action must be one of {SIGNAL_ACTIONS}, not {self.action!r}")
+
+
+def apply_signals(
+    outcome: str, reasons: list[str], codes: list[str], signals: Sequence[Signal]
+) -> tuple[str, list[str], list[str]]:
+    """The outcome, reasons and codes once the site's context is applied to the model's verdict. A reject
+    signal rejects; a review signal holds a comment the model would approve, and also one a trusted commenter
+    posts; trust approves what the model would only hold (never what it rejects). The signals' reasons come
+    first, so the card says what decided."""
+    if not signals:
+        return outcome, reasons, codes
+    by_action: dict[str, list[Signal]] = {action: [] for action in SIGNAL_ACTIONS}
+    for signal in signals:
+        by_action[signal.action].append(signal)
+    if by_action["reject"]:
+        fired = by_action["reject"]
+        outcome = REJECTED
+    elif by_action["review"]:
+        fired = by_action["review"]
+        outcome = REJECTED if outcome == REJECTED else NEEDS_REVIEW
+    elif outcome == NEEDS_REVIEW:
+        fired = by_action["trust"]
+        outcome = APPROVED
+    else:
+        return outcome, reasons, codes
+    codes = list(dict.fromkeys([*(s.code for s in fired), *codes]))
+    return outcome, [*(s.reason for s in fired), *reasons], codes
 
 
 def thresholds_for(

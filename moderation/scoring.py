@@ -19,14 +19,22 @@ import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from moderation.models import ModelVersion
-from moderation.policy import APPROVED, NEEDS_REVIEW, apply_policy, severity_of, thresholds_for
+from moderation.policy import (
+    APPROVED,
+    NEEDS_REVIEW,
+    Signal,
+    apply_policy,
+    apply_signals,
+    severity_of,
+    thresholds_for,
+)
 from training.language import check_language
 from training.normalize import normalize
 from training.runtime import ArtifactError, ModelArtifact, default_model_path, load_model
@@ -244,11 +252,28 @@ def judge(
     text: str | None = None,
     declared_language: str = "",
     error: str = "",
+    signals: Sequence[Signal] = (),
 ) -> Verdict:
     """THE verdict for one comment: the policy's outcome at ``thresholds`` (the site's, see
     ``policy.thresholds_for``), with the language gate when ``text`` is given (a comment in a language the
-    model was not trained on goes to a person whatever its scores). ``scores`` None: the model could not score
-    it (``error`` says why), and a person decides."""
+    model was not trained on goes to a person whatever its scores), then the site's context ``signals``
+    (``policy.apply_signals``: commenter state, story controls, word lists). ``scores`` None: the model could
+    not score it (``error`` says why), and a person decides unless a signal rejects it."""
+    verdict = _judge_text(scores, thresholds, model_version, text, declared_language, error)
+    if not signals:
+        return verdict
+    outcome, reasons, codes = apply_signals(verdict.outcome, verdict.reasons, verdict.codes, signals)
+    return replace(verdict, outcome=outcome, reasons=reasons, codes=codes)
+
+
+def _judge_text(
+    scores: Mapping[str, float] | None,
+    thresholds: Mapping[str, Mapping[str, float]],
+    model_version: str,
+    text: str | None,
+    declared_language: str,
+    error: str,
+) -> Verdict:
     if scores is None:
         return Verdict(NEEDS_REVIEW, [f"model could not score: {error}"], {}, model_version)
     if text is not None and not has_words(text):

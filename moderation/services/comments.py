@@ -23,7 +23,7 @@ from moderation.models import (
     Site,
     WebhookEndpoint,
 )
-from moderation.policy import thresholds_for
+from moderation.policy import Signal, thresholds_for
 from moderation.scoring import Verdict, judge
 from moderation.validation import validate_endpoint, validate_policy_overrides, validate_review_budget
 from moderation.webhooks import generate_secret, write_outbox
@@ -113,6 +113,8 @@ class ModelVerdict:
     # language the model was not trained on goes to a person whatever the scores say.
     text: str | None = None
     declared_language: str = ""
+    # What the site's context says (commenter state, story controls, word lists: selectors.context).
+    signals: tuple[Signal, ...] = ()
 
     def verdict(self) -> Verdict:
         """The decision, built by the one verdict function (``moderation.scoring.judge``)."""
@@ -123,6 +125,7 @@ class ModelVerdict:
             text=self.text,
             declared_language=self.declared_language,
             error=self.error,
+            signals=self.signals,
         )
 
 

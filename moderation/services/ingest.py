@@ -11,6 +11,7 @@ from moderation.models import Comment, CommentStatus, Site
 from moderation.policy import thresholds_for
 from moderation.queue import enqueue_decide
 from moderation.scoring import ModelUnavailable, current_model
+from moderation.selectors.context import ContextItem, signals_for
 from moderation.services.comments import (
     ModelVerdict,
     accept_comments,
@@ -32,17 +33,34 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
     is counted; after MODERATION_MAX_ATTEMPTS a comment is marked ``failed`` and is not returned). A model
     that cannot be loaded sends the comments to review with that reason.
     """
-    rows = list(
-        Comment.objects.filter(pk__in=comment_ids, status=CommentStatus.QUEUED).values_list(
-            "pk", "text", "language"
+    stored = list(
+        Comment.objects.filter(pk__in=comment_ids, status=CommentStatus.QUEUED)
+        .order_by("submitted_at", "pk")
+        .values_list(
+            "pk", "text", "language", "site_id", "author_id", "story_id", "parent_id", "site_comment_id"
         )
     )
-    if not rows:
+    if not stored:
         return []
+    rows = [(pk, text, lang) for pk, text, lang, *_ in stored]
+    signals = dict(
+        zip(
+            [pk for pk, *_ in stored],
+            signals_for(
+                [
+                    ContextItem(site_id, author, story, text, parent, pk, site_comment_id)
+                    for pk, text, _, site_id, author, story, parent, site_comment_id in stored
+                ]
+            ),
+            strict=True,
+        )
+    )
     try:
         model = current_model()
     except ModelUnavailable as exc:
-        record_model_decisions(ModelVerdict(pk, None, "", {}, error=str(exc)) for pk, _, _ in rows)
+        record_model_decisions(
+            ModelVerdict(pk, None, "", {}, error=str(exc), signals=signals[pk]) for pk, _, _ in rows
+        )
         return []
 
     verdicts: list[ModelVerdict] = []
@@ -52,7 +70,15 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
     try:
         all_scores = model.score([text for _, text, _ in rows])
         verdicts = [
-            ModelVerdict(pk, scores, model.version, thresholds[pk], text=text, declared_language=lang)
+            ModelVerdict(
+                pk,
+                scores,
+                model.version,
+                thresholds[pk],
+                text=text,
+                declared_language=lang,
+                signals=signals[pk],
+            )
             for (pk, text, lang), scores in zip(rows, all_scores, strict=True)
         ]
     except Exception:
@@ -69,7 +95,15 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
                     retry.append(pk)
                 continue
             verdicts.append(
-                ModelVerdict(pk, scores, model.version, thresholds[pk], text=text, declared_language=lang)
+                ModelVerdict(
+                    pk,
+                    scores,
+                    model.version,
+                    thresholds[pk],
+                    text=text,
+                    declared_language=lang,
+                    signals=signals[pk],
+                )
             )
     record_model_decisions(verdicts)
     return retry
@@ -97,10 +131,23 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
     if not new:
         return retry
     verdicts = None
+    signals = signals_for(
+        [
+            ContextItem(
+                site.pk,
+                clean["author_id"],
+                clean["story_id"],
+                clean["text"],
+                clean.get("parent_id") or "",
+                site_comment_id=clean["site_comment_id"],
+            )
+            for clean in new
+        ]
+    )
     try:
         model = current_model()
     except ModelUnavailable as exc:
-        verdicts = [ModelVerdict(0, None, "", {}, error=str(exc)) for _ in new]
+        verdicts = [ModelVerdict(0, None, "", {}, error=str(exc), signals=found) for found in signals]
     else:
         try:
             all_scores = model.score([clean["text"] for clean in new])
@@ -113,8 +160,9 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
                     thresholds,
                     text=clean["text"],
                     declared_language=clean["language"],
+                    signals=found,
                 )
-                for clean, scores in zip(new, all_scores, strict=True)
+                for clean, scores, found in zip(new, all_scores, signals, strict=True)
             ]
         except Exception:
             log.exception(

@@ -151,3 +151,35 @@ def test_comments_in_unsupported_languages_go_to_review_whatever_the_scores(
     assert comment.status == CommentStatus.NEEDS_REVIEW
     assert comment.reasons[0].startswith("language not supported by the model")
     assert comment.scores  # still scored, for the moderator's information
+
+
+def test_context_signals_reach_both_decide_paths(db, site, make_comment, fresh_model_state, monkeypatch):
+    """A collector's signal (selectors.context) decides on the Celery path, which scores before it writes, and
+    on the path that decides stored comments; the collector sees who wrote what, where."""
+    from moderation.policy import Signal
+    from moderation.selectors import context
+    from moderation.services.ingest import decide_comments, submit_and_decide
+    from moderation.validation import validate_submission
+    from tests.conftest import comment_payload
+
+    seen = []
+
+    def banned_author(items):
+        seen.extend((item.author_id, item.story_id, item.comment_id is not None) for item in items)
+        return [(Signal("reject", "banned", "the commenter is banned"),) for _ in items]
+
+    monkeypatch.setattr(context, "COLLECTORS", [banned_author])
+    payload = comment_payload("ctx", text="Thoughtful piece, thank you.")
+    submit_and_decide(site, [validate_submission(payload)])
+    fresh = Comment.objects.get(site_comment_id="c-ctx")
+    assert fresh.status == CommentStatus.REJECTED
+    assert fresh.reasons[0] == "the commenter is banned" and fresh.reason_codes[0] == "banned"
+    stored = make_comment(text="Thoughtful piece, thank you.")
+    decide_comments([stored.pk])
+    stored.refresh_from_db()
+    assert stored.status == CommentStatus.REJECTED
+    assert stored.decisions.get().reasons[0] == "the commenter is banned"
+    assert seen == [
+        (payload["author_id"], payload["story_id"], False),
+        (stored.author_id, stored.story_id, True),
+    ]

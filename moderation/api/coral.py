@@ -37,11 +37,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from moderation.models import ApiKey, Site
+from moderation.api.auth import OVER_LIMIT, check_key
+from moderation.models import Site
 from moderation.policy import APPROVED, NEEDS_REVIEW, REJECTED
-from moderation.ratelimit import check_api_rate
 from moderation.scoring import ModelUnavailable, Verdict, verdicts
-from moderation.services import site_for_api_key
 
 SIGNATURE_HEADER = "X-Coral-Signature"
 FLAG = "FLAG"
@@ -120,15 +119,14 @@ def moderation(request: HttpRequest) -> HttpResponse:
     body = request.body
     if not signature_valid(request.headers.get(SIGNATURE_HEADER, ""), body, secret_list):
         return _error(401, f"{SIGNATURE_HEADER}: missing or not a valid signature of the body")
-    raw_key = request.GET.get("key", "")
-    site = site_for_api_key(raw_key)
-    if site is None:
-        return _error(403, "key: the API key (query parameter) is not valid")
-    rate = check_api_rate(ApiKey.hash_key(raw_key))
-    if not rate.allowed:
-        response = _error(429, f"this API key sent more than {rate.limit} requests this minute")
-        response["Retry-After"] = str(rate.retry_after)
+    checked = check_key(request.GET.get("key"))
+    if checked.refusal == OVER_LIMIT:
+        response = _error(429, f"this API key sent more than {checked.limit} requests this minute")
+        response["Retry-After"] = str(checked.retry_after)
         return response
+    if checked.site is None:
+        return _error(403, "key: the API key (query parameter) is not valid")
+    site = checked.site
     try:
         data = json.loads(body.decode("utf-8"))
         if not isinstance(data, dict):

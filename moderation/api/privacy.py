@@ -8,7 +8,8 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from moderation.api.v1 import authenticate, error
+from moderation.api.json_io import error
+from moderation.api.v1 import authenticate
 from moderation.services import erase_author
 
 

@@ -14,7 +14,6 @@ Errors are JSON ``{"error": {"field", "message"}}`` with 400 (bad field), 401 (m
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -22,96 +21,37 @@ from django.db import DatabaseError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from moderation.models import ApiKey, Comment, Site
+from moderation.api.auth import INVALID, MISSING, OVER_LIMIT, check_key
+from moderation.api.json_io import error, read_json_body
+from moderation.models import Comment, Site
 from moderation.queue import dispatch, enqueue_decide
-from moderation.ratelimit import check_api_rate
 from moderation.scoring import ModelUnavailable, verdicts
-from moderation.services import accept_comment, accept_comments, site_for_api_key
+from moderation.services import accept_comment, accept_comments
 from moderation.validation import SubmissionError, validate_submission
-
-MAX_JSON_DEPTH = 8
-
-
-def error(status: int, field: str, message: str, **headers: str) -> JsonResponse:
-    response = JsonResponse({"error": {"field": field, "message": message}}, status=status)
-    for name, value in headers.items():
-        response[name.replace("_", "-")] = value
-    return response
 
 
 def authenticate(request: HttpRequest) -> Site | JsonResponse:
-    """The site whose API key is in ``Authorization: Bearer <key>``, or a 401 response."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw_key = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw_key.strip():
+    """The site whose API key is in ``Authorization: Bearer <key>``, or a 401 / 429 response."""
+    scheme, _, raw_key = request.headers.get("Authorization", "").partition(" ")
+    checked = check_key(raw_key if scheme.lower() == "bearer" else "")
+    if checked.refusal == MISSING:
         return error(
             401,
             "Authorization",
             "send the site's API key as 'Authorization: Bearer <key>'",
             WWW_Authenticate="Bearer",
         )
-    site = site_for_api_key(raw_key.strip())
-    if site is None:
+    if checked.refusal == INVALID:
         return error(401, "Authorization", "the API key is not valid", WWW_Authenticate="Bearer")
-    # Issue 6: per-key rate limit (moderation/ratelimit.py), keyed by the key's stored hash, never by a
-    # header.
-    rate = check_api_rate(ApiKey.hash_key(raw_key.strip()))
-    if not rate.allowed:
+    if checked.refusal == OVER_LIMIT:
         return error(
             429,
             "Authorization",
-            f"this API key sent more than {rate.limit} requests this minute; "
-            f"send again in {rate.retry_after} s",
-            Retry_After=str(rate.retry_after),
+            f"this API key sent more than {checked.limit} requests this minute; "
+            f"send again in {checked.retry_after} s",
+            Retry_After=str(checked.retry_after),
         )
-    return site
-
-
-def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
-
-
-def read_json_body(request: HttpRequest, limit: int | None = None) -> Any:
-    """Decode the request body as JSON, refusing what cannot be a submission before looking further.
-    Raises SubmissionError (413 for a body over ``limit``, default MODERATION_MAX_BODY_BYTES; 400
-    otherwise)."""
-    limit = limit or settings.MODERATION_MAX_BODY_BYTES
-    try:
-        declared = int(request.headers.get("Content-Length") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise SubmissionError("body", f"is {declared} bytes; the limit is {limit}", status=413)
-    body = request.body
-    if len(body) > limit:
-        raise SubmissionError("body", f"is {len(body)} bytes; the limit is {limit}", status=413)
-    content_type = request.content_type or ""
-    if content_type != "application/json":
-        raise SubmissionError("Content-Type", "must be application/json")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SubmissionError("body", f"is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        raise SubmissionError("body", f"is nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except ValueError as exc:
-        raise SubmissionError("body", f"is not valid JSON: {exc}") from None
-    if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise SubmissionError("body", f"is nested deeper than {MAX_JSON_DEPTH} levels")
-    return data
+    return checked.site
 
 
 def comment_state(comment: Comment) -> dict[str, Any]:

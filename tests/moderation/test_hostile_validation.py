@@ -10,7 +10,7 @@ from django.test import RequestFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moderation.api.v1 import MAX_JSON_DEPTH, read_json_body
+from moderation.api.json_io import MAX_JSON_DEPTH, read_json_body
 from moderation.validation import ALLOWED_FIELDS, STRING_LIMITS, SubmissionError, validate_submission
 from training.normalize import normalize
 

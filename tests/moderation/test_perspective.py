@@ -493,13 +493,13 @@ def test_get_is_405(client, api_key, path):
 
 
 def test_model_unavailable_is_503(client, api_key, monkeypatch):
-    from moderation.api import perspective
+    from moderation.api.perspective import answers as scoring_module
     from moderation.scoring import ModelUnavailable
 
     def unavailable():
         raise ModelUnavailable("model models/x.joblib not loaded: sha256 mismatch")
 
-    monkeypatch.setattr(perspective, "current_model", unavailable)
+    monkeypatch.setattr(scoring_module, "current_model", unavailable)
     error = assert_google_error(analyze(client, api_key), 503, "UNAVAILABLE")
     assert "sha256 mismatch" in error["message"]
 

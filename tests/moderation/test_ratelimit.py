@@ -191,3 +191,17 @@ def test_login_throttling_fails_open_without_redis(client, moderator, settings):
     login(client, "wrong")
     login(client, "wrong")
     assert login(client, "correct horse battery").status_code == 302
+
+
+def test_one_key_check_for_every_protocol(api_key, site, settings):
+    """api.auth.check_key is what v1, Perspective and Coral ask: missing, unknown, over the limit, or the
+    key's site (the same counter whichever protocol spends it)."""
+    from moderation.api.auth import INVALID, MISSING, OVER_LIMIT, check_key
+
+    settings.MODERATION_RATE_LIMIT_PER_MINUTE = 2
+    assert check_key(None).refusal == MISSING and check_key("  ").refusal == MISSING
+    assert check_key("mod_not-a-key").refusal == INVALID
+    assert check_key(api_key).site == site and check_key(f" {api_key} ").site == site
+    over = check_key(api_key)
+    assert over.refusal == OVER_LIMIT and over.site is None
+    assert over.limit == 2 and 1 <= over.retry_after <= 60

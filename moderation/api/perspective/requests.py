@@ -1,20 +1,6 @@
-"""A drop-in for Google's Perspective API (``commentanalyzer.googleapis.com/v1alpha1``), scored by our model.
-
-- ``POST /v1alpha1/comments:analyze?key=KEY`` — AnalyzeComment: ``{"comment": {"text"}, "requestedAttributes":
-  {"TOXICITY": {}}, ...}`` → ``{"attributeScores": {"TOXICITY": {"summaryScore": {"value", "type":
-  "PROBABILITY"}}}, "languages": ["en"], ...}``. Scored synchronously in this process
-  (``moderation.scoring.current_model()``); nothing is stored, whatever ``doNotStore`` says.
-- ``POST /v1alpha1/comments:suggestscore?key=KEY`` — SuggestCommentScore: the scores a site believes a comment
-  should have. Stored as labels for retraining (``SuggestedScore``) only when
-  ``MODERATION_STORE_SUGGESTED_SCORES`` is on and the request does not say ``doNotStore``; answered the same
-  way either way.
-
-Field names, types, error messages and error types follow Perspective's public documentation
-(github.com/conversationai/perspectiveapi, ``2-api/methods.md``, ``2-api/models.md``, ``2-api/limits.md``);
-errors use Google's JSON shape ``{"error": {"code", "message", "status", "details": [{"@type",
-"errorType"}]}}``. The key is our site API key, sent as the ``key`` query parameter (or the ``X-Goog-Api-Key``
-header). docs/perspective.md is the migration guide.
-"""
+"""Reading a Perspective request: the body as JSON (Google's lenient reader), its fields checked one by one,
+the requested attributes and languages, and the suggested scores of SuggestCommentScore. Every refusal is a
+``PerspectiveError`` in Google's error shape."""
 
 from __future__ import annotations
 
@@ -28,14 +14,9 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 
-from moderation.api.v1 import MAX_JSON_DEPTH, _depth
-from moderation.models import ApiKey, Site, SuggestedScore
+from moderation.api.json_io import MAX_JSON_DEPTH, json_depth
 from moderation.policy import ATTRIBUTE_LABELS
-from moderation.ratelimit import check_api_rate
-from moderation.scoring import ModelUnavailable, current_model
-from moderation.services import site_for_api_key
 from training.language import check_language as language_gate
 
 # Perspective attribute → our model's label. PROFANITY is the Jigsaw "obscene" label our model is trained on.
@@ -87,7 +68,7 @@ class PerspectiveError(Exception):
         return response
 
 
-def _invalid(path: str, expected: str, value: Any) -> PerspectiveError:
+def invalid(path: str, expected: str, value: Any) -> PerspectiveError:
     return PerspectiveError(f"Invalid value at '{path}' ({expected}), {json.dumps(value)[:80]}")
 
 
@@ -157,89 +138,89 @@ def read_request(request: HttpRequest) -> dict[str, Any]:
         raise PerspectiveError(f"Invalid JSON payload received. {exc}.") from None
     if not isinstance(data, dict):
         raise PerspectiveError("Invalid JSON payload received. Expected a JSON object at the top level.")
-    if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise PerspectiveError(f"Invalid JSON payload received. Nested deeper than {MAX_JSON_DEPTH} levels.")
     return data
 
 
-def _object(data: Mapping[str, Any], name: str, path: str) -> dict[str, Any]:
+def object_at(data: Mapping[str, Any], name: str, path: str) -> dict[str, Any]:
     value = data.get(name)
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _invalid(path, "TYPE_MESSAGE", value)
+        raise invalid(path, "TYPE_MESSAGE", value)
     return value
 
 
-def _string(data: Mapping[str, Any], name: str, path: str) -> str | None:
+def string_at(data: Mapping[str, Any], name: str, path: str) -> str | None:
     value = data.get(name)
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _invalid(path, "TYPE_STRING", value)
+        raise invalid(path, "TYPE_STRING", value)
     return value
 
 
-def _bool(data: Mapping[str, Any], name: str) -> bool:
+def bool_at(data: Mapping[str, Any], name: str) -> bool:
     value = data.get(name)
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise _invalid(name, "TYPE_BOOL", value)
+        raise invalid(name, "TYPE_BOOL", value)
     return value
 
 
-def _number(value: Any, path: str) -> float:
+def number_at(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _invalid(path, "TYPE_FLOAT", value)
+        raise invalid(path, "TYPE_FLOAT", value)
     return float(value)
 
 
-def _is_blank(text: str) -> bool:
+def is_blank(text: str) -> bool:
     return all(ch.isspace() or unicodedata.category(ch) in {"Cf", "Cc", "Zs", "Zl", "Zp"} for ch in text)
 
 
 def comment_text(data: Mapping[str, Any]) -> str:
     """``comment.text``, checked as Perspective checks it (limits.md): present, non-empty, at most 20 KB."""
-    comment = _object(data, "comment", "comment")
-    text = _string(comment, "text", "comment.text")
-    text_type = _string(comment, "type", "comment.type")
+    comment = object_at(data, "comment", "comment")
+    text = string_at(comment, "text", "comment.text")
+    text_type = string_at(comment, "type", "comment.type")
     if text_type not in (None, "", "PLAIN_TEXT"):
         if text_type == "HTML":
             raise PerspectiveError("Currently, only 'PLAIN_TEXT' comments are supported")
         raise PerspectiveError("Unknown text type")
-    if text is None or _is_blank(text):
+    if text is None or is_blank(text):
         raise PerspectiveError("Comment must be non-empty.", error_type="COMMENT_EMPTY")
     if "\x00" in text or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
-        raise _invalid("comment.text", "TYPE_STRING", "(contains NUL or a lone surrogate)")
+        raise invalid("comment.text", "TYPE_STRING", "(contains NUL or a lone surrogate)")
     if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
         raise PerspectiveError("Comment text too long.", error_type="COMMENT_TOO_LONG")
     return text
 
 
-def _context(data: Mapping[str, Any]) -> None:
+def check_context(data: Mapping[str, Any]) -> None:
     """``context``: accepted and, as Perspective says ("our current models are not making use of it"),
     ignored."""
-    context = _object(data, "context", "context")
+    context = object_at(data, "context", "context")
     if "entries" in context and "articleAndParentComment" in context:
         raise PerspectiveError(
             "Context can have either entries or article_and_parent_comment, but both fields were populated."
         )
     entries = context.get("entries", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise _invalid("context.entries", "TYPE_MESSAGE", entries)
+        raise invalid("context.entries", "TYPE_MESSAGE", entries)
 
 
-def _languages(data: Mapping[str, Any]) -> list[str] | None:
+def languages_at(data: Mapping[str, Any]) -> list[str] | None:
     value = data.get("languages")
     if value is None or value == []:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _invalid("languages", "TYPE_STRING", value)
+        raise invalid("languages", "TYPE_STRING", value)
     return value
 
 
-def _primary(language: str) -> str:
+def primary_subtag(language: str) -> str:
     """``en-US`` / ``en_GB`` / ``EN`` → ``en``."""
     return re.split(r"[-_]", language.strip(), maxsplit=1)[0].lower()
 
@@ -260,7 +241,7 @@ def requested_attributes(data: Mapping[str, Any]) -> list[RequestedAttribute]:
     if value is None or value == {}:
         raise PerspectiveError("Missing requested_attributes", error_type="NO_REQUESTED_ATTRIBUTES")
     if not isinstance(value, dict):
-        raise _invalid("requestedAttributes", "TYPE_MESSAGE", value)
+        raise invalid("requestedAttributes", "TYPE_MESSAGE", value)
     attributes = []
     for name, config in value.items():
         label = ATTRIBUTE_LABELS.get(name)
@@ -269,13 +250,13 @@ def requested_attributes(data: Mapping[str, Any]) -> list[RequestedAttribute]:
         if config is None:
             config = {}
         if not isinstance(config, dict):
-            raise _invalid(f"requestedAttributes[{name}]", "TYPE_MESSAGE", config)
+            raise invalid(f"requestedAttributes[{name}]", "TYPE_MESSAGE", config)
         score_type = config.get("scoreType") or SCORE_TYPE
         if score_type != SCORE_TYPE:
             raise PerspectiveError(f"Requested score type {score_type} is not supported by attribute {name}")
         threshold = config.get("scoreThreshold")
         if threshold is not None:
-            threshold = _number(threshold, f"requestedAttributes[{name}].scoreThreshold")
+            threshold = number_at(threshold, f"requestedAttributes[{name}].scoreThreshold")
             if not 0.0 <= threshold <= 1.0:
                 raise PerspectiveError(
                     f"Invalid value at 'requestedAttributes[{name}].scoreThreshold': {threshold} "
@@ -305,7 +286,7 @@ def check_language(
     LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE, naming the first requested attribute, as Perspective does."""
     first = attributes[0].name
     if languages is not None:
-        if any(_primary(lang) not in SUPPORTED_LANGUAGES for lang in languages):
+        if any(primary_subtag(lang) not in SUPPORTED_LANGUAGES for lang in languages):
             raise PerspectiveError(
                 f"Attribute {first} does not support request languages: {', '.join(languages)}",
                 error_type="LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE",
@@ -322,79 +303,6 @@ def check_language(
     return [detected], [detected]
 
 
-# --- Scoring ------------------------------------------------------------------------------------------------
-
-_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"')\]»”’]*(?=\s|$)")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentences of ``text`` as ``[begin, end)`` code-point offsets, surrounding white space excluded:
-    ``"What kind of idiot name is foo? Sorry, I like your name."`` → ``[(0, 31), (32, 56)]``."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-    if not ends or ends[-1] < len(text):
-        ends.append(len(text))
-    for end in ends:
-        chunk = text[start:end]
-        stripped = chunk.strip()
-        if stripped:
-            begin = start + (len(chunk) - len(chunk.lstrip()))
-            spans.append((begin, begin + len(stripped)))
-        start = end
-    return spans
-
-
-def _score(value: float, score_type: str) -> dict[str, Any]:
-    return {"value": value, "type": score_type}
-
-
-def analyze_comment(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Answer an AnalyzeComment request body (already decoded). Raises PerspectiveError."""
-    text = comment_text(data)
-    _context(data)
-    attributes = requested_attributes(data)
-    languages, detected = check_language(text, _languages(data), attributes)
-    want_spans = _bool(data, "spanAnnotations")
-    _bool(data, "doNotStore")  # validated only: analyze never stores anything
-    client_token = _string(data, "clientToken", "clientToken")
-    _string(data, "sessionId", "sessionId")
-    _string(data, "communityId", "communityId")
-    try:
-        model = current_model()
-    except ModelUnavailable as exc:
-        raise PerspectiveError(
-            f"The scoring model is unavailable: {exc}", status="UNAVAILABLE", error_type=None
-        ) from exc
-    spans = sentence_spans(text) if want_spans else []
-    scored = model.score([text] + [text[b:e] for b, e in spans])
-    summary, span_rows = scored[0], scored[1:]
-
-    attribute_scores: dict[str, Any] = {}
-    for attribute in attributes:
-        threshold = attribute.threshold
-        entry: dict[str, Any] = {}
-        if want_spans:
-            span_scores = [
-                {"begin": b, "end": e, "score": _score(row[attribute.label], attribute.score_type)}
-                for (b, e), row in zip(spans, span_rows, strict=True)
-                if threshold is None or row[attribute.label] >= threshold
-            ]
-            if span_scores:
-                entry["spanScores"] = span_scores
-        value = summary[attribute.label]
-        if threshold is None or value >= threshold:
-            entry["summaryScore"] = _score(value, attribute.score_type)
-        if entry:
-            attribute_scores[attribute.name] = entry
-    response: dict[str, Any] = {"attributeScores": attribute_scores, "languages": languages}
-    if detected is not None:
-        response["detectedLanguages"] = detected
-    if client_token is not None:
-        response["clientToken"] = client_token
-    return response
-
-
 # --- Suggested scores ---------------------------------------------------------------------------------------
 
 
@@ -406,9 +314,9 @@ class Suggestion:
     span_scores: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _score_value(value: Any, path: str) -> float:
-    score = _object({"s": value}, "s", path)
-    number = _number(score.get("value", 0), f"{path}.value")  # proto3 JSON omits a 0 value
+def score_value(value: Any, path: str) -> float:
+    score = object_at({"s": value}, "s", path)
+    number = number_at(score.get("value", 0), f"{path}.value")  # proto3 JSON omits a 0 value
     if not 0.0 <= number <= 1.0:
         raise PerspectiveError(f"Invalid value at '{path}.value': {number} is outside [0, 1]")
     score_type = score.get("type") or SCORE_TYPE
@@ -423,31 +331,31 @@ def suggestions(data: Mapping[str, Any], text: str) -> list[Suggestion]:
     if not scores:
         raise PerspectiveError("Missing attribute_scores", error_type="NO_REQUESTED_ATTRIBUTES")
     if not isinstance(scores, dict):
-        raise _invalid("attributeScores", "TYPE_MESSAGE", scores)
+        raise invalid("attributeScores", "TYPE_MESSAGE", scores)
     found = []
     for name, entry in scores.items():
         label = ATTRIBUTE_LABELS.get(name)
         if label is None:
             raise PerspectiveError(f"Unknown requested attribute: {name}")
-        entry = _object(scores, name, f"attributeScores[{name}]")
+        entry = object_at(scores, name, f"attributeScores[{name}]")
         summary = None
         if "summaryScore" in entry:
-            summary = _score_value(entry["summaryScore"], f"attributeScores[{name}].summaryScore")
+            summary = score_value(entry["summaryScore"], f"attributeScores[{name}].summaryScore")
         spans = entry.get("spanScores") or []
         if not isinstance(spans, list):
-            raise _invalid(f"attributeScores[{name}].spanScores", "TYPE_MESSAGE", spans)
+            raise invalid(f"attributeScores[{name}].spanScores", "TYPE_MESSAGE", spans)
         clean_spans = []
         for i, span in enumerate(spans):
             path = f"attributeScores[{name}].spanScores[{i}]"
             if not isinstance(span, dict):
-                raise _invalid(path, "TYPE_MESSAGE", span)
+                raise invalid(path, "TYPE_MESSAGE", span)
             begin, end = span.get("begin", 0), span.get("end", len(text))
             if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= len(text)):
                 raise PerspectiveError(
                     f"Invalid value at '{path}': begin/end must satisfy 0 <= begin <= end <= {len(text)}"
                 )
             clean_spans.append(
-                {"begin": begin, "end": end, "score": _score_value(span.get("score"), path + ".score")}
+                {"begin": begin, "end": end, "score": score_value(span.get("score"), path + ".score")}
             )
         if summary is None and not clean_spans:
             raise PerspectiveError(
@@ -455,115 +363,3 @@ def suggestions(data: Mapping[str, Any], text: str) -> list[Suggestion]:
             )
         found.append(Suggestion(name, label, summary, clean_spans))
     return found
-
-
-def record_suggested_scores(
-    site: Site,
-    text: str,
-    found: list[Suggestion],
-    *,
-    client_token: str = "",
-    community_id: str = "",
-    languages: list[str] | None = None,
-) -> list[SuggestedScore]:
-    """Store one SuggestedScore per attribute, in one statement. The caller has checked that storing is
-    allowed (MODERATION_STORE_SUGGESTED_SCORES on, no doNotStore)."""
-    rows = [
-        SuggestedScore(
-            site=site,
-            text=text,
-            attribute=s.attribute,
-            label=s.label,
-            score=s.score,
-            span_scores=s.span_scores,
-            client_token=client_token,
-            community_id=community_id,
-            languages=languages or [],
-        )
-        for s in found
-    ]
-    return SuggestedScore.objects.bulk_create(rows)
-
-
-def suggest_comment_score(site: Site, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Answer a SuggestCommentScore request body; stores the suggestion if the settings allow it."""
-    text = comment_text(data)
-    _context(data)
-    found = suggestions(data, text)
-    languages = _languages(data)
-    client_token = _string(data, "clientToken", "clientToken")
-    community_id = _string(data, "communityId", "communityId")
-    do_not_store = _bool(data, "doNotStore")
-    if settings.MODERATION_STORE_SUGGESTED_SCORES and not do_not_store:
-        record_suggested_scores(
-            site,
-            text,
-            found,
-            client_token=client_token or "",
-            community_id=community_id or "",
-            languages=languages,
-        )
-    return {"clientToken": client_token} if client_token is not None else {}
-
-
-# --- Views --------------------------------------------------------------------------------------------------
-
-
-def authenticate(request: HttpRequest) -> Site:
-    """The site whose API key is the ``key`` query parameter (or ``X-Goog-Api-Key`` header). Raises
-    PerspectiveError PERMISSION_DENIED for a missing or unknown key, RESOURCE_EXHAUSTED (429 with
-    ``Retry-After``) when the key is over its per-minute quota (``MODERATION_RATE_LIMIT_PER_MINUTE``, the same
-    Redis counter as the ingestion API: moderation/ratelimit.py)."""
-    raw_key = request.GET.get("key") or request.headers.get("X-Goog-Api-Key") or ""
-    if not raw_key:
-        raise PerspectiveError(
-            "The request is missing a valid API key.", status="PERMISSION_DENIED", error_type=None
-        )
-    site = site_for_api_key(raw_key)
-    if site is None:
-        raise PerspectiveError(
-            "API key not valid. Please pass a valid API key.", status="PERMISSION_DENIED", error_type=None
-        )
-    rate = check_api_rate(ApiKey.hash_key(raw_key))
-    if not rate.allowed:
-        # Google's quota answer: 429 RESOURCE_EXHAUSTED; the message names the metric and the limit.
-        exc = PerspectiveError(
-            f"Quota exceeded for quota metric 'Analysis requests' and limit 'Analysis requests per minute' "
-            f"({rate.limit}) of service 'commentanalyzer.googleapis.com'. Retry in {rate.retry_after} s.",
-            status="RESOURCE_EXHAUSTED",
-            error_type=None,
-        )
-        exc.headers["Retry-After"] = str(rate.retry_after)
-        raise exc
-    return site
-
-
-def _method_not_allowed() -> JsonResponse:
-    response = JsonResponse(
-        {"error": {"code": 405, "message": "Use POST for this method.", "status": "INVALID_ARGUMENT"}},
-        status=405,
-    )
-    response["Allow"] = "POST"
-    return response
-
-
-@csrf_exempt
-def analyze(request: HttpRequest) -> JsonResponse:
-    if request.method != "POST":
-        return _method_not_allowed()
-    try:
-        authenticate(request)
-        return JsonResponse(analyze_comment(read_request(request)))
-    except PerspectiveError as exc:
-        return exc.response()
-
-
-@csrf_exempt
-def suggest_score(request: HttpRequest) -> JsonResponse:
-    if request.method != "POST":
-        return _method_not_allowed()
-    try:
-        site = authenticate(request)
-        return JsonResponse(suggest_comment_score(site, read_request(request)))
-    except PerspectiveError as exc:
-        return exc.response()

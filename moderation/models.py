@@ -108,6 +108,9 @@ class Comment(models.Model):
     # severe first, and their severity (policy.SEVERITY): the review queue shows threats and hate first.
     reason_codes = models.JSONField(default=list, blank=True)
     severity = models.PositiveSmallIntegerField(default=0)
+    # The labels that reached a threshold in the automatic decision, and which: label -> "review" | "reject"
+    # (scoring.Verdict.bands). What the label filter, the stats and the metrics read: reasons are for people.
+    label_bands = models.JSONField(default=dict, blank=True)
     model_version = models.CharField(max_length=100, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
@@ -149,6 +152,7 @@ class Decision(models.Model):
     outcome = models.CharField(max_length=16, choices=CommentStatus.choices)
     scores = models.JSONField(default=dict, blank=True)
     reasons = models.JSONField(default=list, blank=True)
+    label_bands = models.JSONField(default=dict, blank=True)  # as Comment.label_bands, for this decision
     model_version = models.CharField(max_length=100, blank=True, default="")
     moderator = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

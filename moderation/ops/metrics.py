@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum, TextField
-from django.db.models.functions import Cast
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from prometheus_client.core import (
     CollectorRegistry,
@@ -117,17 +116,21 @@ class ModerationCollector(Collector):
             decided.add_metric([str(kind), str(outcome)], n)
         yield decided
 
-        # A label "decided" a comment when one of the automatic decision's reasons is that label with its
-        # score ("toxicity 0.93 ≥ reject threshold 0.90"), as the dashboard's label filter reads it.
+        # A label "decided" a comment when it reached one of its thresholds in the automatic decision
+        # (Decision.label_bands), as the dashboard's label filter reads it.
         by_label = CounterMetricFamily(
             "moderation_decisions_by_label_total",
             "Automatic decisions whose reasons cite a label, by label and outcome.",
             labels=["label", "outcome"],
         )
-        automatic = Decision.objects.filter(kind="auto").annotate(reasons_text=Cast("reasons", TextField()))
+        automatic = Decision.objects.filter(kind="auto")
         for label in LABELS:
-            cites = Q(reasons_text__contains=f'"{label} 0.') | Q(reasons_text__contains=f'"{label} 1.')
-            rows = automatic.filter(cites).values_list("outcome").annotate(n=Count("id")).order_by()
+            rows = (
+                automatic.filter(label_bands__has_key=label)
+                .values_list("outcome")
+                .annotate(n=Count("id"))
+                .order_by()
+            )
             for outcome, n in rows:
                 by_label.add_metric([label, str(outcome)], n)
         yield by_label

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Count, F, FloatField, Q, QuerySet, TextField, Value
+from django.db.models import Count, F, FloatField, Q, QuerySet, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Abs, Cast, Coalesce, Greatest, Least
 from django.utils import timezone
@@ -173,12 +173,8 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=N
     if filters.date_to:
         rows = rows.filter(submitted_at__lt=_day_start(filters.date_to + timedelta(days=1)))
     if filters.label:
-        # "Flagged by this label": one of the stored reasons is the label and its score ("toxicity 0.93 ≥
-        # ..."), not "toxicity was not scored" and not "severe_toxicity 0.5 ...".
-        rows = rows.annotate(reasons_text=Cast("reasons", TextField())).filter(
-            Q(reasons_text__contains=f'"{filters.label} 0.')
-            | Q(reasons_text__contains=f'"{filters.label} 1.')
-        )
+        # "Flagged by this label": it reached one of its thresholds in the automatic decision.
+        rows = rows.filter(label_bands__has_key=filters.label)
     if filters.sort == "oldest":
         rows = rows.order_by("submitted_at", "id")
     elif filters.sort == "score":

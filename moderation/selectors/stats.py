@@ -128,34 +128,22 @@ def auto_vs_human(days: int = 7, now=None, site_ids: list[int] | None = None) ->
     )
 
 
-def _is_score_reason(words: list[str]) -> bool:
-    """``["toxicity", "0.93", ...]`` (a label over a threshold), not ``["spam", "was", "not scored"]``."""
-    if len(words) < 2 or words[0] not in LABELS:
-        return False
-    try:
-        float(words[1])
-    except ValueError:
-        return False
-    return True
-
-
 def override_rates(days: int = 30, now=None, site_ids: list[int] | None = None) -> tuple[Chart, list[dict]]:
-    """Per label: of the comments the label flagged (it opens one of the model's reasons) that a moderator
+    """Per label: of the comments the label flagged (it reached a threshold, ``label_bands``) that a moderator
     then decided, the share the moderator approved, i.e. overturned the model."""
     now = now or timezone.now()
     rows = (
         _scoped(Comment.objects.filter(decided_at__gte=now - timedelta(days=days)), site_ids)
         .filter(status__in=[CommentStatus.APPROVED, CommentStatus.REJECTED])
         .exclude(decided_by__in=["model", ""])
-        .values_list("status", "reasons")
+        .values_list("status", "label_bands")
     )
     flagged = dict.fromkeys(LABELS, 0)
     overturned = dict.fromkeys(LABELS, 0)
-    for status, reasons in rows.iterator():
-        labels = {
-            words[0] for words in (str(r).split(" ", 2) for r in reasons or []) if _is_score_reason(words)
-        }
-        for label in labels:
+    for status, bands in rows.iterator():
+        for label in bands or {}:
+            if label not in flagged:
+                continue
             flagged[label] += 1
             overturned[label] += status == CommentStatus.APPROVED
     table = [

@@ -139,6 +139,7 @@ def _apply_verdict(comment: Comment, verdict: ModelVerdict, now) -> tuple[Decisi
     comment.reasons = reasons
     comment.reason_codes = judged.codes
     comment.severity = judged.severity
+    comment.label_bands = dict(judged.bands)
     comment.model_version = verdict.model_version
     comment.decided_at = now
     comment.decided_by = "model"
@@ -149,6 +150,7 @@ def _apply_verdict(comment: Comment, verdict: ModelVerdict, now) -> tuple[Decisi
         outcome=outcome,
         scores=scores,
         reasons=reasons,
+        label_bands=dict(judged.bands),
         model_version=verdict.model_version,
     )
     audit = AuditEntry(
@@ -247,6 +249,7 @@ _DECIDED_FIELDS = (
     "reasons",
     "reason_codes",
     "severity",
+    "label_bands",
     "model_version",
     "decided_at",
     "decided_by",

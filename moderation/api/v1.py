@@ -27,7 +27,7 @@ from moderation.models import Comment, Site
 from moderation.queue import dispatch, enqueue_decide
 from moderation.scoring import ModelUnavailable, verdicts
 from moderation.services import accept_comment, accept_comments
-from moderation.validation import SubmissionError, validate_submission
+from moderation.validation import STRING_LIMITS, SubmissionError, validate_submission
 
 
 def authenticate(request: HttpRequest) -> Site | JsonResponse:
@@ -71,8 +71,15 @@ def comment_state(comment: Comment) -> dict[str, Any]:
 
 @csrf_exempt
 def comments(request: HttpRequest) -> JsonResponse:
+    if request.method == "GET":
+        return comment_by_site_id(request)
     if request.method != "POST":
-        return error(405, "method", "use POST to submit a comment", Allow="POST")
+        return error(
+            405,
+            "method",
+            "use POST to submit a comment, GET ?site_comment_id= to look one up",
+            Allow="GET, POST",
+        )
     site = authenticate(request)
     if isinstance(site, JsonResponse):
         return site
@@ -101,6 +108,24 @@ def comment_detail(request: HttpRequest, comment_id: int) -> JsonResponse:
     comment = Comment.objects.filter(pk=comment_id, site=site).first()
     if comment is None:
         return error(404, "id", f"no comment {comment_id} for this site")
+    return JsonResponse(comment_state(comment))
+
+
+def comment_by_site_id(request: HttpRequest) -> JsonResponse:
+    """``GET /api/v1/comments?site_comment_id=X``: the state of the site's comment by its own id (what a
+    site that submitted through Celery knows it by), 404 until the worker has stored it."""
+    site = authenticate(request)
+    if isinstance(site, JsonResponse):
+        return site
+    site_comment_id = request.GET.get("site_comment_id", "")
+    limit = STRING_LIMITS["site_comment_id"]
+    if not site_comment_id.strip():
+        return error(400, "site_comment_id", "send the site's comment id as ?site_comment_id=")
+    if len(site_comment_id) > limit:
+        return error(400, "site_comment_id", f"is {len(site_comment_id)} characters; the limit is {limit}")
+    comment = Comment.objects.filter(site=site, site_comment_id=site_comment_id).first()
+    if comment is None:
+        return error(404, "site_comment_id", f"no comment {site_comment_id!r} for this site (yet)")
     return JsonResponse(comment_state(comment))
 
 

@@ -164,3 +164,22 @@ def test_a_prefork_worker_with_the_stage_on_decides_with_blended_scores(live_ser
     by_text = dict(zip(MIXED, states, strict=True))
     assert by_text[MIXED[2]]["status"] != "approved" and by_text[MIXED[3]]["status"] != "approved"
     assert by_text[MIXED[0]]["status"] != "rejected" and by_text[MIXED[1]]["status"] != "rejected"
+
+
+def test_a_site_follows_its_celery_submission_with_the_client(live_server, api_key, start_worker):
+    """What the client's docstring promises a site: submit over Celery, then look the decision up (None before
+    the worker stores it) or wait for it, by the site's own comment id, through the status API."""
+    from django.conf import settings
+
+    from moderation.client import DecisionLookupError, decision, submit, wait_for_decision
+
+    assert decision("c-follow", api_url=live_server.url, api_key=api_key) is None
+    with pytest.raises(DecisionLookupError, match="401"):
+        decision("c-follow", api_url=live_server.url, api_key="mod_wrong")
+    start_worker()
+    sent = submit(
+        **comment_payload("follow"), broker_url=settings.REDIS_URL, queue=settings.MODERATION_SUBMIT_QUEUE
+    )
+    state = wait_for_decision(sent.site_comment_id, api_url=live_server.url, api_key=api_key, timeout=60)
+    assert state["site_comment_id"] == "c-follow" and state["status"] in DECIDED
+    assert state["model_version"] == shipped_model_version()

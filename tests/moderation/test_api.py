@@ -114,8 +114,24 @@ def test_wrong_content_type_is_400(client, api_key):
     assert response.status_code == 400 and response.json()["error"]["field"] == "Content-Type"
 
 
-def test_get_on_collection_is_405(client, api_key):
-    assert client.get("/api/v1/comments", HTTP_AUTHORIZATION=f"Bearer {api_key}").status_code == 405
+def test_other_methods_on_collection_are_405(client, api_key):
+    response = client.put("/api/v1/comments", HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    assert response.status_code == 405 and response["Allow"] == "GET, POST"
+
+
+def test_a_comment_is_looked_up_by_the_sites_own_id(client, api_key, make_comment, site):
+    """What a site that submitted over Celery knows: its own comment id (moderation.client.decision)."""
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"}
+    missing = client.get("/api/v1/comments", **headers)
+    assert missing.status_code == 400 and missing.json()["error"]["field"] == "site_comment_id"
+    too_long = client.get("/api/v1/comments", {"site_comment_id": "x" * 300}, **headers)
+    assert too_long.status_code == 400 and "limit is 255" in too_long.json()["error"]["message"]
+    assert client.get("/api/v1/comments", {"site_comment_id": "c-nope"}, **headers).status_code == 404
+    comment = make_comment()
+    found = client.get("/api/v1/comments", {"site_comment_id": comment.site_comment_id}, **headers)
+    assert found.status_code == 200
+    assert found.json()["id"] == comment.pk and found.json()["status"] == "queued"
+    assert client.get("/api/v1/comments", {"site_comment_id": comment.site_comment_id}).status_code == 401
 
 
 def test_status_api_shows_decision_and_404s_unknown_ids(client, api_key, make_comment):

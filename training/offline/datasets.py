@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.normalize import normalize
+from training.normalize import match_key
 from training.runtime import LABELS
 
 DATA_ENV = "MODERATION_SHARED_DATA"
@@ -54,11 +54,6 @@ def data_dir() -> Path:
         if override
         else (_REPO_ROOT.parent / "shared" / "data").resolve()
     )
-
-
-def match_key(text: str) -> str:
-    """Loose identity of a text for de-duplication and overlap checks: normalised, alphanumerics only."""
-    return "".join(ch for ch in normalize(text) if ch.isalnum())
 
 
 _TAG_RE = re.compile(r"<[^>]{0,200}>")

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from training.offline.evaluate import auc_difference, binary_metrics, scorer_for
+from training.offline.evaluate import (
+    auc_difference,
+    binary_metrics,
+    read_labelled,
+    refuse_training_rows,
+    scorer_for,
+)
 
 
 def peer_scores(texts: list[str]) -> np.ndarray:
@@ -51,7 +57,11 @@ def compare_scores(texts: list[str], y: list[int], model, task: str = "toxicity"
 def compare_csv(
     model, path: Path, text_column: str, label_column: str, task: str = "toxicity", baseline=None
 ) -> dict:
-    from training.offline.evaluate import read_labelled_csv
-
-    texts, y = read_labelled_csv(path, text_column, label_column, task)
-    return compare_scores(texts, y, model, task, baseline)
+    """`compare_scores` on a labelled CSV (`evaluate.read_labelled`: 0/1 labels or an `export_labels` file as
+    it is), with ``skipped_rows`` (rows whose label says nothing about `task`). Raises
+    `evaluate.TrainingOverlapError` if either model trained on any of its rows."""
+    rows = read_labelled(path, text_column, label_column, task)
+    refuse_training_rows(model, rows.texts)
+    if baseline is not None:
+        refuse_training_rows(baseline, rows.texts, "the baseline")
+    return {**compare_scores(rows.texts, rows.y, model, task, baseline), "skipped_rows": rows.skipped}

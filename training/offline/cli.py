@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--task", choices=TASKS, default="toxicity")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--scores-out",
+        type=Path,
+        default=None,
+        help="also write each row's 0/1 label and every scorer's score to this CSV (for ROC plots)",
+    )
 
     p = sub.add_parser(
         "export-onnx",
@@ -315,7 +321,9 @@ def cmd_compare(args, parser) -> int:
     model = _load(args.model)
     baseline = _load(args.baseline, "--baseline") if args.baseline else None
     try:
-        result = compare_csv(model, args.data, args.text_column, args.label_column, args.task, baseline)
+        result = compare_csv(
+            model, args.data, args.text_column, args.label_column, args.task, baseline, args.scores_out
+        )
     except TrainingOverlapError as exc:
         parser.error(f"--data: {exc}")
     except ValueError as exc:

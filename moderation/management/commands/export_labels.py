@@ -4,13 +4,11 @@ hold-out file of the latest rows for ``python -m training compare``."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
+from moderation.management.options import parse_share, parse_when
 from moderation.selectors.labels import (
     count_by_source,
     holdout_path,
@@ -18,30 +16,6 @@ from moderation.selectors.labels import (
     split_by_time,
     write_label_rows,
 )
-
-
-def _when(option: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = parse_datetime(value)
-    if parsed is None:
-        day = parse_date(value)
-        if day is None:
-            raise CommandError(f"{option}: {value!r} is not a date (YYYY-MM-DD) or ISO 8601 date-time")
-        parsed = datetime.combine(day, time.min)
-    return (
-        parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.get_current_timezone())
-    )
-
-
-def _share(value: str) -> float:
-    try:
-        share = float(value)
-    except ValueError:
-        raise CommandError(f"--holdout-share: {value!r} is not a number") from None
-    if not 0 < share < 1:
-        raise CommandError(f"--holdout-share must be between 0 and 1 (a share), got {value}")
-    return share
 
 
 def _counts(rows: list[dict]) -> str:
@@ -90,11 +64,17 @@ class Command(BaseCommand):
     def handle(self, *args, since, until, out, site, audit_sample, seed, **options):
         if audit_sample < 0:
             raise CommandError("--audit-sample must be >= 0")
-        after = _when("--holdout-after", options["holdout_after"])
-        share = _share(options["holdout_share"]) if options["holdout_share"] is not None else None
+        after = parse_when("--holdout-after", options["holdout_after"])
+        share = (
+            parse_share("--holdout-share", options["holdout_share"])
+            if options["holdout_share"] is not None
+            else None
+        )
         if options["holdout_out"] is not None and after is None and share is None:
             raise CommandError("--holdout-out: give --holdout-after or --holdout-share too")
-        rows = label_rows(_when("--since", since), _when("--until", until), audit_sample, seed, site)
+        rows = label_rows(
+            parse_when("--since", since), parse_when("--until", until), audit_sample, seed, site
+        )
         if after is None and share is None:
             write_label_rows(out, rows)
             self.stdout.write(f"wrote {len(rows)} rows to {out} ({_counts(rows)})")

@@ -161,8 +161,9 @@ def write_report(out: Path, summary: dict[str, Any], png: bytes | None) -> Path:
         parts.append(_table(rows, ["model", "ROC AUC", "95% interval", "average precision"]))
         for name, d in result.get("differences", {}).items():
             lo, hi = d["ci95"]
+            other = {"baseline": "active model", "alt_profanity_check": "alt-profanity-check"}.get(name, name)
             parts.append(
-                f"<p>candidate − {escape(name)}: {d['difference']:+.4f} ROC AUC, 95% interval "
+                f"<p>candidate − {escape(other)}: {d['difference']:+.4f} ROC AUC, 95% interval "
                 f"[{lo:+.4f}, {hi:+.4f}], p = {d['p_value']:.2g} (DeLong, paired)</p>"
             )
         if task == "toxicity":

@@ -5,7 +5,9 @@ told otherwise, and reports every row it drops and why."""
 from __future__ import annotations
 
 import csv
+import io
 import json
+from contextlib import redirect_stdout
 
 import pytest
 
@@ -110,22 +112,24 @@ def trained(tmp_path_factory):
     shipped = file_sha256(default_model_path())
     mp = pytest.MonkeyPatch()
     mp.setenv("MODERATION_VAR_DIR", str(var))
+    printed = io.StringIO()
     try:
-        code = main(
-            [
-                "train",
-                "--config",
-                str(_small_config(tmp_path)),
-                "--labels",
-                f"{export}:2",
-                "--training-thresholds",
-            ]
-        )
+        with redirect_stdout(printed):
+            code = main(
+                [
+                    "train",
+                    "--config",
+                    str(_small_config(tmp_path)),
+                    "--labels",
+                    f"{export}:2",
+                    "--training-thresholds",
+                ]
+            )
     finally:
         mp.undo()
     assert code == 0
     assert file_sha256(default_model_path()) == shipped  # the shipped model is never the default target
-    return {"export": export, "var": var, "rows": rows}
+    return {"export": export, "var": var, "rows": rows, "printed": printed.getvalue()}
 
 
 def test_train_without_out_writes_var_models_version(trained, capsys):
@@ -147,6 +151,11 @@ def test_train_reports_every_dropped_row_by_reason(trained):
         "duplicate": 1,
         "conflicting_label": 1,
     }
+    assert (
+        f"dropped from {name}: 1 no_training_label, 1 unknown_label, 1 evaluation_set_overlap, 1 duplicate, "
+        "1 conflicting_label" in trained["printed"]
+    )
+    assert f"wrote {trained['var'] / 'models'}" in trained["printed"]
     entry = next(d for d in model.metadata["training_data"] if d["name"] == name)
     assert entry["rows_dropped"] == 5
     kept = entry["rows_train"] + entry["rows_val"] + entry["rows_test"]

@@ -110,6 +110,37 @@ def test_retrain_runs_the_loop_end_to_end(site_with_labels, small_config, tmp_pa
     assert AuditEntry.objects.filter(action="model_registered", actor_label="retrain").exists()
 
 
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_the_readme_steps_one_at_a_time(site_with_labels, small_config, tmp_path, monkeypatch, capsys):
+    """export_labels --holdout-share → train --labels (default path) → compare on the hold-out, and refused on
+    the training file → register_model → shadow → promote → rollback."""
+    from training.offline.cli import main
+
+    call_command("bootstrap")
+    labels = tmp_path / "labels.csv"
+    call_command("export_labels", "--since", "2026-09-01", "--out", str(labels), "--holdout-share", "0.2")
+    holdout = tmp_path / "labels.holdout.csv"
+    monkeypatch.setenv("MODERATION_VAR_DIR", str(tmp_path / "var"))
+    assert main(["train", "--config", str(small_config), "--labels", f"{labels}:3"]) == 0
+    (candidate,) = (tmp_path / "var" / "models").glob("*.joblib")
+    capsys.readouterr()
+    compare = ["compare", "--model", str(candidate), "--label-column", "label", "--json"]
+    assert main([*compare, "--data", str(holdout)]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 36
+    with pytest.raises(SystemExit) as refused:
+        main([*compare, "--data", str(labels)])
+    assert refused.value.code == 2 and "evaluation rows are rows the model" in capsys.readouterr().err
+    call_command("register_model", str(candidate))
+    version = candidate.stem
+    call_command("shadow", version)
+    assert ModelVersion.objects.get(version=version).is_shadow
+    call_command("promote", version)
+    assert ModelVersion.objects.get(is_active=True).version == version
+    call_command("rollback")
+    assert ModelVersion.objects.get(is_active=True).version != version
+
+
 @pytest.mark.django_db
 def test_retrain_without_labels_to_hold_out_says_so(site, tmp_path):
     with pytest.raises(CommandError, match="none left for a hold-out"):

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["LEXICON_PATH", "normalize", "without_known_words"]
+__all__ = ["LEXICON_PATH", "match_key", "normalize", "without_known_words"]
 
 
 def _build_strip_table() -> dict[int, None]:
@@ -459,6 +459,12 @@ def normalize(text: str) -> str:
         text = _INNER_PUNCT_RE.sub(_join_inner_punct, text)
         text = _DOUBLE_WORD_RE.sub(_undouble, text)
     return " ".join(text.split())
+
+
+def match_key(text: str) -> str:
+    """Loose identity of a text for de-duplication and overlap checks: normalised, alphanumerics only.
+    Training drops repeats by it; the label export keeps hold-out texts out of its training file by it."""
+    return "".join(ch for ch in normalize(text) if ch.isalnum())
 
 
 def _clear_word_caches() -> None:

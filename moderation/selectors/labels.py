@@ -13,6 +13,9 @@ toxicity or spam and are skipped by the trainer). ``label_source`` says how the 
 
 A comment whose latest moderator decision is an undo has no moderator label and is left out.
 
+With a hold-out (``split_by_time``) the rows are split by when they were decided, so that a candidate trained
+on the earlier rows is measured on later comments it has never seen.
+
 - ``suggestscore``: a score a site sent to the Perspective-compatible ``comments:suggestscore`` (a
   SuggestedScore row; rows exist only where ``MODERATION_STORE_SUGGESTED_SCORES`` was on and the request did
   not say ``doNotStore``). One row per stored attribute. The score is the summary score, or the highest span
@@ -27,10 +30,12 @@ from __future__ import annotations
 import csv
 import json
 import random
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from moderation.models import CommentStatus, Decision, DecisionKind, SuggestedScore
+from training.normalize import match_key
 from training.runtime import LABELS
 
 COLUMNS = [
@@ -57,6 +62,7 @@ REJECT_LABELS = {
     "hate": "hate",
     "harassment": "harassment",
 }
+SOURCES = ("moderator_review", "moderator_override", "audit_sample", "suggestscore")
 SUGGESTED_POSITIVE_AT = 0.5
 
 
@@ -68,10 +74,12 @@ def suggested_label(attribute: str, score: float) -> str:
     return "spam" if attribute == "SPAM" else "toxic"
 
 
-def _suggested_rows(since: datetime, until: datetime | None) -> list[dict]:
+def _suggested_rows(since: datetime, until: datetime | None, site: str | None = None) -> list[dict]:
     rows = SuggestedScore.objects.filter(created_at__gte=since).select_related("site").order_by("id")
     if until is not None:
         rows = rows.filter(created_at__lt=until)
+    if site is not None:
+        rows = rows.filter(site__slug=site)
     out = []
     for row in rows.iterator():
         score = row.score
@@ -109,15 +117,21 @@ def _label(decision: Decision) -> str | None:
     return None
 
 
-def export_labels(
-    out: Path | str, since: datetime, until: datetime | None = None, audit_sample: int = 500, seed: int = 0
-) -> dict[str, int]:
-    """Write the moderator labels decided in [since, until) to the CSV ``out`` (columns ``COLUMNS``), with at
-    most ``audit_sample`` confirmed automatic approvals chosen at random (``seed``), plus the suggested scores
-    stored in that range (``label_source=suggestscore``). Returns the row count per label_source."""
+def label_rows(
+    since: datetime,
+    until: datetime | None = None,
+    audit_sample: int = 500,
+    seed: int = 0,
+    site: str | None = None,
+) -> list[dict]:
+    """The label rows (columns ``COLUMNS``) decided in [since, until), oldest first: each comment's latest
+    moderator decision, at most ``audit_sample`` confirmed automatic approvals chosen at random (``seed``)
+    from the whole range, and the suggested scores stored in it. ``site`` (a slug) keeps one site's rows."""
     decisions = Decision.objects.filter(kind=DecisionKind.MODERATOR, created_at__gte=since)
     if until is not None:
         decisions = decisions.filter(created_at__lt=until)
+    if site is not None:
+        decisions = decisions.filter(comment__site__slug=site)
     latest: dict[int, Decision] = {}
     for decision in (
         decisions.select_related("comment", "comment__site", "moderator").order_by("id").iterator()
@@ -160,14 +174,84 @@ def export_labels(
     confirmed = rows["audit_sample"]
     if len(confirmed) > audit_sample:
         rows["audit_sample"] = random.Random(seed).sample(confirmed, audit_sample)
-    rows["suggestscore"] = _suggested_rows(since, until)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    written = sorted(
+    rows["suggestscore"] = _suggested_rows(since, until, site)
+    return sorted(
         (r for group in rows.values() for r in group), key=lambda r: (r["decided_at"], str(r["comment_id"]))
     )
+
+
+def count_by_source(rows: list[dict]) -> dict[str, int]:
+    """Rows per ``label_source``, every source named (0 when it has none)."""
+    counts = dict.fromkeys(SOURCES, 0)
+    for row in rows:
+        counts[row["label_source"]] += 1
+    return counts
+
+
+def write_label_rows(out: Path | str, rows: list[dict]) -> Path:
+    """Write ``rows`` to the CSV ``out`` (columns ``COLUMNS``), creating its directory."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(written)
-    return {source: len(group) for source, group in rows.items()}
+        writer.writerows(rows)
+    return out
+
+
+@dataclass
+class HoldoutSplit:
+    """Label rows split by time: ``train`` decided before ``cutoff``, ``holdout`` at or after it, minus
+    ``repeats``: hold-out rows whose text (``training.normalize.match_key``) is also in ``train``, left out
+    so that no hold-out row was seen in training."""
+
+    train: list[dict]
+    holdout: list[dict]
+    cutoff: str
+    repeats: int
+
+
+def split_by_time(
+    rows: list[dict], after: datetime | None = None, share: float | None = None
+) -> HoldoutSplit:
+    """Split ``rows`` (oldest first, as ``label_rows`` returns them) into training and hold-out rows by when
+    they were decided: at or after ``after``, or the latest ``share`` (0 < share < 1) of them. Rows decided at
+    the same instant as the first hold-out row go to the hold-out too, so the rule is a point in time. Every
+    label source (the audit sample included) is split by the same rule. Give exactly one of the two; raises
+    ``ValueError`` otherwise."""
+    if (after is None) == (share is None):
+        raise ValueError("give exactly one of after (a date) and share")
+    if share is not None:
+        if not 0 < share < 1:
+            raise ValueError(f"share must be between 0 and 1, got {share}")
+        n_holdout = round(len(rows) * share)
+        if n_holdout == 0:
+            return HoldoutSplit(list(rows), [], "", 0)
+        after = datetime.fromisoformat(rows[len(rows) - n_holdout]["decided_at"])
+    at_or_after = [datetime.fromisoformat(r["decided_at"]) >= after for r in rows]
+    train = [r for r, late in zip(rows, at_or_after, strict=True) if not late]
+    seen = {match_key(r["text"]) for r in train}
+    holdout = [r for r, late in zip(rows, at_or_after, strict=True) if late]
+    kept = [r for r in holdout if match_key(r["text"]) not in seen]
+    return HoldoutSplit(train, kept, after.isoformat(), len(holdout) - len(kept))
+
+
+def holdout_path(out: Path | str) -> Path:
+    """Where the hold-out goes beside the training file ``out``: ``<stem>.holdout.csv``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.holdout.csv")
+
+
+def export_labels(
+    out: Path | str,
+    since: datetime,
+    until: datetime | None = None,
+    audit_sample: int = 500,
+    seed: int = 0,
+    site: str | None = None,
+) -> dict[str, int]:
+    """Write the label rows of ``label_rows(since, until, audit_sample, seed, site)`` to the CSV ``out``.
+    Returns the row count per label_source."""
+    rows = label_rows(since, until, audit_sample, seed, site)
+    write_label_rows(out, rows)
+    return count_by_source(rows)

@@ -76,6 +76,17 @@ def recent_scores(site: Site, days: int) -> list[dict]:
     )
 
 
+def recent_texts(site: Site, days: int, limit: int = 2000) -> list[str]:
+    """The texts of ``site``'s latest ``limit`` automatically decided comments of the last ``days`` days: the
+    traffic a candidate model's flagged share is measured on (``manage.py retrain``)."""
+    since = timezone.now() - timedelta(days=days)
+    return list(
+        Decision.objects.filter(kind=DecisionKind.AUTOMATIC, comment__site=site, created_at__gte=since)
+        .order_by("-created_at", "-id")
+        .values_list("comment__text", flat=True)[:limit]
+    )
+
+
 def fit_budget(site: Site, budget: float, model, days: int = 30) -> dict[str, Any]:
     """The general score's review threshold that flags (holds or rejects) ``budget`` of ``site``'s comments:
     fitted on the site's automatic decisions of the last ``days`` days when there are at least

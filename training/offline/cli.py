@@ -9,13 +9,21 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from training.runtime import LABELS, ArtifactError, default_model_path, load_model
+from training.runtime import LABELS, ArtifactError, default_model_path, load_model, metadata_path
 
 TASKS = ("toxicity", "spam")
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def candidates_dir() -> Path:
+    """Where `train` writes without --out: ``$MODERATION_VAR_DIR/models`` (default ``<repo>/var/models``),
+    never the shipped model."""
+    return Path(os.environ.get("MODERATION_VAR_DIR") or _REPO_ROOT / "var") / "models"
 
 
 def _existing_file(value: str) -> Path:
@@ -48,7 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the toxicity + spam model and write .joblib + .json")
     p.add_argument("--config", type=_existing_file, help="JSON file overriding TrainingConfig fields")
-    p.add_argument("--out", type=Path, default=None, help=f"artifact path (default {default_model_path()})")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="artifact path (default: var/models/<version>.joblib; the shipped model only when named here)",
+    )
     p.add_argument(
         "--labels",
         type=_labels_arg,
@@ -88,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     model_arg(p)
     p.add_argument("--data", type=_existing_file, required=True, help="CSV file")
     p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", required=True, help="0/1 label column")
+    p.add_argument(
+        "--label-column",
+        required=True,
+        help="0/1 label column, or export_labels' `label` (mapped per --task as training maps it)",
+    )
     p.add_argument("--task", choices=TASKS, default="toxicity", help="which score to evaluate")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -111,11 +128,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="another artifact .joblib to rank against on the same rows (say, the shipped "
         "models/default.joblib against a candidate given as --model)",
     )
-    p.add_argument("--data", type=_existing_file, required=True)
+    p.add_argument(
+        "--data",
+        type=_existing_file,
+        required=True,
+        help="labelled CSV; refused if it holds rows either model trained on",
+    )
     p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", required=True)
+    p.add_argument(
+        "--label-column",
+        required=True,
+        help="0/1 label column, or export_labels' `label` (mapped per --task as training maps it)",
+    )
     p.add_argument("--task", choices=TASKS, default="toxicity")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--scores-out",
+        type=Path,
+        default=None,
+        help="also write each row's 0/1 label and every scorer's score to this CSV (for ROC plots)",
+    )
 
     p = sub.add_parser(
         "export-onnx",
@@ -197,7 +229,9 @@ def cmd_train(args) -> int:
     if args.second_stage:
         config.second_stage = True
     config.moderator_exports = list(config.moderator_exports) + list(args.labels)
-    out = args.out or default_model_path()
+    out = args.out or candidates_dir() / f".training-{os.getpid()}.joblib"
+    if args.out is not None and args.out.resolve() == default_model_path().resolve():
+        print(f"note: replacing the shipped model {args.out} (--out)", file=sys.stderr)
     started = time.perf_counter()
     from training.embedding import EmbeddingUnavailable
 
@@ -210,6 +244,11 @@ def cmd_train(args) -> int:
         from training.offline.thresholds import ThresholdRule, rethreshold
 
         model = rethreshold(out, out, ThresholdRule(), progress=lambda msg: print(msg, flush=True))
+    if args.out is None:  # named after its version, known once written
+        named = out.with_name(f"{model.version}.joblib")
+        out.replace(named)
+        metadata_path(out).replace(metadata_path(named))
+        out = named
     print(
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) version {model.version} "
         f"in {time.perf_counter() - started:.0f}s"
@@ -218,8 +257,17 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _skipped_note(result: dict, args) -> None:
+    if result.get("skipped_rows"):
+        print(
+            f"skipped {result['skipped_rows']} rows whose {args.label_column!r} says nothing about "
+            f"{args.task} (moderator labels such as off_topic, other, or spam for toxicity)",
+            file=sys.stderr,
+        )
+
+
 def cmd_evaluate(args, parser) -> int:
-    from training.offline.evaluate import evaluate_csv
+    from training.offline.evaluate import TrainingOverlapError, evaluate_csv
 
     _check_columns(
         parser, args.data, ("--text-column", args.text_column), ("--label-column", args.label_column)
@@ -227,8 +275,11 @@ def cmd_evaluate(args, parser) -> int:
     model = _load(args.model)
     try:
         result = evaluate_csv(model, args.data, args.text_column, args.label_column, args.task)
+    except TrainingOverlapError as exc:
+        parser.error(f"--data: {exc}")
     except ValueError as exc:
         parser.error(f"--label-column: {exc}")
+    _skipped_note(result, args)
     if args.json:
         print(json.dumps(result))
     else:
@@ -262,6 +313,7 @@ def cmd_predict(args, parser) -> int:
 
 def cmd_compare(args, parser) -> int:
     from training.offline.compare import compare_csv
+    from training.offline.evaluate import TrainingOverlapError
 
     _check_columns(
         parser, args.data, ("--text-column", args.text_column), ("--label-column", args.label_column)
@@ -269,12 +321,17 @@ def cmd_compare(args, parser) -> int:
     model = _load(args.model)
     baseline = _load(args.baseline, "--baseline") if args.baseline else None
     try:
-        result = compare_csv(model, args.data, args.text_column, args.label_column, args.task, baseline)
+        result = compare_csv(
+            model, args.data, args.text_column, args.label_column, args.task, baseline, args.scores_out
+        )
+    except TrainingOverlapError as exc:
+        parser.error(f"--data: {exc}")
     except ValueError as exc:
         parser.error(f"--label-column: {exc}")
     except RuntimeError as exc:  # the peer is not installed
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    _skipped_note(result, args)
     if args.json:
         print(json.dumps(result))
         return 0

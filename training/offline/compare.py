@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
 
-from training.offline.evaluate import auc_difference, binary_metrics, scorer_for
+from training.offline.evaluate import (
+    auc_difference,
+    binary_metrics,
+    read_labelled,
+    refuse_training_rows,
+    scorer_for,
+)
 
 
 def peer_scores(texts: list[str]) -> np.ndarray:
@@ -23,15 +30,34 @@ def _ranking(y, scores) -> dict:
     return {k: m[k] for k in ("roc_auc", "roc_auc_ci95", "average_precision")}
 
 
-def compare_scores(texts: list[str], y: list[int], model, task: str = "toxicity", baseline=None) -> dict:
+def write_scores(path: Path, y: list[int], scores: dict[str, np.ndarray]) -> None:
+    """One CSV row per evaluation row: its 0/1 label and each scorer's score (for ROC plots elsewhere)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["label", *scores])
+        for i, label in enumerate(y):
+            writer.writerow([label, *(f"{s[i]:.6f}" for s in scores.values())])
+
+
+def compare_scores(
+    texts: list[str],
+    y: list[int],
+    model,
+    task: str = "toxicity",
+    baseline=None,
+    scores_out: Path | None = None,
+) -> dict:
     """ROC AUC (with its 95% interval) and AP of our `task` score, of the peer and, if given, of a `baseline`
     artifact, all on the same rows; then ours minus each of them with DeLong's paired 95% interval and
     p-value (`training.offline.evaluate.auc_difference`). The peer has no spam model: its profanity score is
-    reported for either task."""
+    reported for either task. `scores_out`: also write every row's label and scores there (`write_scores`)."""
     ours = scorer_for(model, task)(texts)
     others = {"alt_profanity_check": peer_scores(texts)}
     if baseline is not None:
         others["baseline"] = scorer_for(baseline, task)(texts)
+    if scores_out is not None:
+        write_scores(Path(scores_out), y, {"ours": ours, **others})
     out = {
         "task": task,
         "n": len(y),
@@ -49,9 +75,20 @@ def compare_scores(texts: list[str], y: list[int], model, task: str = "toxicity"
 
 
 def compare_csv(
-    model, path: Path, text_column: str, label_column: str, task: str = "toxicity", baseline=None
+    model,
+    path: Path,
+    text_column: str,
+    label_column: str,
+    task: str = "toxicity",
+    baseline=None,
+    scores_out: Path | None = None,
 ) -> dict:
-    from training.offline.evaluate import read_labelled_csv
-
-    texts, y = read_labelled_csv(path, text_column, label_column, task)
-    return compare_scores(texts, y, model, task, baseline)
+    """`compare_scores` on a labelled CSV (`evaluate.read_labelled`: 0/1 labels or an `export_labels` file as
+    it is), with ``skipped_rows`` (rows whose label says nothing about `task`). Raises
+    `evaluate.TrainingOverlapError` if either model trained on any of its rows."""
+    rows = read_labelled(path, text_column, label_column, task)
+    refuse_training_rows(model, rows.texts)
+    if baseline is not None:
+        refuse_training_rows(baseline, rows.texts, "the baseline")
+    result = compare_scores(rows.texts, rows.y, model, task, baseline, scores_out)
+    return {**result, "skipped_rows": rows.skipped}

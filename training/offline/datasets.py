@@ -9,6 +9,7 @@ Data lives in `<repo>/../shared/data`, or in `$MODERATION_SHARED_DATA`.
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import html
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.normalize import normalize
+from training.normalize import match_key
 from training.runtime import LABELS
 
 DATA_ENV = "MODERATION_SHARED_DATA"
@@ -56,11 +57,6 @@ def data_dir() -> Path:
     )
 
 
-def match_key(text: str) -> str:
-    """Loose identity of a text for de-duplication and overlap checks: normalised, alphanumerics only."""
-    return "".join(ch for ch in normalize(text) if ch.isalnum())
-
-
 _TAG_RE = re.compile(r"<[^>]{0,200}>")
 _MENTION_RE = re.compile(r"(?:^|\s)(?:rt\s+)?@\w+:?", re.IGNORECASE)
 
@@ -85,6 +81,8 @@ class Corpus:
     weight: np.ndarray
     file_sha256: str = ""
     extra: dict[str, list] = field(default_factory=dict)
+    # Rows of the file left out while reading it, by reason (a moderator export's unusable labels).
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -99,6 +97,7 @@ class Corpus:
             self.weight[idx],
             self.file_sha256,
             {k: [v[i] for i in idx] for k, v in self.extra.items()},
+            dict(self.skipped),
         )
 
 
@@ -503,22 +502,47 @@ MODERATOR_LABELS = {
 MODERATOR_SKIPPED_LABELS = {"off_topic", "other"}
 
 
+def moderator_label(value: str, label: str) -> float | None:
+    """What a moderator-export label value (``ok``, ``toxic``, ``spam``, ``hate``, ...) says about one of our
+    labels: 1.0, 0.0, or None when it says nothing about it (``spam`` about toxicity, ``off_topic`` about
+    anything). Raises `KeyError` for a value outside the vocabulary. The trainer and the evaluators read
+    exports through this one mapping."""
+    value = value.strip().lower()
+    if value in MODERATOR_SKIPPED_LABELS:
+        return None
+    return MODERATOR_LABELS[value].get(label)
+
+
+MODERATOR_VOCABULARY = set(MODERATOR_LABELS) | MODERATOR_SKIPPED_LABELS
+
+
 def load_moderator_export(path: Path | str, weight: float = 1.0) -> Corpus:
     """A moderator-decision export: CSV with `text`, `label` (ok/toxic/spam or a toxicity subtype),
-    `label_source`, `decided_at`, ... Rows labelled off_topic/other are skipped. Unknown label values raise
-    `DataError` naming the row."""
+    `label_source`, `decided_at`, ... Rows labelled off_topic/other are left out (counted in `skipped` as
+    ``no_training_label``), and so are rows with a label value outside the vocabulary (``unknown_label``);
+    `DataError` if no row has a known label (the wrong file or column)."""
     path = Path(path)
     rows = read_rows(path, ["text", "label"])
     texts, labels = [], []
+    skipped = {"no_training_label": 0, "unknown_label": 0}
+    unknown: dict[str, int] = {}
     for line, r in enumerate(rows, start=2):
         value = r["label"].strip().lower()
         if value in MODERATOR_SKIPPED_LABELS:
+            skipped["no_training_label"] += 1
             continue
         if value not in MODERATOR_LABELS:
-            raise DataError(f"{path}:{line}: label {r['label']!r} not one of {sorted(MODERATOR_LABELS)}")
+            skipped["unknown_label"] += 1
+            unknown.setdefault(r["label"], line)
+            continue
         texts.append(r["text"])
         labels.append(MODERATOR_LABELS[value])
-    return _make(f"moderator_export:{path.name}", path, texts, labels, weight)
+    if rows and not texts and unknown:
+        value, line = next(iter(unknown.items()))
+        raise DataError(f"{path}:{line}: label {value!r} not one of {sorted(MODERATOR_VOCABULARY)}")
+    corpus = _make(f"moderator_export:{path.name}", path, texts, labels, weight)
+    corpus.skipped = {reason: n for reason, n in skipped.items() if n}
+    return corpus
 
 
 TRAINING_LOADERS = {
@@ -577,40 +601,87 @@ def split_of(key: str, seed: int = 0) -> str:
     return "train" if bucket < 80 else ("val" if bucket < 90 else "test")
 
 
+DROP_REASONS = ("empty_text", "evaluation_set_overlap", "duplicate", "conflicting_label")
+
+
 @dataclass
 class SplitCorpora:
-    """Per-source corpora after de-duplication, overlap removal and the train/val/test split."""
+    """Per-source corpora after de-duplication, overlap removal and the train/val/test split. `dropped`: rows
+    of each source left out here; `dropped_by_reason`: those by reason (``DROP_REASONS``), plus the rows its
+    loader left out (`Corpus.skipped`), zero counts omitted."""
 
     train: list[Corpus]
     val: list[Corpus]
     test: list[Corpus]
     dropped: dict[str, int]
+    dropped_by_reason: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _disagree(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two label rows that both state a label and put it on different sides of 0.5."""
+    both = ~np.isnan(a) & ~np.isnan(b)
+    return bool(np.any((a[both] >= 0.5) != (b[both] >= 0.5)))
 
 
 def dedupe_and_split(corpora: list[Corpus], banned: set[str], seed: int = 0) -> SplitCorpora:
     """Drop empty texts, texts in `banned` (evaluation sets) and repeats of an earlier text (across all
-    corpora, first occurrence wins, so order sources by trust), then split each corpus by match key."""
-    seen: set[str] = set()
+    corpora, first occurrence wins, so order sources by trust; a repeat whose labels disagree with the kept
+    row's is counted as ``conflicting_label``, else as ``duplicate``), then split each corpus by match key."""
+    first: dict[str, np.ndarray] = {}
     out = SplitCorpora([], [], [], {})
     for corpus in corpora:
         splits = []
         keep = np.zeros(len(corpus), dtype=bool)
-        dropped = 0
+        reasons = dict.fromkeys(DROP_REASONS, 0)
         for i, text in enumerate(corpus.texts):
             key = match_key(text)
-            if not key or key in seen or key in banned:
-                dropped += 1
+            reason = None
+            if not key:
+                reason = "empty_text"
+            elif key in banned:
+                reason = "evaluation_set_overlap"
+            elif key in first:
+                reason = "conflicting_label" if _disagree(first[key], corpus.y[i]) else "duplicate"
+            if reason:
+                reasons[reason] += 1
                 splits.append("")
                 continue
-            seen.add(key)
+            first[key] = corpus.y[i]
             keep[i] = True
             splits.append(split_of(key, seed))
-        out.dropped[corpus.name] = dropped
+        out.dropped[corpus.name] = sum(reasons.values())
+        out.dropped_by_reason[corpus.name] = {
+            reason: n for reason, n in {**corpus.skipped, **reasons}.items() if n
+        }
         splits_arr = np.array(splits)
         out.train.append(corpus.subset(keep & (splits_arr == "train")))
         out.val.append(corpus.subset(keep & (splits_arr == "val")))
         out.test.append(corpus.subset(keep & (splits_arr == "test")))
     return out
+
+
+TRAINING_ROW_KEY = "blake2b-64 of training.normalize.match_key, sorted, little-endian uint64, base64"
+
+
+def text_hashes(texts: Iterable[str]) -> np.ndarray:
+    """Sorted unique 64-bit hashes of the texts' match keys (empty keys left out): a compact record of which
+    rows a model trained on, for refusing to evaluate it on them (`encode_hashes` stores them)."""
+    values = {
+        int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
+        for key in map(match_key, texts)
+        if key
+    }
+    return np.array(sorted(values), dtype=np.uint64)
+
+
+def encode_hashes(hashes: np.ndarray) -> str:
+    """`text_hashes` as ASCII text for a JSON sidecar (about 11 characters a row)."""
+    return base64.b64encode(np.asarray(hashes, dtype="<u8").tobytes()).decode("ascii")
+
+
+def decode_hashes(text: str) -> np.ndarray:
+    """The inverse of `encode_hashes`."""
+    return np.frombuffer(base64.b64decode(text), dtype="<u8").astype(np.uint64)
 
 
 def concat(corpora: list[Corpus]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:

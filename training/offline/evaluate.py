@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from training.offline.datasets import data_dir, read_rows
+from training.offline.datasets import (
+    MODERATOR_VOCABULARY,
+    data_dir,
+    decode_hashes,
+    moderator_label,
+    read_rows,
+    text_hashes,
+)
 
 # Identity terms for bias audits (the usual identity-term list of the bias literature). Longest first so
 # "african american" wins over "african", "middle eastern" over nothing.
@@ -385,37 +393,105 @@ def hatecheck_report(model, root: Path | None = None) -> dict:
     }
 
 
+class TrainingOverlapError(ValueError):
+    """An evaluation file holds rows the model was trained on."""
+
+
+@dataclass
+class LabelledRows:
+    """Texts and 0/1 labels read from a CSV for one task. ``skipped``: rows whose label says nothing about the
+    task (a moderator export's ``spam`` for toxicity, ``off_topic``, ``other``); ``vocabulary``: ``"0/1"`` or
+    ``"moderator"`` (the label column held `export_labels`' words, mapped as the trainer maps them)."""
+
+    texts: list[str]
+    y: list[int]
+    skipped: int = 0
+    vocabulary: str = "0/1"
+
+
+def _binary(raw: str, task: str) -> int | None:
+    if raw in ("1", "true", "yes", task, "toxic", "spam"):
+        return 1
+    if raw in ("0", "false", "no", "ok", "ham", "not toxic"):
+        return 0
+    try:
+        return int(float(raw) >= 0.5)
+    except ValueError:
+        return None
+
+
+def read_labelled(path: Path, text_column: str, label_column: str, task: str) -> LabelledRows:
+    """Texts and 0/1 `task` labels from a CSV. A label column whose values are all moderator-export words
+    (`manage.py export_labels`: ok, toxic, spam, hate, off_topic, ...) is mapped per task by
+    `datasets.moderator_label`, the trainer's own mapping, and rows it says nothing about are skipped; other
+    columns may hold 0/1, true/false, fractions (>= 0.5 is positive) or toxic/spam/ok/ham. Raises `ValueError`
+    naming the line and column of a value it cannot read."""
+    rows = read_rows(Path(path), [text_column, label_column])
+    values = {r[label_column].strip().lower() for r in rows}
+    if values and values <= MODERATOR_VOCABULARY:
+        out = LabelledRows([], [], vocabulary="moderator")
+        for r in rows:
+            value = moderator_label(r[label_column], task)
+            if value is None:
+                out.skipped += 1
+                continue
+            out.texts.append(r[text_column])
+            out.y.append(int(value >= 0.5))
+        return out
+    out = LabelledRows([], [])
+    for line, r in enumerate(rows, start=2):
+        value = _binary(r[label_column].strip().lower(), task)
+        if value is None:
+            raise ValueError(
+                f"{path}:{line}: column {label_column!r} value {r[label_column]!r} is not a 0/1 label "
+                f"nor a moderator label ({', '.join(sorted(MODERATOR_VOCABULARY))})"
+            )
+        out.texts.append(r[text_column])
+        out.y.append(value)
+    return out
+
+
 def read_labelled_csv(
     path: Path, text_column: str, label_column: str, task: str
 ) -> tuple[list[str], list[int]]:
-    """(texts, 0/1 labels) from a CSV; labels may be 0/1, true/false, fractions (>= 0.5 is positive) or words
-    (toxic/spam/ok/ham). Raises `ValueError` naming the line and column of a value it cannot read."""
-    rows = read_rows(Path(path), [text_column, label_column])
-    texts, y = [], []
-    for line, r in enumerate(rows, start=2):
-        raw = r[label_column].strip().lower()
-        if raw in ("1", "true", "yes", task, "toxic", "spam"):
-            y.append(1)
-        elif raw in ("0", "false", "no", "ok", "ham", "not toxic"):
-            y.append(0)
-        else:
-            try:
-                y.append(int(float(raw) >= 0.5))
-            except ValueError:
-                raise ValueError(
-                    f"{path}:{line}: column {label_column!r} value {r[label_column]!r} is not a 0/1 label"
-                ) from None
-        texts.append(r[text_column])
-    return texts, y
+    """(texts, 0/1 labels) of `read_labelled`."""
+    rows = read_labelled(path, text_column, label_column, task)
+    return rows.texts, rows.y
+
+
+def training_overlap(model, texts: list[str]) -> int:
+    """How many of `texts` are among the moderator-export rows `model` trained on (by the 64-bit hashes of
+    their match keys its sidecar records, `pipeline.training_rows_record`); 0 if it records none."""
+    record = (model.metadata.get("training_rows") or {}).get("moderator_exports")
+    if not record:
+        return 0
+    trained = decode_hashes(record)
+    keys = [text_hashes([t]) for t in texts]
+    return sum(1 for k in keys if len(k) and np.isin(k, trained).all())
+
+
+def refuse_training_rows(model, texts: list[str], what: str = "the model") -> None:
+    """Raise `TrainingOverlapError` if any of `texts` is a row `model` trained on: a score on its own training
+    rows flatters it."""
+    n = training_overlap(model, texts)
+    if n:
+        raise TrainingOverlapError(
+            f"{n} of {len(texts)} evaluation rows are rows {what} ({model.version}) was trained on; measure "
+            f"it on rows it has not seen, such as the hold-out file of `manage.py export_labels "
+            f"--holdout-share 0.2`"
+        )
 
 
 def evaluate_csv(model, path: Path, text_column: str, label_column: str, task: str) -> dict:
-    """Metrics of `model` on any CSV; `task` is "toxicity" or "spam" (the label scored). Precision/recall are
-    at the artifact's thresholds for that label (see `binary_metrics`)."""
-    texts, y = read_labelled_csv(path, text_column, label_column, task)
-    scores = scorer_for(model, task)(texts)
+    """Metrics of `model` on any CSV (`read_labelled`); `task` is "toxicity" or "spam" (the label scored).
+    Precision/recall are at the artifact's thresholds for that label (see `binary_metrics`). Raises
+    `TrainingOverlapError` if the file holds rows the model trained on."""
+    rows = read_labelled(path, text_column, label_column, task)
+    refuse_training_rows(model, rows.texts)
+    scores = scorer_for(model, task)(rows.texts)
     return {
         "task": task,
         "model_version": model.version,
-        **binary_metrics(y, scores, model.thresholds.get(task)),
+        "skipped_rows": rows.skipped,
+        **binary_metrics(rows.y, scores, model.thresholds.get(task)),
     }

@@ -416,8 +416,10 @@ def train_model(
     progress(
         f"loaded {sum(len(c) for c in corpora)} rows from {len(corpora)} sources; "
         f"train {sum(len(c) for c in split.train)}, val {sum(len(c) for c in split.val)}, "
-        f"test {sum(len(c) for c in split.test)}; dropped (duplicates / eval overlaps) {split.dropped}"
+        f"test {sum(len(c) for c in split.test)}"
     )
+    for line in describe_drops(split.dropped_by_reason):
+        progress(line)
 
     texts, y, w, _ = concat(split.train)
     normalizer = TextNormalizer()
@@ -474,6 +476,9 @@ def train_model(
         )
     metrics = {
         "held_out_test": _per_label_metrics(p_test, y_test, src_test, split.test, thresholds),
+        # Every row left out of training, per source and reason (datasets.DROP_REASONS and the loaders'
+        # skips: a moderator export's off_topic/other and unknown labels).
+        "rows_dropped": split.dropped_by_reason,
         "validation_thresholds": threshold_details,
         "threshold_policy": f"reject: precision >= {config.reject_precision} on validation; "
         f"review: recall >= {config.review_recall} on validation "
@@ -498,7 +503,8 @@ def train_model(
             "rows_train": len(c_train),
             "rows_val": len(c_val),
             "rows_test": len(c_test),
-            "rows_dropped": split.dropped[corpus.name],
+            "rows_dropped": split.dropped[corpus.name] + sum(corpus.skipped.values()),
+            "rows_dropped_by_reason": split.dropped_by_reason[corpus.name],
         }
         if corpus.path is not None:
             try:
@@ -518,6 +524,7 @@ def train_model(
         "metrics": metrics,
         "training_seconds": round(time.perf_counter() - started, 1),
         "n_features": int(x.shape[1]),
+        "training_rows": training_rows_record(split.train),
     }
     artifact = ModelArtifact(payload, metadata)
     if config.evaluate_external:
@@ -535,6 +542,25 @@ def train_model(
     metadata["training_seconds"] = round(time.perf_counter() - started, 1)
     metadata["external_evaluation_seconds"] = round(metadata["training_seconds"] - metadata["fit_seconds"], 1)
     return artifact
+
+
+def describe_drops(dropped_by_reason: dict[str, dict[str, int]]) -> list[str]:
+    """One line per source that lost rows: ``dropped from NAME: 2 duplicate, 1 conflicting_label``."""
+    return [
+        f"dropped from {name}: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+        for name, reasons in dropped_by_reason.items()
+        if reasons
+    ]
+
+
+def training_rows_record(train: list[Corpus]) -> dict:
+    """What the sidecar keeps of the rows a model trained on, so that `evaluate`/`compare` can refuse rows it
+    has seen: the 64-bit hashes of the moderator exports' training rows (``datasets.text_hashes``; the
+    public sets are named with their sha256 in ``training_data`` and kept apart from the evaluation sets by
+    ``eval_only_keys``), about 11 characters a row."""
+    texts = [t for c in train if c.name.startswith("moderator_export:") for t in c.texts]
+    hashes = datasets.text_hashes(texts)
+    return {"key": datasets.TRAINING_ROW_KEY, "moderator_exports": datasets.encode_hashes(hashes)}
 
 
 def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str, embedder=None) -> np.ndarray:

@@ -37,6 +37,8 @@ urlpatterns = [
     path("api/v1/comments:batch", api.comments_batch, name="api-comments-batch"),
     path("api/v1/check", api.check, name="api-check"),
     path("api/v1/comments/<int:comment_id>", api.comment_detail, name="api-comment"),
+    # Issue 21: a story's controls (pre-moderated, closed, stricter thresholds).
+    path("api/v1/stories/<str:story_id>", api.story, name="api-story"),
     # Issue 6: the API's OpenAPI document (moderation/api/openapi.py), also what the schemathesis fuzz test
     # reads.
     path("api/v1/openapi.json", openapi.openapi_json, name="api-openapi"),

@@ -1,0 +1,178 @@
+"""A site's desk controls as context signals (issue 21): its word lists and its stories' modes, each a
+collector of ``selectors.context.COLLECTORS``, plus the lookups the decide paths and the API need (a story's
+thresholds, closed stories).
+
+Word lists are matched on the normalised text (``training.normalize.normalize``: spaced-out letters, leet,
+homoglyphs, zero-width characters and stretched letters are undone), as whole words or phrases, never inside
+another word. Each process keeps one compiled pattern per site and list, rebuilt when the site's
+``word_lists_version`` (bumped by every change, in its transaction) differs from the one it was built at: a
+batch costs one query for the versions, and the text is normalised only for sites that have a list.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from moderation.models import Comment, Site, Story, StoryMode, WordList, WordListEntry
+from moderation.policy import Signal
+from training.normalize import normalize
+
+if TYPE_CHECKING:  # selectors.context lists these collectors
+    from moderation.selectors.context import ContextItem
+
+CLOSED_REASON = "the story is closed to comments"
+PREMODERATED_REASON = "the story is pre-moderated: every comment is held for a person"
+
+
+def normalize_phrase(phrase: str) -> str:
+    """A word list entry as it is matched: normalised like comment text, white space collapsed."""
+    return " ".join(normalize(phrase).split())
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    pattern: re.Pattern[str]
+    phrases: dict[str, str]  # normalised phrase -> the phrase as the moderator entered it
+
+    def first(self, normalized_text: str) -> str | None:
+        found = self.pattern.search(normalized_text)
+        if found is None:
+            return None
+        return self.phrases.get(" ".join(found.group(0).split()), found.group(0))
+
+
+def _compile(entries: Iterable[tuple[str, str]]) -> _Matcher | None:
+    phrases = dict(entries)
+    if not phrases:
+        return None
+    # Longest first, so "kill yourself" is named rather than a shorter entry it contains.
+    alternatives = sorted(phrases, key=lambda p: (-len(p), p))
+    body = "|".join(r"\s+".join(re.escape(token) for token in p.split()) for p in alternatives)
+    return _Matcher(re.compile(rf"(?<!\w)(?:{body})(?!\w)"), phrases)
+
+
+# site id -> ((word_lists_version, the site's created_at), {list: matcher}). created_at tells a site apart
+# from one that had its id before (SQLite reuses the highest id of a deleted row; test databases roll back).
+_cache: dict[int, tuple[tuple, dict[str, _Matcher]]] = {}
+_cache_lock = threading.Lock()
+
+
+def word_list_matchers(site_ids: Iterable[int]) -> dict[int, dict[str, _Matcher]]:
+    """{site id: {"block"|"watch": matcher}} for the sites that have entries: one query for the sites'
+    versions, and one per site whose lists changed since this process compiled them."""
+    rows = Site.objects.filter(pk__in=set(site_ids)).values_list("pk", "word_lists_version", "created_at")
+    out: dict[int, dict[str, _Matcher]] = {}
+    for site_id, number, created_at in rows:
+        if number == 0:  # never had an entry
+            continue
+        version = (number, created_at)
+        cached = _cache.get(site_id)
+        if cached is None or cached[0] != version:
+            rows = WordListEntry.objects.filter(site_id=site_id).values_list("list", "normalized", "phrase")
+            by_list: dict[str, list[tuple[str, str]]] = {}
+            for word_list, normalized, phrase in rows:
+                by_list.setdefault(word_list, []).append((normalized, phrase))
+            compiled = {name: m for name, entries in by_list.items() if (m := _compile(entries))}
+            with _cache_lock:
+                _cache[site_id] = cached = (version, compiled)
+        if cached[1]:
+            out[site_id] = cached[1]
+    return out
+
+
+def word_list_signals(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
+    """A reject signal for a comment with a phrase of its site's block list, a review signal for one of its
+    watch list; the reason names the list and the entry."""
+    matchers = word_list_matchers({item.site_id for item in items})
+    out: list[tuple[Signal, ...]] = []
+    for item in items:
+        lists = matchers.get(item.site_id)
+        if not lists:
+            out.append(())
+            continue
+        text = normalize(item.text)
+        found = []
+        for word_list, action in ((WordList.BLOCK, "reject"), (WordList.WATCH, "review")):
+            matcher = lists.get(word_list)
+            phrase = matcher.first(text) if matcher else None
+            if phrase is not None:
+                found.append(
+                    Signal(action, f"{word_list}_list", f"on the site's {word_list} list: {phrase!r}")
+                )
+        out.append(tuple(found))
+    return out
+
+
+def story_signals(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
+    """A review signal for a comment on a pre-moderated story; a reject signal for one on a closed story,
+    unless it was stored before the story was closed (comments already queued are decided as usual)."""
+    rows = Story.objects.filter(
+        site_id__in={item.site_id for item in items}, story_id__in={item.story_id for item in items}
+    ).exclude(mode=StoryMode.OPEN)
+    stories = {
+        (site_id, story_id): (mode, closed_at)
+        for site_id, story_id, mode, closed_at in rows.values_list("site_id", "story_id", "mode", "closed_at")
+    }
+    if not stories:
+        return [() for _ in items]
+    stored_ids = [
+        item.comment_id
+        for item in items
+        if item.comment_id is not None
+        and stories.get((item.site_id, item.story_id), ("",))[0] == StoryMode.CLOSED
+    ]
+    submitted = (
+        dict(Comment.objects.filter(pk__in=stored_ids).values_list("pk", "submitted_at"))
+        if stored_ids
+        else {}
+    )
+    out: list[tuple[Signal, ...]] = []
+    for item in items:
+        mode, closed_at = stories.get((item.site_id, item.story_id), (StoryMode.OPEN, None))
+        if mode == StoryMode.PREMODERATED:
+            out.append((Signal("review", "premoderated", PREMODERATED_REASON),))
+        elif mode == StoryMode.CLOSED:
+            at = submitted.get(item.comment_id) if item.comment_id is not None else None
+            if at is not None and closed_at is not None and at < closed_at:
+                out.append(())  # stored before the story was closed
+            else:
+                out.append((Signal("reject", "closed", CLOSED_REASON),))
+        else:
+            out.append(())
+    return out
+
+
+def closed_story_ids(site: Site, story_ids: Iterable[str]) -> set[str]:
+    """The ids among ``story_ids`` of ``site``'s stories that are closed to new comments."""
+    return set(
+        Story.objects.filter(site=site, story_id__in=set(story_ids), mode=StoryMode.CLOSED).values_list(
+            "story_id", flat=True
+        )
+    )
+
+
+def stories_with_thresholds(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Story]:
+    """{(site id, story id): Story} for the stories among ``keys`` that have their own thresholds."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    rows = Story.objects.filter(
+        site_id__in={site_id for site_id, _ in keys}, story_id__in={story_id for _, story_id in keys}
+    ).exclude(policy_overrides={})
+    return {(s.site_id, s.story_id): s for s in rows if (s.site_id, s.story_id) in keys}
+
+
+def story_for(site: Site, story_id: str) -> Story | None:
+    return Story.objects.filter(site=site, story_id=story_id).first()
+
+
+def word_list_entries(site: Site) -> dict[str, list[WordListEntry]]:
+    """{"block": [...], "watch": [...]} for the word list page."""
+    out: dict[str, list[WordListEntry]] = {name: [] for name in WordList.values}
+    for entry in WordListEntry.objects.filter(site=site).order_by("list", "normalized"):
+        out[entry.list].append(entry)
+    return out

@@ -21,6 +21,12 @@ dashboard = (
         path("undo", views.undo, name="undo"),
         path("audit/", views.audit_log, name="audit"),
         path("stats/", views.stats_page, name="stats"),
+        # Issue 21: a site's word lists, a story's controls.
+        path("word-lists/", views.word_lists, name="word-lists"),
+        path("word-lists/add", views.word_list_add, name="word-list-add"),
+        path("word-lists/<int:entry_id>/remove", views.word_list_remove, name="word-list-remove"),
+        path("story/", views.story, name="story"),
+        path("story/set", views.story_set, name="story-set"),
     ],
     "dashboard",
 )

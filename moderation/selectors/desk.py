@@ -17,8 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.db.models import Count
+
 from moderation.models import Comment, Site, Story, StoryMode, WordList, WordListEntry
 from moderation.policy import Signal
+from moderation.selectors.dashboard import visible_site_ids
 from training.normalize import normalize
 
 if TYPE_CHECKING:  # selectors.context lists these collectors
@@ -168,6 +171,20 @@ def stories_with_thresholds(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, 
 
 def story_for(site: Site, story_id: str) -> Story | None:
     return Story.objects.filter(site=site, story_id=story_id).first()
+
+
+def sites_for(user) -> list[Site]:
+    """The sites ``user`` may see (selectors.dashboard.visible_site_ids), by slug: the word list and story
+    pages' site menu."""
+    from_ids = visible_site_ids(user)
+    rows = Site.objects.order_by("slug")
+    return list(rows if from_ids is None else rows.filter(pk__in=from_ids))
+
+
+def story_comment_counts(site: Site, story_id: str) -> dict[str, int]:
+    """{status: n} of a story's comments (the (story_id, status) index)."""
+    rows = Comment.objects.filter(story_id=story_id, site=site).values_list("status").annotate(n=Count("id"))
+    return dict(rows.order_by())
 
 
 def word_list_entries(site: Site) -> dict[str, list[WordListEntry]]:

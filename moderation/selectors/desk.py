@@ -31,6 +31,26 @@ CLOSED_REASON = "the story is closed to comments"
 PREMODERATED_REASON = "the story is pre-moderated: every comment is held for a person"
 
 
+# Spaced-out letters with leet among them ("b 4 n 4 n 4"): normalize joins spaced letters and undoes leet
+# inside words, but not both at once. Runs of single characters are de-leeted one by one first, as a second
+# view of the text that word lists are matched on (the model's normalisation is a pickled contract, so this
+# stays here).
+_SPACED_RUN = re.compile(r"(?<!\S)(?:\S[ \t]+){2,}\S(?!\S)")
+_LEET_CHARS = {"4": "a", "@": "a", "3": "e", "1": "i", "!": "i", "0": "o", "5": "s", "$": "s", "7": "t"}
+
+
+def matchable_texts(text: str) -> list[str]:
+    """The normalised views of ``text`` that word lists are matched on: ``normalize(text)``, and for text with
+    spaced-out characters, the same after de-leeting each of them."""
+    views = [normalize(text)]
+    if _SPACED_RUN.search(text):
+        spaced = _SPACED_RUN.sub(lambda m: " ".join(_LEET_CHARS.get(c, c) for c in m.group(0).split()), text)
+        other = normalize(spaced)
+        if other != views[0]:
+            views.append(other)
+    return views
+
+
 def normalize_phrase(phrase: str) -> str:
     """A word list entry as it is matched: normalised like comment text, white space collapsed."""
     return " ".join(normalize(phrase).split())
@@ -41,11 +61,13 @@ class _Matcher:
     pattern: re.Pattern[str]
     phrases: dict[str, str]  # normalised phrase -> the phrase as the moderator entered it
 
-    def first(self, normalized_text: str) -> str | None:
-        found = self.pattern.search(normalized_text)
-        if found is None:
-            return None
-        return self.phrases.get(" ".join(found.group(0).split()), found.group(0))
+    def first(self, views: list[str]) -> str | None:
+        """The first entry found in any of the text's normalised ``views`` (``matchable_texts``), or None."""
+        for view in views:
+            found = self.pattern.search(view)
+            if found is not None:
+                return self.phrases.get(" ".join(found.group(0).split()), found.group(0))
+        return None
 
 
 def _compile(entries: Iterable[tuple[str, str]]) -> _Matcher | None:
@@ -97,7 +119,7 @@ def word_list_signals(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
         if not lists:
             out.append(())
             continue
-        text = normalize(item.text)
+        text = matchable_texts(item.text)
         found = []
         for word_list, action in ((WordList.BLOCK, "reject"), (WordList.WATCH, "review")):
             matcher = lists.get(word_list)

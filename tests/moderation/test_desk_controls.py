@@ -75,6 +75,7 @@ def test_bad_word_list_entries_name_the_field(site, word_list, phrase, field):
     [
         ("what a b a n a n a republic", True),  # spaced out
         ("what a b4n4n4 republic", True),  # leet
+        ("what a b 4 n 4 n 4 republic", True),  # spaced and leet at once
         ("what a bаnаnа republic", True),  # Cyrillic а
         ("what a ba\u200bnana republic", True),  # zero-width space
         ("what a banaaaaana republic", True),  # stretched

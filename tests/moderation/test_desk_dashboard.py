@@ -127,3 +127,21 @@ def test_parents_cost_one_query_a_page(logged_in, site, make_comment):
         logged_in.get("/dashboard/?sort=newest")
     assert len(many) == len(few)
     assert sum("site_comment_id" in q["sql"] and " IN " in q["sql"] for q in many.captured_queries) == 1
+
+
+def test_the_audit_log_reads_desk_changes(logged_in, site, make_comment):
+    from moderation.services import revise_comments
+    from moderation.services.desk import add_word_list_entry, remove_word_list_entry, set_story_controls
+    from moderation.validation import validate_submission
+    from tests.conftest import comment_payload
+
+    entry = add_word_list_entry(site, "block", "kill the bill", "mod")
+    remove_word_list_entry(site, entry.pk, "mod")
+    set_story_controls(site, "s-1", "mod", mode="closed")
+    comment = make_comment(text="<b>first</b> words")
+    revise_comments(site, [validate_submission(comment_payload(comment.site_comment_id[2:], text="second"))])
+    page = logged_in.get("/dashboard/audit/").content.decode()
+    assert "block list of default: + “kill the bill”" in page
+    assert "block list of default: − “kill the bill”" in page
+    assert "story s-1: open → closed" in page
+    assert "revision 0 → 1, earlier text “&lt;b&gt;first&lt;/b&gt; words”" in page

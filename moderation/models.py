@@ -38,6 +38,10 @@ class Site(models.Model):
     # Issue 21 (word lists): bumped with every change of the site's word lists, in the same transaction, so
     # each process recompiles its cached pattern (selectors.desk) when it sees a new number.
     word_lists_version = models.PositiveIntegerField(default=0, editable=False)
+    # Issue 21 (story controls): how many of the site's stories are not plain (pre-moderated, closed, or with
+    # their own thresholds), kept by services.desk.set_story_controls; 0 spares every decide batch and API
+    # submission of the site a look at its stories.
+    controlled_stories = models.PositiveIntegerField(default=0, editable=False)
 
     def clean(self) -> None:
         validate_policy_overrides(self.policy_overrides)

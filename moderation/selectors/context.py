@@ -31,7 +31,7 @@ class ContextItem:
 
 Collector = Callable[[Sequence[ContextItem]], list[tuple[Signal, ...]]]
 
-COLLECTORS: list[Collector] = [desk.story_signals, desk.word_list_signals]
+COLLECTORS: list[Collector] = [desk.desk_signals]
 
 
 def signals_for(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:

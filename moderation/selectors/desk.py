@@ -86,12 +86,42 @@ _cache: dict[int, tuple[tuple, dict[str, _Matcher]]] = {}
 _cache_lock = threading.Lock()
 
 
-def word_list_matchers(site_ids: Iterable[int]) -> dict[int, dict[str, _Matcher]]:
+@dataclass(frozen=True)
+class SiteControls:
+    """What a batch needs to know of a site before looking further: its word lists' version (0: never had an
+    entry) and how many of its stories have controls (0: none to look up)."""
+
+    word_lists_version: int
+    created_at: object
+    controlled_stories: int
+
+
+def site_controls(site_ids: Iterable[int]) -> dict[int, SiteControls]:
+    """{site id: SiteControls}, in one query: the only one a batch costs for sites that use no control."""
+    rows = Site.objects.filter(pk__in=set(site_ids)).values_list(
+        "pk", "word_lists_version", "created_at", "controlled_stories"
+    )
+    return {pk: SiteControls(version, created, stories) for pk, version, created, stories in rows}
+
+
+def desk_signals(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
+    """The collector (selectors.context.COLLECTORS): story controls' signals, then word lists', per item."""
+    controls = site_controls({item.site_id for item in items})
+    by_story = story_signals(items, controls)
+    by_words = word_list_signals(items, controls)
+    return [story + words for story, words in zip(by_story, by_words, strict=True)]
+
+
+def word_list_matchers(
+    site_ids: Iterable[int], controls: dict[int, SiteControls] | None = None
+) -> dict[int, dict[str, _Matcher]]:
     """{site id: {"block"|"watch": matcher}} for the sites that have entries: one query for the sites'
-    versions, and one per site whose lists changed since this process compiled them."""
-    rows = Site.objects.filter(pk__in=set(site_ids)).values_list("pk", "word_lists_version", "created_at")
+    versions (none when ``controls`` are given), and one per site whose lists changed since this process
+    compiled them."""
+    controls = site_controls(site_ids) if controls is None else controls
     out: dict[int, dict[str, _Matcher]] = {}
-    for site_id, number, created_at in rows:
+    for site_id, control in controls.items():
+        number, created_at = control.word_lists_version, control.created_at
         if number == 0:  # never had an entry
             continue
         version = (number, created_at)
@@ -109,10 +139,12 @@ def word_list_matchers(site_ids: Iterable[int]) -> dict[int, dict[str, _Matcher]
     return out
 
 
-def word_list_signals(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
+def word_list_signals(
+    items: Sequence[ContextItem], controls: dict[int, SiteControls] | None = None
+) -> list[tuple[Signal, ...]]:
     """A reject signal for a comment with a phrase of its site's block list, a review signal for one of its
     watch list; the reason names the list and the entry."""
-    matchers = word_list_matchers({item.site_id for item in items})
+    matchers = word_list_matchers({item.site_id for item in items}, controls)
     out: list[tuple[Signal, ...]] = []
     for item in items:
         lists = matchers.get(item.site_id)
@@ -132,11 +164,17 @@ def word_list_signals(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
     return out
 
 
-def story_signals(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
+def story_signals(
+    items: Sequence[ContextItem], controls: dict[int, SiteControls] | None = None
+) -> list[tuple[Signal, ...]]:
     """A review signal for a comment on a pre-moderated story; a reject signal for one on a closed story,
     unless it was stored before the story was closed (comments already queued are decided as usual)."""
+    controls = site_controls({item.site_id for item in items}) if controls is None else controls
+    site_ids = {site_id for site_id, control in controls.items() if control.controlled_stories}
+    if not site_ids:
+        return [() for _ in items]
     rows = Story.objects.filter(
-        site_id__in={item.site_id for item in items}, story_id__in={item.story_id for item in items}
+        site_id__in=site_ids, story_id__in={item.story_id for item in items if item.site_id in site_ids}
     ).exclude(mode=StoryMode.OPEN)
     stories = {
         (site_id, story_id): (mode, closed_at)
@@ -172,7 +210,10 @@ def story_signals(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
 
 
 def closed_story_ids(site: Site, story_ids: Iterable[str]) -> set[str]:
-    """The ids among ``story_ids`` of ``site``'s stories that are closed to new comments."""
+    """The ids among ``story_ids`` of ``site``'s stories that are closed to new comments (no query for a site
+    without story controls)."""
+    if not site.controlled_stories:
+        return set()
     return set(
         Story.objects.filter(site=site, story_id__in=set(story_ids), mode=StoryMode.CLOSED).values_list(
             "story_id", flat=True
@@ -180,9 +221,15 @@ def closed_story_ids(site: Site, story_ids: Iterable[str]) -> set[str]:
     )
 
 
-def stories_with_thresholds(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Story]:
-    """{(site id, story id): Story} for the stories among ``keys`` that have their own thresholds."""
+def stories_with_thresholds(
+    keys: Iterable[tuple[int, str]], sites: Iterable[Site] | None = None
+) -> dict[tuple[int, str], Story]:
+    """{(site id, story id): Story} for the stories among ``keys`` that have their own thresholds. With
+    ``sites`` (the keys' Site rows, already read), sites without story controls are not looked up."""
     keys = set(keys)
+    if sites is not None:
+        controlled = {site.pk for site in sites if site is not None and site.controlled_stories}
+        keys = {key for key in keys if key[0] in controlled}
     if not keys:
         return {}
     rows = Story.objects.filter(

@@ -720,7 +720,9 @@ def thresholds_by_comment(
     site_ids = {site_id for _, site_id, _ in rows}
     sites = Site.objects.in_bulk(site_ids) if site_ids else {}
     per_site = {site_id: thresholds_for(sites.get(site_id), model_thresholds) for site_id in site_ids}
-    stories = stories_with_thresholds((site_id, story_id) for _, site_id, story_id in rows)
+    stories = stories_with_thresholds(
+        ((site_id, story_id) for _, site_id, story_id in rows), sites=sites.values()
+    )
     per_story = {key: thresholds_for(story, per_site[key[0]]) for key, story in stories.items()}
     return {pk: per_story.get((site_id, story_id)) or per_site[site_id] for pk, site_id, story_id in rows}
 
@@ -731,7 +733,7 @@ def thresholds_by_story(
     """(the site's thresholds, {story id: thresholds} for those of ``story_ids`` with their own) for the
     Celery path, which decides a site's new comments before storing them."""
     site_thresholds = thresholds_for(site, model_thresholds)
-    stories = stories_with_thresholds((site.pk, story_id) for story_id in story_ids)
+    stories = stories_with_thresholds(((site.pk, story_id) for story_id in story_ids), sites=[site])
     return site_thresholds, {
         story_id: thresholds_for(story, site_thresholds) for (_, story_id), story in stories.items()
     }

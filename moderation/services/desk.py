@@ -127,6 +127,11 @@ def set_story_controls(
             story.title = title.strip()
         story.updated_by = actor_label
         story.save()
+        # Sites with no controlled story skip the story lookups of every decide batch (selectors.desk).
+        site.controlled_stories = (
+            Story.objects.filter(site=site).exclude(mode=StoryMode.OPEN, policy_overrides={}).count()
+        )
+        Site.objects.filter(pk=site.pk).update(controlled_stories=site.controlled_stories)
         AuditEntry.objects.create(
             actor_label=actor_label,
             action="story_controls_changed",

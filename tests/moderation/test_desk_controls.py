@@ -124,12 +124,20 @@ def test_a_changed_list_is_seen_by_the_cached_pattern(site):
     assert desk.word_list_signals([desk_item(other, "apple")]) == [()]  # lists are per site
 
 
-def test_word_lists_cost_one_query_a_batch_once_compiled(site, django_assert_num_queries):
-    add_word_list_entry(site, "watch", "apple", "mod")
+def test_a_batch_costs_one_query_for_a_site_without_story_controls(site, django_assert_num_queries):
     items = [desk_item(site, f"apple number {i}") for i in range(50)]
-    desk.word_list_signals(items)
     with django_assert_num_queries(1):
-        assert all(found for found in desk.word_list_signals(items))
+        assert desk.desk_signals(items) == [()] * 50
+    add_word_list_entry(site, "watch", "apple", "mod")
+    desk.desk_signals(items)  # compiles the list once
+    with django_assert_num_queries(1):
+        assert all(found for found in desk.desk_signals(items))
+    set_story_controls(site, "elsewhere", "mod", mode="closed")
+    with django_assert_num_queries(2):  # the site's stories are looked up now
+        assert all(len(found) == 1 for found in desk.desk_signals(items))
+    set_story_controls(site, "elsewhere", "mod", mode="open")
+    site.refresh_from_db()
+    assert site.controlled_stories == 0
 
 
 # --- Story controls -------------------------------------------------------------------------------------

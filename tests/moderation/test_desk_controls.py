@@ -266,6 +266,7 @@ def test_an_edit_is_decided_again_keeps_its_history_and_tells_the_site(
     assert list(Decision.objects.filter(comment=comment).values_list("revision", flat=True)) == [0, 1]
     events = [json.loads(d.body)["data"] for d in WebhookDelivery.objects.order_by("id")]
     assert [e["status"] for e in events] == ["approved", comment.status]
+    assert [e["revision"] for e in events] == [0, 1]
     # The same text again: idempotent, no new decision.
     again = api_post(client, api_key, comment_payload(1, text="Edited: you are all idiots"))
     assert again.status_code == 200 and again.json()["duplicate"] is True

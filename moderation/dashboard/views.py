@@ -540,7 +540,8 @@ def story_set(request: HttpRequest) -> HttpResponse:
             story_id,
             request.user.get_username(),
             mode=request.POST.get("mode", ""),
-            policy_overrides=overrides,
+            # Without a model the page shows no threshold inputs: keep the story's thresholds as they are.
+            policy_overrides=overrides if request.POST.get("thresholds") == "shown" else None,
         )
     except ValidationError as exc:
         _field_errors(request, exc)

@@ -78,6 +78,7 @@ def test_story_page_is_reached_from_the_card_and_sets_controls(logged_in, site, 
     page = logged_in.get(url.replace("&amp;", "&")).content.decode()
     assert "Needs review 1" in page and 'name="toxicity_review"' in page
     data = {"site": site.pk, "story": "story-7", "mode": "premoderated", "toxicity_review": "0.2"}
+    data["thresholds"] = "shown"
     data |= {
         "toxicity_reject": "",
         "spam_review": "",
@@ -98,6 +99,10 @@ def test_story_page_is_reached_from_the_card_and_sets_controls(logged_in, site, 
         in logged_in.get(bad["Location"]).content.decode()
     )
     assert Story.objects.get().policy_overrides == {"toxicity": {"review": 0.2}}
+    # Without a model the page has no threshold inputs: saving the mode keeps the story's thresholds.
+    post(logged_in, "/dashboard/story/set", {"site": site.pk, "story": "story-7", "mode": "closed"})
+    story = Story.objects.get()
+    assert story.mode == "closed" and story.policy_overrides == {"toxicity": {"review": 0.2}}
 
 
 def test_a_reply_shows_its_parent_escaped_or_says_it_never_came(logged_in, site, make_comment):

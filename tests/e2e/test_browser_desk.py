@@ -101,9 +101,8 @@ def test_a_premoderated_story_holds_a_civil_comment(page, live_server, desk):
     screenshot(page, "dashboard-story.png")
 
     civil = "Thank you for covering this with such care; my thoughts are with the families."
-    comment_id = submit_and_decide_by_api(
-        live_server, key, comment_payload("s1", story_id="tragedy-1", text=civil)
-    )
+    reply = comment_payload("s1", story_id="tragedy-1", text=civil, parent_id="c-s0")
+    comment_id = submit_and_decide_by_api(live_server, key, reply)
     elsewhere = submit_and_decide_by_api(
         live_server, key, comment_payload("s2", story_id="sport", text=civil)
     )
@@ -112,4 +111,8 @@ def test_a_premoderated_story_holds_a_civil_comment(page, live_server, desk):
     page.goto("/dashboard/?status=needs_review")
     card = page.locator(f"#comment-{comment_id}")
     assert "the story is pre-moderated" in card.locator(".reasons").inner_text()
+    # Thread context: the reply shows the comment it answers.
+    assert "Heated words" in card.locator(".parent").inner_text()
+    card.scroll_into_view_if_needed()
+    page.screenshot(path=str(shared.ARTIFACTS / "dashboard-thread.png"))
     check_clean(page)

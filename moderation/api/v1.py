@@ -4,7 +4,8 @@
   state when the same ``site_comment_id`` was submitted before with the same text; 202 with ``"edited": true``
   when the text is new: an edit, moderated again). 409 when the story is closed to new comments.
 - ``POST /api/v1/comments:batch`` — ``{"comments": [...]}`` up to MODERATION_MAX_BATCH → 202 with one ``{"id",
-  "status"}`` per item, in order; if any item is invalid, 400 listing every bad item and nothing stored.
+  "status", "duplicate", "edited"}`` per item, in order; if any item is invalid, 400 listing every bad item
+  and nothing stored (409 the same way for new comments on a closed story).
 - ``GET /api/v1/comments/<id>`` — the comment's state and decision.
 - ``POST /api/v1/check`` — ``{"text"}`` → scores and the outcome the policy would give, without storing
   anything.

@@ -324,3 +324,25 @@ def test_closed_at_is_the_cut_between_decided_and_refused(site, make_comment):
     after = make_comment(story_id="s")
     found = desk.story_signals([desk_item(site, "x", "s", before.pk), desk_item(site, "x", "s", after.pk)])
     assert found[0] == () and found[1][0].code == "closed"
+
+
+def test_batch_edits_are_queued_again_and_closed_stories_keep_their_edits(
+    client, site, api_key, no_broker, django_capture_on_commit_callbacks
+):
+    first = api_post(
+        client, api_key, {"comments": [comment_payload(1), comment_payload(2)]}, path="/api/v1/comments:batch"
+    ).json()["comments"]
+    set_story_controls(site, comment_payload(1)["story_id"], "mod", mode="closed")
+    with django_capture_on_commit_callbacks(execute=True):
+        again = api_post(
+            client,
+            api_key,
+            {"comments": [comment_payload(1, text="An edit after the story closed."), comment_payload(2)]},
+            path="/api/v1/comments:batch",
+        )
+    assert again.status_code == 202
+    items = again.json()["comments"]
+    assert [(i["edited"], i["duplicate"]) for i in items] == [(True, False), (False, True)]
+    assert no_broker[-1] == [first[0]["id"]]  # only the edit is decided again
+    single = api_post(client, api_key, comment_payload(1, text="A second edit."))
+    assert single.status_code == 202 and single.json()["revision"] == 2

@@ -32,7 +32,8 @@ from moderation.models import ApiKey, Comment, Site
 from moderation.queue import dispatch, enqueue_decide
 from moderation.ratelimit import check_api_rate
 from moderation.scoring import ModelUnavailable, verdicts
-from moderation.selectors.desk import closed_story_ids, story_for
+from moderation.selectors.context import ContextItem
+from moderation.selectors.desk import closed_story_ids, story_for, word_list_signals
 from moderation.services import accept_comment, accept_comments, site_for_api_key
 from moderation.services.desk import set_story_controls
 from moderation.validation import SubmissionError, validate_submission
@@ -312,7 +313,10 @@ def check(request: HttpRequest) -> JsonResponse:
     except SubmissionError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     try:
-        (verdict,) = verdicts(site, [text])  # the site's policy (issue 5), the language gate
+        # The site's policy (issue 5), the language gate, and its word lists (issue 21): a writer can be
+        # warned of a blocked word before posting. (Story controls and commenter states need the comment.)
+        words = word_list_signals([ContextItem(site.pk, "", "", text)])
+        (verdict,) = verdicts(site, [text], signals=words)
     except ModelUnavailable as exc:
         return error(503, "model", str(exc), Retry_After="30")
     return JsonResponse(

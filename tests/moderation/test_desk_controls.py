@@ -346,3 +346,14 @@ def test_batch_edits_are_queued_again_and_closed_stories_keep_their_edits(
     assert no_broker[-1] == [first[0]["id"]]  # only the edit is decided again
     single = api_post(client, api_key, comment_payload(1, text="A second edit."))
     assert single.status_code == 202 and single.json()["revision"] == 2
+
+
+def test_check_warns_of_the_sites_word_lists(client, site, api_key, fresh_model_state):
+    add_word_list_entry(site, "block", "banana republic", "mod")
+    url = "/api/v1/check"
+    body = api_post(client, api_key, {"text": "What a b4n4n4 republic."}, path=url).json()
+    assert (
+        body["outcome"] == "rejected" and body["reasons"][0] == "on the site's block list: 'banana republic'"
+    )
+    assert body["reason_codes"][0] == "block_list"
+    assert api_post(client, api_key, {"text": CIVIL}, path=url).json()["outcome"] == "approved"

@@ -1,12 +1,13 @@
-"""A site's desk controls as context signals (issue 21): its word lists and its stories' modes, each a
-collector of ``selectors.context.COLLECTORS``, plus the lookups the decide paths and the API need (a story's
-thresholds, closed stories).
+"""A site's desk controls as context signals (issue 21): its word lists and its stories' modes, collected by
+``desk_signals`` (in ``selectors.context.COLLECTORS``), plus the lookups the decide paths, the API and the
+dashboard need (a story's thresholds, closed stories, the word list and story pages).
 
-Word lists are matched on the normalised text (``training.normalize.normalize``: spaced-out letters, leet,
-homoglyphs, zero-width characters and stretched letters are undone), as whole words or phrases, never inside
-another word. Each process keeps one compiled pattern per site and list, rebuilt when the site's
-``word_lists_version`` (bumped by every change, in its transaction) differs from the one it was built at: a
-batch costs one query for the versions, and the text is normalised only for sites that have a list.
+A batch costs one query (``site_controls``) for sites that use no control: the stories are looked up only for
+sites with a controlled story (``Site.controlled_stories``), and the text is normalised only for sites with a
+word list. Word lists are matched on the normalised text (``training.normalize.normalize``: spaced-out
+letters, leet, homoglyphs, zero-width characters and stretched letters are undone), as whole words or phrases,
+never inside another word. Each process keeps one compiled pattern per site and list, rebuilt when the site's
+``word_lists_version`` (bumped by every change, in its transaction) differs from the one it was built at.
 """
 
 from __future__ import annotations

@@ -70,9 +70,11 @@ def submit(
 ) -> Submitted:
     """Validate one comment and put it on the moderation queue as ``moderation.submit_comment``.
 
-    ``optional`` takes story_title, author_name, parent_id, created_at (ISO 8601 string), ip, user_agent,
-    language. ``broker_url`` defaults to $REDIS_URL, then redis://127.0.0.1:6379/0; ``queue`` (the submission
-    queue the workers read in batches) to $MODERATION_SUBMIT_QUEUE, then $MODERATION_QUEUE + ".submit"; the
+    ``optional`` takes story_title, author_name, parent_id, created_at and edited_at (ISO 8601 strings), ip,
+    user_agent, language. Sending a new text under a ``site_comment_id`` sent before is an edit: the comment
+    is moderated again and its new decision reaches the site's webhook. ``broker_url`` defaults to $REDIS_URL,
+    then redis://127.0.0.1:6379/0; ``queue`` (the submission queue the workers read in batches) to
+    $MODERATION_SUBMIT_QUEUE, then $MODERATION_QUEUE + ".submit"; the
     broker key prefix is $MODERATION_REDIS_KEY_PREFIX if the workers use one; ``site`` is the site's slug
     (default "default"). Returns a ``Submitted``. Raises SubmissionError for bad input (a required field
     left out included), and kombu's OperationalError if the broker cannot be reached.

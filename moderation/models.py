@@ -35,6 +35,13 @@ class Site(models.Model):
         blank=True,
         help_text="Share of comments flagged for review or rejected, e.g. 0.12; empty: the model's default.",
     )
+    # Issue 21 (word lists): bumped with every change of the site's word lists, in the same transaction, so
+    # each process recompiles its cached pattern (selectors.desk) when it sees a new number.
+    word_lists_version = models.PositiveIntegerField(default=0, editable=False)
+    # Issue 21 (story controls): how many of the site's stories are not plain (pre-moderated, closed, or with
+    # their own thresholds), kept by services.desk.set_story_controls; 0 spares every decide batch and API
+    # submission of the site a look at its stories.
+    controlled_stories = models.PositiveIntegerField(default=0, editable=False)
 
     def clean(self) -> None:
         validate_policy_overrides(self.policy_overrides)
@@ -118,6 +125,13 @@ class Comment(models.Model):
     # author's data was erased.
     ip_truncated = models.BooleanField(default=False)
     erased_at = models.DateTimeField(null=True, blank=True)
+    # Issue 21 (edits): a new text under the same site_comment_id is moderated again. ``revision`` counts the
+    # texts (0: the first); each has at most one automatic decision. The old texts are in the "edited" audit
+    # entries. ``edited_at``: when the reader edited it, per the site.
+    revision = models.PositiveIntegerField(default=0)
+    edited_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader edited it, per the site."
+    )
 
     class Meta:
         constraints = [
@@ -144,8 +158,8 @@ class DecisionKind(models.TextChoices):
 
 
 class Decision(models.Model):
-    """One decision on a comment. A comment has at most one automatic decision (the database enforces it, so a
-    redelivered task cannot decide twice); moderators add decisions on top."""
+    """One decision on a comment. A comment has at most one automatic decision per text (its revision; the
+    database enforces it, so a redelivered task cannot decide twice); moderators add decisions on top."""
 
     comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="decisions")
     kind = models.CharField(max_length=16, choices=DecisionKind.choices)
@@ -160,11 +174,15 @@ class Decision(models.Model):
     reason_code = models.CharField(max_length=32, blank=True, default="")
     note = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The comment's revision (Comment.revision) this decision was made on: an edited comment is decided again.
+    revision = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["comment"], condition=Q(kind="auto"), name="one_automatic_decision_per_comment"
+                fields=["comment", "revision"],
+                condition=Q(kind="auto"),
+                name="one_automatic_decision_per_revision",
             )
         ]
         ordering = ["created_at", "id"]
@@ -357,3 +375,78 @@ class ShadowScore(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["comment", "model_version"], name="one_shadow_score_per_version")
         ]
+
+
+# --- Issue 21: word lists and story controls (selectors.desk, services.desk) ------------------------------
+
+
+class WordList(models.TextChoices):
+    BLOCK = "block", "Block list (reject)"
+    WATCH = "watch", "Watch list (hold for review)"
+
+
+class WordListEntry(models.Model):
+    """A word or phrase on a site's block list (comments with it are rejected) or watch list (held for a
+    person). Matched as whole words on the normalised text (training.normalize), so spacing, leet,
+    homoglyphs and zero-width characters do not get around it; ``normalized`` is the phrase normalised the
+    same way, unique per site and list."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="word_list_entries")
+    list = models.CharField(max_length=8, choices=WordList.choices)
+    phrase = models.CharField(max_length=100)
+    normalized = models.CharField(max_length=200)
+    added_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "word list entries"
+        ordering = ["list", "normalized"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "list", "normalized"], name="uniq_word_list_entry")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site_id}:{self.list}:{self.phrase}"
+
+
+class StoryMode(models.TextChoices):
+    OPEN = "open", "Open"
+    PREMODERATED = "premoderated", "Pre-moderated (every comment held for a person)"
+    CLOSED = "closed", "Closed to new comments"
+
+
+class Story(models.Model):
+    """A site's controls for one story: its mode (open, pre-moderated, closed) and thresholds stricter than
+    the site's (``policy_overrides``, the same shape as Site.policy_overrides, merged over the site's). A
+    story without a row is open with the site's thresholds."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="stories")
+    story_id = models.CharField(max_length=255)
+    title = models.CharField(max_length=500, blank=True, default="")
+    mode = models.CharField(max_length=16, choices=StoryMode.choices, default=StoryMode.OPEN)
+    policy_overrides = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per-label thresholds over the site\'s, e.g. {"toxicity": {"review": 0.2}}.',
+    )
+    # When the story was last closed: comments submitted before it are still decided as usual.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        verbose_name_plural = "stories"
+        constraints = [models.UniqueConstraint(fields=["site", "story_id"], name="uniq_site_story")]
+
+    def clean(self) -> None:
+        try:
+            validate_policy_overrides(self.policy_overrides)
+        except ValidationError as exc:
+            raise ValidationError({"policy_overrides": exc.messages}) from None
+
+    @property
+    def slug(self) -> str:  # what policy.thresholds_for logs an invalid override under
+        return f"{self.site_id}/story {self.story_id}"
+
+    def __str__(self) -> str:
+        return f"{self.site_id}:{self.story_id} ({self.mode})"

@@ -313,12 +313,16 @@ def has_words(text: str) -> bool:
     return any(ch.isalnum() for ch in normalize(text))
 
 
-def verdicts(site: Any, texts: Sequence[str]) -> list[Verdict]:
-    """Score ``texts`` (one model call) and judge each at ``site``'s thresholds. Raises ModelUnavailable when
-    no model can be served, and whatever the model raises when scoring fails."""
+def verdicts(
+    site: Any, texts: Sequence[str], signals: Sequence[Sequence[Signal]] | None = None
+) -> list[Verdict]:
+    """Score ``texts`` (one model call) and judge each at ``site``'s thresholds, with each text's context
+    ``signals`` if given (``signals[i]`` for ``texts[i]``). Raises ModelUnavailable when no model can be
+    served, and whatever the model raises when scoring fails."""
     model = current_model()
     thresholds = thresholds_for(site, model.thresholds)
+    found = signals if signals is not None else [() for _ in texts]
     return [
-        judge(scores, thresholds, model.version, text=text)
-        for text, scores in zip(texts, model.score(list(texts)), strict=True)
+        judge(scores, thresholds, model.version, text=text, signals=context)
+        for text, scores, context in zip(texts, model.score(list(texts)), found, strict=True)
     ]

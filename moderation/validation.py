@@ -50,7 +50,16 @@ STRING_LIMITS = {
     "user_agent": 500,
     "language": 35,
 }
-OPTIONAL_FIELDS = ("story_title", "author_name", "parent_id", "created_at", "ip", "user_agent", "language")
+OPTIONAL_FIELDS = (
+    "story_title",
+    "author_name",
+    "parent_id",
+    "created_at",
+    "edited_at",
+    "ip",
+    "user_agent",
+    "language",
+)
 ALLOWED_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
 
 
@@ -99,6 +108,21 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
+def _check_datetime(field: str, value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    _check_string(field, value, 64)
+    try:
+        parsed: datetime | None = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise SubmissionError(field, "must be an ISO 8601 date-time, e.g. 2026-11-27T10:15:00Z")
+    if parsed.tzinfo is None:
+        raise SubmissionError(field, "must include a time zone offset, e.g. Z or +05:00")
+    return parsed
+
+
 def validate_submission(data: Any) -> dict[str, Any]:
     """Check one submission and return its clean fields.
 
@@ -145,20 +169,9 @@ def validate_submission(data: Any) -> dict[str, Any]:
             raise SubmissionError(field, "must not be empty")
         clean[field] = value
 
-    created_at = data.get("created_at")
-    if created_at is None or created_at == "":
-        clean["created_at"] = None
-    else:
-        _check_string("created_at", created_at, 64)
-        try:
-            parsed: datetime | None = parse_datetime(created_at)
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise SubmissionError("created_at", "must be an ISO 8601 date-time, e.g. 2026-11-27T10:15:00Z")
-        if parsed.tzinfo is None:
-            raise SubmissionError("created_at", "must include a time zone offset, e.g. Z or +05:00")
-        clean["created_at"] = parsed
+    # edited_at (issue 21): the reader edited the comment at that time; a new text is moderated again.
+    for field in ("created_at", "edited_at"):
+        clean[field] = _check_datetime(field, data.get(field))
 
     ip = data.get("ip")
     if ip is None or ip == "":

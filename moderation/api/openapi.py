@@ -107,6 +107,15 @@ def _submission(max_text: int) -> dict[str, Any]:
             "pattern": _NO_NUL,
             "description": "ISO 8601 with a time zone offset, e.g. 2026-11-27T10:15:00Z",
         },
+        "edited_at": {
+            "type": "string",
+            "format": "date-time",
+            "pattern": _NO_NUL,
+            "description": (
+                "when the reader edited the comment (ISO 8601 with an offset). A new text under a stored "
+                "site_comment_id is an edit, moderated again; one older than the stored edit is ignored"
+            ),
+        },
         "ip": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
     }
     for field, limit in STRING_LIMITS.items():
@@ -125,6 +134,67 @@ def _submission(max_text: int) -> dict[str, Any]:
     }
 
 
+# The model's codes (policy.REASON_CODES) and the site's context (issue 21: block_list, watch_list,
+# premoderated, closed, ...): an open set, so a client must accept codes it does not know.
+_REASON_CODE = {
+    "type": "string",
+    "pattern": "^[a-z_]+$",
+    "description": "a reason code: " + ", ".join(REASON_CODES) + ", or one of the site's context signals "
+    "(block_list, watch_list, premoderated, closed, ...)",
+}
+
+_STORY = {
+    "type": "object",
+    "required": ["story_id", "mode", "policy_overrides", "title", "closed_at"],
+    "properties": {
+        "story_id": {"type": "string"},
+        "mode": {"type": "string", "enum": ["open", "premoderated", "closed"]},
+        "policy_overrides": {"type": "object"},
+        "title": {"type": "string"},
+        "closed_at": {"type": ["string", "null"]},
+        "updated_at": {"type": ["string", "null"]},
+    },
+}
+
+_STORY_ID = [
+    {
+        "name": "story_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^/]+$"},
+    }
+]
+
+_STORY_UPDATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "mode": {
+            "type": "string",
+            "enum": ["open", "premoderated", "closed"],
+            "description": "premoderated: every comment is held for a person; closed: new comments are "
+            "refused",
+        },
+        "policy_overrides": {
+            "type": "object",
+            "description": 'thresholds over the site\'s, e.g. {"toxicity": {"review": 0.2}}; replaces the '
+            "story's",
+            "additionalProperties": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": False,
+                "properties": {
+                    "review": {"type": "number", "minimum": 0, "maximum": 1},
+                    "reject": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+            },
+        },
+        "title": {"type": "string", "maxLength": 500},
+    },
+}
+
+
 def _comment_state() -> dict[str, Any]:
     nullable_string = {"type": ["string", "null"]}
     return {
@@ -141,12 +211,14 @@ def _comment_state() -> dict[str, Any]:
             "reasons": {"type": ["array", "null"], "items": {"type": "string"}},
             "reason_codes": {
                 "type": ["array", "null"],
-                "items": {"type": "string", "enum": list(REASON_CODES)},
+                "items": _REASON_CODE,
             },
             "model_version": nullable_string,
             "decided_by": nullable_string,
             "submitted_at": nullable_string,
             "decided_at": nullable_string,
+            "revision": {"type": "integer", "minimum": 0, "description": "0, then one more per edit"},
+            "edited_at": nullable_string,
             "duplicate": {"type": "boolean"},
         },
     }
@@ -222,18 +294,22 @@ def openapi_document() -> dict[str, Any]:
                                         "properties": {
                                             "id": {"type": "integer"},
                                             "status": {"type": "string"},
+                                            "edited": {"type": "boolean"},
+                                            "revision": {"type": "integer", "minimum": 0},
                                         },
                                     }
                                 }
                             },
                         },
                         "200": {
-                            "description": "submitted before: its current state, with duplicate: true",
+                            "description": "submitted before with the same text: its current state, with "
+                            "duplicate: true (a new text is an edit: 202 with edited: true)",
                             "content": {
                                 "application/json": {"schema": {"$ref": "#/components/schemas/CommentState"}}
                             },
                         },
                         **_COMMON_ERRORS,
+                        "409": _error("the story is closed to new comments (field story_id)"),
                         "503": _error("the database could not store it; nothing was accepted", _RETRY_AFTER),
                     },
                 },
@@ -267,6 +343,7 @@ def openapi_document() -> dict[str, Any]:
                                                         "site_comment_id": {"type": "string"},
                                                         "status": {"type": "string"},
                                                         "duplicate": {"type": "boolean"},
+                                                        "edited": {"type": "boolean"},
                                                     },
                                                 },
                                             }
@@ -276,6 +353,7 @@ def openapi_document() -> dict[str, Any]:
                             },
                         },
                         **_COMMON_ERRORS,
+                        "409": _error("a new comment is on a story closed to comments; nothing was stored"),
                         "413": _error(
                             f"over {max_batch} comments, a text over the limit, or body over the limit"
                         ),
@@ -355,6 +433,42 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/stories/{story_id}": {
+                "get": {
+                    "operationId": "getStory",
+                    "parameters": _STORY_ID,
+                    "summary": "A story's controls (a story never set is open, with the site's thresholds)",
+                    "responses": {
+                        "200": {
+                            "description": "the story's controls",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Story"}}
+                            },
+                        },
+                        "400": _COMMON_ERRORS["400"],
+                        "401": _COMMON_ERRORS["401"],
+                        "405": _COMMON_ERRORS["405"],
+                        "429": _COMMON_ERRORS["429"],
+                    },
+                },
+                "put": {
+                    "operationId": "setStory",
+                    "parameters": _STORY_ID,
+                    "summary": "Pre-moderate a story, close it to new comments, or give it stricter "
+                    "thresholds",
+                    "requestBody": json_body("StoryUpdate"),
+                    "responses": {
+                        "200": {
+                            "description": "the story's controls as saved (audited)",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Story"}}
+                            },
+                        },
+                        **_COMMON_ERRORS,
+                        "503": _error("the database could not save it", _RETRY_AFTER),
+                    },
+                },
+            },
             "/api/v1/check": {
                 "post": {
                     "operationId": "checkText",
@@ -400,6 +514,8 @@ def openapi_document() -> dict[str, Any]:
                     "properties": {"text": _submission(max_text)["properties"]["text"]},
                 },
                 "CommentState": _comment_state(),
+                "Story": _STORY,
+                "StoryUpdate": _STORY_UPDATE,
                 "CheckResult": {
                     "type": "object",
                     "required": ["scores", "outcome", "reasons", "model_version", "language"],
@@ -407,10 +523,7 @@ def openapi_document() -> dict[str, Any]:
                         "scores": {"type": "object", "additionalProperties": {"type": "number"}},
                         "outcome": {"type": "string", "enum": ["approved", "rejected", "needs_review"]},
                         "reasons": {"type": "array", "items": {"type": "string"}},
-                        "reason_codes": {
-                            "type": "array",
-                            "items": {"type": "string", "enum": list(REASON_CODES)},
-                        },
+                        "reason_codes": {"type": "array", "items": _REASON_CODE},
                         "model_version": {"type": "string"},
                         "language": {"type": ["string", "null"]},
                     },

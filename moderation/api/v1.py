@@ -1,15 +1,20 @@
 """The site-facing HTTP API (JSON, API-key authenticated, no cookies so no CSRF).
 
 - ``POST /api/v1/comments`` — submit one comment → 202 ``{"id", "status": "queued"}`` (200 with the stored
-  state when the same ``site_comment_id`` was submitted before).
+  state when the same ``site_comment_id`` was submitted before with the same text; 202 with ``"edited": true``
+  when the text is new: an edit, moderated again). 409 when the story is closed to new comments.
 - ``POST /api/v1/comments:batch`` — ``{"comments": [...]}`` up to MODERATION_MAX_BATCH → 202 with one ``{"id",
-  "status"}`` per item, in order; if any item is invalid, 400 listing every bad item and nothing stored.
+  "status", "duplicate", "edited"}`` per item, in order; if any item is invalid, 400 listing every bad item
+  and nothing stored (409 the same way for new comments on a closed story).
 - ``GET /api/v1/comments/<id>`` — the comment's state and decision.
 - ``POST /api/v1/check`` — ``{"text"}`` → scores and the outcome the policy would give, without storing
   anything.
+- ``GET`` / ``PUT /api/v1/stories/<story_id>`` — a story's controls (issue 21): ``mode`` (open, premoderated,
+  closed), ``policy_overrides`` (thresholds over the site's), ``title``.
 
 Errors are JSON ``{"error": {"field", "message"}}`` with 400 (bad field), 401 (missing/wrong key), 404, 405,
-413 (body or text over the limit), 503 with ``Retry-After`` when the database cannot store the comment.
+409 (the story is closed), 413 (body or text over the limit), 503 with ``Retry-After`` when the database
+cannot store the comment.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -26,7 +32,10 @@ from moderation.api.json_io import error, read_json_body
 from moderation.models import Comment, Site
 from moderation.queue import dispatch, enqueue_decide
 from moderation.scoring import ModelUnavailable, verdicts
+from moderation.selectors.context import ContextItem
+from moderation.selectors.desk import closed_story_ids, story_for, word_list_signals
 from moderation.services import accept_comment, accept_comments
+from moderation.services.desk import set_story_controls
 from moderation.validation import STRING_LIMITS, SubmissionError, validate_submission
 
 
@@ -66,7 +75,28 @@ def comment_state(comment: Comment) -> dict[str, Any]:
         "decided_by": comment.decided_by or None,
         "submitted_at": comment.submitted_at.isoformat() if comment.submitted_at else None,
         "decided_at": comment.decided_at.isoformat() if comment.decided_at else None,
+        "revision": comment.revision,
+        "edited_at": comment.edited_at.isoformat() if comment.edited_at else None,
     }
+
+
+def _closed_to_new(site: Site, cleans: list[dict]) -> list[int]:
+    """The indexes of ``cleans`` that would be new comments on a story closed to comments (issue 21). Ids
+    already stored are not new: a repeat or an edit of a comment posted before the story closed."""
+    closed = closed_story_ids(site, {clean["story_id"] for clean in cleans})
+    if not closed:
+        return []
+    on_closed = [i for i, clean in enumerate(cleans) if clean["story_id"] in closed]
+    stored = set(
+        Comment.objects.filter(
+            site=site, site_comment_id__in=[cleans[i]["site_comment_id"] for i in on_closed]
+        ).values_list("site_comment_id", flat=True)
+    )
+    return [i for i in on_closed if cleans[i]["site_comment_id"] not in stored]
+
+
+def story_closed(story_id: str, field: str = "story_id") -> JsonResponse:
+    return error(409, field, f"story {story_id!r} is closed to new comments")
 
 
 @csrf_exempt
@@ -88,13 +118,19 @@ def comments(request: HttpRequest) -> JsonResponse:
     except SubmissionError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     try:
+        if _closed_to_new(site, [clean]):
+            return story_closed(clean["story_id"])
         comment, created = accept_comment(site, clean, source="api")
     except DatabaseError:
         return database_unavailable()
-    if created:
+    edited = getattr(comment, "revised", False)
+    if created or edited:
         # After commit, so a worker never looks for a comment that is not there yet.
         transaction.on_commit(lambda: enqueue_decide([comment.pk]))
-        return JsonResponse({"id": comment.pk, "status": comment.status}, status=202)
+        body = {"id": comment.pk, "status": comment.status}
+        if edited:
+            body.update(edited=True, revision=comment.revision)
+        return JsonResponse(body, status=202)
     return JsonResponse({**comment_state(comment), "duplicate": True}, status=200)
 
 
@@ -186,10 +222,25 @@ def comments_batch(request: HttpRequest) -> JsonResponse:
             status=status,
         )
     try:
+        closed = _closed_to_new(site, cleans)
+        if closed:
+            items = [
+                {
+                    "index": i,
+                    "field": f"comments[{i}].story_id",
+                    "message": f"story {cleans[i]['story_id']!r} is closed to new comments",
+                }
+                for i in closed
+            ]
+            return JsonResponse(
+                {"error": {"field": items[0]["field"], "message": items[0]["message"], "items": items}},
+                status=409,
+            )
         stored = accept_comments(site, cleans, source="api")
     except DatabaseError:
         return database_unavailable()
-    new_ids = [comment.pk for comment, created in stored if created]
+    # New comments and edits (a new text under a stored id) are decided.
+    new_ids = [comment.pk for comment, created in stored if created or getattr(comment, "revised", False)]
     if new_ids:
         transaction.on_commit(lambda: dispatch(new_ids))
     return JsonResponse(
@@ -199,7 +250,8 @@ def comments_batch(request: HttpRequest) -> JsonResponse:
                     "id": c.pk,
                     "site_comment_id": c.site_comment_id,
                     "status": c.status,
-                    "duplicate": not created,
+                    "duplicate": not created and not getattr(c, "revised", False),
+                    "edited": getattr(c, "revised", False),
                 }
                 for c, created in stored
             ]
@@ -226,7 +278,10 @@ def check(request: HttpRequest) -> JsonResponse:
     except SubmissionError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     try:
-        (verdict,) = verdicts(site, [text])  # the site's policy (issue 5), the language gate
+        # The site's policy (issue 5), the language gate, and its word lists (issue 21): a writer can be
+        # warned of a blocked word before posting. (Story controls and commenter states need the comment.)
+        words = word_list_signals([ContextItem(site.pk, "", "", text)])
+        (verdict,) = verdicts(site, [text], signals=words)
     except ModelUnavailable as exc:
         return error(503, "model", str(exc), Retry_After="30")
     return JsonResponse(
@@ -239,3 +294,63 @@ def check(request: HttpRequest) -> JsonResponse:
             "language": verdict.language,
         }
     )
+
+
+# --- Issue 21: story controls -----------------------------------------------------------------------------
+
+STORY_FIELDS = ("mode", "policy_overrides", "title")
+
+
+def story_state(story_id: str, story) -> dict[str, Any]:
+    if story is None:
+        return {"story_id": story_id, "mode": "open", "policy_overrides": {}, "title": "", "closed_at": None}
+    return {
+        "story_id": story.story_id,
+        "mode": story.mode,
+        "policy_overrides": story.policy_overrides,
+        "title": story.title,
+        "closed_at": story.closed_at.isoformat() if story.closed_at else None,
+        "updated_at": story.updated_at.isoformat() if story.updated_at else None,
+    }
+
+
+@csrf_exempt
+def story(request: HttpRequest, story_id: str) -> JsonResponse:
+    """GET: a story's controls (a story never set is open, with the site's thresholds). PUT ``{"mode",
+    "policy_overrides", "title"}`` (any of them): set them; ``policy_overrides`` replaces the story's."""
+    if request.method not in ("GET", "PUT"):
+        return error(405, "method", "use GET to read a story's controls, PUT to set them", Allow="GET, PUT")
+    site = authenticate(request)
+    if isinstance(site, JsonResponse):
+        return site
+    if len(story_id) > 255:
+        return error(400, "story_id", f"is {len(story_id)} characters; the limit is 255")
+    if request.method == "GET":
+        return JsonResponse(story_state(story_id, story_for(site, story_id)))
+    try:
+        data = read_json_body(request)
+    except SubmissionError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    if not isinstance(data, dict) or not data:
+        return error(400, "body", f"send a JSON object with any of {', '.join(STORY_FIELDS)}")
+    unknown = sorted(set(data) - set(STORY_FIELDS))
+    if unknown:
+        return error(400, unknown[0], f"is not a known field (allowed: {', '.join(STORY_FIELDS)})")
+    for field in ("mode", "title"):
+        if field in data and not isinstance(data[field], str):
+            return error(400, field, "must be a string")
+    try:
+        saved = set_story_controls(
+            site,
+            story_id,
+            actor_label="site:" + site.slug,
+            mode=data.get("mode"),
+            policy_overrides=data.get("policy_overrides"),
+            title=data.get("title"),
+        )
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        return error(400, field, messages[0])
+    except DatabaseError:
+        return error(503, "database", "the story could not be saved; send it again", Retry_After="5")
+    return JsonResponse(story_state(story_id, saved))

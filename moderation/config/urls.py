@@ -21,6 +21,12 @@ dashboard = (
         path("undo", views.undo, name="undo"),
         path("audit/", views.audit_log, name="audit"),
         path("stats/", views.stats_page, name="stats"),
+        # Issue 21: a site's word lists, a story's controls.
+        path("word-lists/", views.word_lists, name="word-lists"),
+        path("word-lists/add", views.word_list_add, name="word-list-add"),
+        path("word-lists/<int:entry_id>/remove", views.word_list_remove, name="word-list-remove"),
+        path("story/", views.story, name="story"),
+        path("story/set", views.story_set, name="story-set"),
     ],
     "dashboard",
 )
@@ -37,6 +43,8 @@ urlpatterns = [
     path("api/v1/comments:batch", api.comments_batch, name="api-comments-batch"),
     path("api/v1/check", api.check, name="api-check"),
     path("api/v1/comments/<int:comment_id>", api.comment_detail, name="api-comment"),
+    # Issue 21: a story's controls (pre-moderated, closed, stricter thresholds).
+    path("api/v1/stories/<str:story_id>", api.story, name="api-story"),
     # Issue 6: the API's OpenAPI document (moderation/api/openapi.py), also what the schemathesis fuzz test
     # reads.
     path("api/v1/openapi.json", openapi.openapi_json, name="api-openapi"),

@@ -8,10 +8,12 @@ Login required everywhere. Every state change is a POST with CSRF and goes throu
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.middleware.csrf import get_token
@@ -24,9 +26,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from moderation.dashboard import explanations as explaining
-from moderation.models import Comment, CommentStatus, ModelVersion
+from moderation.models import Comment, CommentStatus, ModelVersion, Site, StoryMode, WordList
+from moderation.policy import thresholds_for
 from moderation.selectors import dashboard as queries
-from moderation.selectors import stats
+from moderation.selectors import desk, stats, threads
 from moderation.selectors.shadow import shadow_report
 from moderation.services import (
     MODERATOR_ACTIONS,
@@ -36,6 +39,7 @@ from moderation.services import (
     reject_pending_by_author,
     undo_moderator_actions,
 )
+from moderation.services.desk import add_word_list_entry, remove_word_list_entry, set_story_controls
 
 PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 100
@@ -152,6 +156,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     items = list(page.object_list)
     history = queries.author_history(items)
     verdicts = queries.moderator_verdicts(items)
+    parents = threads.parents_for(items)  # thread context (issue 21): one query for the page
     deadline = time.monotonic() + EXPLAIN_BUDGET_SECONDS
     act_base = reverse("dashboard:comment", args=[0])[: -len("0/")]
     for comment in items:
@@ -161,6 +166,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         comment.why = _explanations(comment, limit=1, cached_only=time.monotonic() >= deadline)
         comment.detail_url = f"{act_base}{comment.pk}/"
         comment.act_url = f"{act_base}{comment.pk}/action"
+        comment.parent = parents.get(comment.pk)
+        comment.story_url = _story_url(comment.site_id, comment.story_id)
     counts = queries.queue_counts(request.user)
     return render(
         request,
@@ -183,6 +190,10 @@ def queue(request: HttpRequest) -> HttpResponse:
                 '<input type="hidden" name="next" value="{}">', request.get_full_path()
             ),
             "actionable": filters.status != CommentStatus.QUEUED,
+            # The story filter names one story: its controls are a click away (issue 21).
+            "story_url": _story_url(items[0].site_id, filters.story)
+            if filters.story and items and items[0].story_id == filters.story
+            else "",
             "page_qs": filters.querystring(),
             "model_error": explaining.model_error() if not thresholds else "",
             "poll_seconds": getattr(settings, "MODERATION_DASHBOARD_POLL_SECONDS", 10),
@@ -208,6 +219,8 @@ def comment_detail(request: HttpRequest, comment_id: int) -> HttpResponse:
     comment.score_rows = _score_rows(comment, thresholds)
     comment.why = _explanations(comment, limit=3)
     comment.history = queries.author_history([comment]).get((comment.site_id, comment.author_id), {})
+    comment.parent = threads.parents_for([comment]).get(comment.pk)
+    comment.story_url = _story_url(comment.site_id, comment.story_id)
     return render(
         request,
         "moderation/comment.html",
@@ -389,3 +402,149 @@ def undo(request: HttpRequest) -> HttpResponse:
     for conflict in result.conflicts[:10]:
         messages.error(request, f"Not undone: {conflict}.")
     return _back(request)
+
+
+# --- Issue 21: word lists and story controls --------------------------------------------------------------
+
+
+def _story_url(site_id: int, story_id: str) -> str:
+    return reverse("dashboard:story") + "?" + urlencode({"site": site_id, "story": story_id})
+
+
+def _visible_site(request: HttpRequest, raw: str) -> Site:
+    """The site named by ``raw`` (an id) if this moderator may see it; 404 otherwise."""
+    if not raw.isdigit():
+        raise Http404("no such site")
+    site = next((s for s in desk.sites_for(request.user) if s.pk == int(raw)), None)
+    if site is None:
+        raise Http404("no such site")
+    return site
+
+
+def _field_errors(request: HttpRequest, exc: ValidationError) -> None:
+    for field, problems in exc.message_dict.items():
+        for problem in problems:
+            messages.error(request, f"Not saved: {field} {problem}" if field != "__all__" else problem)
+
+
+@require_GET
+@login_required
+def word_lists(request: HttpRequest) -> HttpResponse:
+    """A site's block list (rejected) and watch list (held), with add and remove."""
+    sites = desk.sites_for(request.user)
+    if not sites:
+        raise Http404("no site")
+    raw = request.GET.get("site", "")
+    site = _visible_site(request, raw) if raw else sites[0]
+    return render(
+        request,
+        "moderation/word_lists.html",
+        {
+            "site": site,
+            "sites": sites,
+            "lists": [
+                (value, label, desk.word_list_entries(site)[value]) for value, label in WordList.choices
+            ],
+            "max_phrase": 100,
+        },
+    )
+
+
+@require_POST
+@login_required
+def word_list_add(request: HttpRequest) -> HttpResponse:
+    """Put a phrase on a site's block or watch list (``site``, ``list``, ``phrase``)."""
+    site = _visible_site(request, request.POST.get("site", ""))
+    try:
+        entry = add_word_list_entry(
+            site, request.POST.get("list", ""), request.POST.get("phrase", ""), request.user.get_username()
+        )
+    except ValidationError as exc:
+        _field_errors(request, exc)
+    else:
+        messages.success(request, f"On the {entry.list} list of {site.slug}: {entry.phrase!r}.")
+    return redirect(reverse("dashboard:word-lists") + f"?site={site.pk}")
+
+
+@require_POST
+@login_required
+def word_list_remove(request: HttpRequest, entry_id: int) -> HttpResponse:
+    site = _visible_site(request, request.POST.get("site", ""))
+    if remove_word_list_entry(site, entry_id, request.user.get_username()):
+        messages.success(request, "Removed from the list.")
+    else:
+        messages.error(request, "Not removed: that entry is no longer on the list.")
+    return redirect(reverse("dashboard:word-lists") + f"?site={site.pk}")
+
+
+@require_GET
+@login_required
+def story(request: HttpRequest) -> HttpResponse:
+    """One story's controls: its mode (open, pre-moderated, closed) and stricter thresholds."""
+    site = _visible_site(request, request.GET.get("site", ""))
+    story_id = request.GET.get("story", "").strip()
+    if not story_id or len(story_id) > 255:
+        return HttpResponseBadRequest("story must be a story id of 1 to 255 characters")
+    current = desk.story_for(site, story_id)
+    overrides = current.policy_overrides if current else {}
+    site_thresholds = thresholds_for(site, _thresholds())
+    rows = [
+        {
+            "label": label,
+            "site_review": cuts.get("review"),
+            "site_reject": cuts.get("reject"),
+            "review": overrides.get(label, {}).get("review", ""),
+            "reject": overrides.get(label, {}).get("reject", ""),
+        }
+        for label, cuts in sorted(site_thresholds.items())
+    ]
+    counts = desk.story_comment_counts(site, story_id)
+    return render(
+        request,
+        "moderation/story.html",
+        {
+            "site": site,
+            "story_id": story_id,
+            "story": current,
+            "mode": current.mode if current else StoryMode.OPEN.value,
+            "modes": StoryMode.choices,
+            "rows": rows,
+            "counts": [
+                (value, label, counts.get(value, 0)) for value, label in queries.QUEUES if value != "all"
+            ],
+            "queue_url": reverse("dashboard:queue") + "?" + urlencode({"status": "all", "story": story_id}),
+        },
+    )
+
+
+@require_POST
+@login_required
+def story_set(request: HttpRequest) -> HttpResponse:
+    """Set a story's mode and thresholds (``site``, ``story``, ``mode``, ``<label>_review`` /
+    ``<label>_reject``: blank for the site's)."""
+    site = _visible_site(request, request.POST.get("site", ""))
+    story_id = request.POST.get("story", "").strip()
+    overrides: dict[str, dict[str, float]] = {}
+    try:
+        for key, raw in request.POST.items():
+            label, _, cut = key.rpartition("_")
+            if cut not in ("review", "reject") or not label or not raw.strip():
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValidationError({key: f"must be a number from 0 to 1, got {raw[:20]!r}"}) from None
+            overrides.setdefault(label, {})[cut] = value
+        set_story_controls(
+            site,
+            story_id,
+            request.user.get_username(),
+            mode=request.POST.get("mode", ""),
+            # Without a model the page shows no threshold inputs: keep the story's thresholds as they are.
+            policy_overrides=overrides if request.POST.get("thresholds") == "shown" else None,
+        )
+    except ValidationError as exc:
+        _field_errors(request, exc)
+    else:
+        messages.success(request, f"Story {story_id} saved.")
+    return redirect(_story_url(site.pk, story_id))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from moderation.policy import Signal
+from moderation.selectors import desk
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class ContextItem:
 
 Collector = Callable[[Sequence[ContextItem]], list[tuple[Signal, ...]]]
 
-COLLECTORS: list[Collector] = []
+COLLECTORS: list[Collector] = [desk.desk_signals]
 
 
 def signals_for(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:

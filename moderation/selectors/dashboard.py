@@ -192,6 +192,7 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=N
         "author_name",
         "story_id",
         "story_title",
+        "parent_id",
         "status",
         "scores",
         "reasons",

@@ -25,6 +25,7 @@ from moderation.models import (
 )
 from moderation.policy import Signal, thresholds_for
 from moderation.scoring import Verdict, judge
+from moderation.selectors.desk import stories_with_thresholds
 from moderation.validation import validate_endpoint, validate_policy_overrides, validate_review_budget
 from moderation.webhooks import generate_secret, write_outbox
 
@@ -78,9 +79,16 @@ def _snapshot(comment: Comment) -> dict[str, Any]:
 
 def accept_comment(site: Site, clean: Mapping[str, Any], source: str) -> tuple[Comment, bool]:
     """Store a validated submission as ``queued``. Returns (comment, created); a second submission of the same
-    ``site_comment_id`` returns the stored comment unchanged and ``created=False``."""
+    ``site_comment_id`` returns the stored comment and ``created=False``: unchanged if its text is the same,
+    queued again as an edit if the text is new (``revise_comments``; ``comment.revised`` is then True and the
+    caller enqueues its decision)."""
     existing = Comment.objects.filter(site=site, site_comment_id=clean["site_comment_id"]).first()
     if existing:
+        if is_edit(existing, clean):
+            revised = revise_comments(site, [clean])
+            if revised:
+                return revised[0], False
+            existing.refresh_from_db()
         return existing, False
     try:
         with transaction.atomic():
@@ -115,6 +123,9 @@ class ModelVerdict:
     declared_language: str = ""
     # What the site's context says (commenter state, story controls, word lists: selectors.context).
     signals: tuple[Signal, ...] = ()
+    # The comment's revision the scores are for (None: any). A verdict on a text that was edited since is
+    # not written: the edit's own decision follows.
+    revision: int | None = None
 
     def verdict(self) -> Verdict:
         """The decision, built by the one verdict function (``moderation.scoring.judge``)."""
@@ -152,6 +163,7 @@ def _apply_verdict(comment: Comment, verdict: ModelVerdict, now) -> tuple[Decisi
         reasons=reasons,
         label_bands=dict(judged.bands),
         model_version=verdict.model_version,
+        revision=comment.revision,
     )
     audit = AuditEntry(
         actor_label="model",
@@ -183,7 +195,7 @@ def record_model_decisions(verdicts: Iterable[ModelVerdict]) -> list[Comment]:
         decisions, audits = [], []
         for verdict in verdicts:
             comment = comments.pop(verdict.comment_id, None)
-            if comment is None:
+            if comment is None or verdict.revision not in (None, comment.revision):
                 continue
             decision, audit = _apply_verdict(comment, verdict, now)
             decisions.append(decision)
@@ -426,9 +438,13 @@ def apply_moderator_action(
 
 def accept_comments(site: Site, cleans: list[Mapping[str, Any]], source: str) -> list[tuple[Comment, bool]]:
     """Store many validated submissions as ``queued`` with bulk writes. Returns (comment, created) per input,
-    in input order; ids already stored (or repeated within the batch) come back with ``created=False``."""
+    in input order; ids already stored (or repeated within the batch) come back with ``created=False``, those
+    with a new text queued again as edits (``comment.revised`` True, see ``revise_comments``)."""
     ids = [c["site_comment_id"] for c in cleans]
     existing = {c.site_comment_id: c for c in Comment.objects.filter(site=site, site_comment_id__in=ids)}
+    edits = [clean for clean in cleans if (c := existing.get(clean["site_comment_id"])) and is_edit(c, clean)]
+    if edits:
+        existing.update({c.site_comment_id: c for c in revise_comments(site, edits)})
     new: dict[str, Comment] = {}
     for clean in cleans:
         sid = clean["site_comment_id"]
@@ -701,12 +717,99 @@ def create_webhook_endpoint(site: Site, url: str, secrets: str | None = None, ac
 def thresholds_by_comment(
     comment_ids: Iterable[int], model_thresholds: Mapping[str, Mapping[str, float]]
 ) -> dict[int, dict[str, dict[str, float]]]:
-    """{comment id: thresholds_for(its site)} for a worker deciding a batch of stored comments."""
-    rows = Comment.objects.filter(pk__in=list(comment_ids)).values_list("pk", "site_id")
-    site_ids = {site_id for _, site_id in rows}
+    """{comment id: thresholds_for(its site), with its story's stricter thresholds merged over them (issue
+    21)} for a worker deciding a batch of stored comments."""
+    rows = list(Comment.objects.filter(pk__in=list(comment_ids)).values_list("pk", "site_id", "story_id"))
+    site_ids = {site_id for _, site_id, _ in rows}
     sites = Site.objects.in_bulk(site_ids) if site_ids else {}
     per_site = {site_id: thresholds_for(sites.get(site_id), model_thresholds) for site_id in site_ids}
-    return {pk: per_site[site_id] for pk, site_id in rows}
+    stories = stories_with_thresholds(
+        ((site_id, story_id) for _, site_id, story_id in rows), sites=sites.values()
+    )
+    per_story = {key: thresholds_for(story, per_site[key[0]]) for key, story in stories.items()}
+    return {pk: per_story.get((site_id, story_id)) or per_site[site_id] for pk, site_id, story_id in rows}
+
+
+def thresholds_by_story(
+    site: Site, story_ids: Iterable[str], model_thresholds: Mapping[str, Mapping[str, float]]
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]:
+    """(the site's thresholds, {story id: thresholds} for those of ``story_ids`` with their own) for the
+    Celery path, which decides a site's new comments before storing them."""
+    site_thresholds = thresholds_for(site, model_thresholds)
+    stories = stories_with_thresholds(((site.pk, story_id) for story_id in story_ids), sites=[site])
+    return site_thresholds, {
+        story_id: thresholds_for(story, site_thresholds) for (_, story_id), story in stories.items()
+    }
+
+
+# --- Issue 21: edits are moderated again --------------------------------------------------------------------
+
+
+def is_edit(comment: Comment, clean: Mapping[str, Any]) -> bool:
+    """Whether a submission under a stored comment's id is an edit to moderate again: a different text, not
+    older (by ``edited_at``, when both have one) than the stored one, on a comment that was not erased."""
+    if comment.status == CommentStatus.ERASED or clean["text"] == comment.text:
+        return False
+    edited_at = clean.get("edited_at")
+    return not (edited_at and comment.edited_at and edited_at <= comment.edited_at)
+
+
+def revise_comments(site: Site, cleans: Iterable[Mapping[str, Any]]) -> list[Comment]:
+    """Put the new texts of stored comments (``is_edit``) in place and queue them to be decided again, in one
+    transaction with an ``edited`` audit entry each: its ``before`` holds the old text with the state and
+    reasons it had, so the comment's history keeps every version. The comment's revision goes up, its
+    scores and reasons are cleared, and the decision that follows reaches the site by webhook like any other.
+    Returns the comments revised (``revised`` set on each); a submission that is not an edit is ignored."""
+    by_id: dict[str, Mapping[str, Any]] = {}
+    for clean in cleans:
+        by_id.setdefault(clean["site_comment_id"], clean)
+    revised: list[Comment] = []
+    now = timezone.now()
+    with transaction.atomic():
+        audits = []
+        for comment in Comment.objects.select_for_update().filter(site=site, site_comment_id__in=list(by_id)):
+            clean = by_id[comment.site_comment_id]
+            if not is_edit(comment, clean):
+                continue
+            before = {
+                **_dashboard_snapshot(comment),
+                "text": comment.text,
+                "revision": comment.revision,
+                "reasons": comment.reasons,
+                "reason_codes": comment.reason_codes,
+                "edited_at": comment.edited_at.isoformat() if comment.edited_at else None,
+            }
+            comment.text = clean["text"]
+            comment.edited_at = clean.get("edited_at") or now
+            comment.language = clean.get("language") or comment.language
+            comment.revision += 1
+            comment.status = CommentStatus.QUEUED
+            comment.scores, comment.reasons, comment.reason_codes, comment.severity = {}, [], [], 0
+            comment.decided_at, comment.decided_by, comment.model_version = None, "", ""
+            comment.attempts, comment.last_error = 0, ""
+            comment.revised = True
+            audits.append(
+                AuditEntry(
+                    actor_label="site:" + site.slug,
+                    action="edited",
+                    comment=comment,
+                    before=before,
+                    after={
+                        **_dashboard_snapshot(comment),
+                        "text": comment.text,
+                        "revision": comment.revision,
+                        "edited_at": comment.edited_at.isoformat(),
+                    },
+                )
+            )
+            revised.append(comment)
+        if revised:
+            Comment.objects.bulk_update(revised, [*_DECIDED_FIELDS, *_EDITED_FIELDS])
+            AuditEntry.objects.bulk_create(audits)
+    return revised
+
+
+_EDITED_FIELDS = ("text", "edited_at", "language", "revision", "attempts")
 
 
 def set_policy_overrides(

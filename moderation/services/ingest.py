@@ -8,7 +8,6 @@ import logging
 from django.conf import settings
 
 from moderation.models import Comment, CommentStatus, Site
-from moderation.policy import thresholds_for
 from moderation.queue import enqueue_decide
 from moderation.scoring import ModelUnavailable, current_model
 from moderation.selectors.context import ContextItem, signals_for
@@ -16,10 +15,13 @@ from moderation.services.comments import (
     ModelVerdict,
     accept_comments,
     accept_decided_comments,
+    is_edit,
     record_model_decisions,
     record_scoring_failure,
+    revise_comments,
     stale_queued_comment_ids,
     thresholds_by_comment,
+    thresholds_by_story,
 )
 
 log = logging.getLogger(__name__)
@@ -37,19 +39,29 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
         Comment.objects.filter(pk__in=comment_ids, status=CommentStatus.QUEUED)
         .order_by("submitted_at", "pk")
         .values_list(
-            "pk", "text", "language", "site_id", "author_id", "story_id", "parent_id", "site_comment_id"
+            "pk",
+            "text",
+            "language",
+            "site_id",
+            "author_id",
+            "story_id",
+            "parent_id",
+            "site_comment_id",
+            "revision",
         )
     )
     if not stored:
         return []
     rows = [(pk, text, lang) for pk, text, lang, *_ in stored]
+    # The revision each text is (issue 21): a verdict on a text edited meanwhile is not written.
+    revisions = {pk: revision for pk, *_, revision in stored}
     signals = dict(
         zip(
             [pk for pk, *_ in stored],
             signals_for(
                 [
                     ContextItem(site_id, author, story, text, parent, pk, site_comment_id)
-                    for pk, text, _, site_id, author, story, parent, site_comment_id in stored
+                    for pk, text, _, site_id, author, story, parent, site_comment_id, _ in stored
                 ]
             ),
             strict=True,
@@ -59,7 +71,8 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
         model = current_model()
     except ModelUnavailable as exc:
         record_model_decisions(
-            ModelVerdict(pk, None, "", {}, error=str(exc), signals=signals[pk]) for pk, _, _ in rows
+            ModelVerdict(pk, None, "", {}, error=str(exc), signals=signals[pk], revision=revisions[pk])
+            for pk, _, _ in rows
         )
         return []
 
@@ -78,6 +91,7 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
                 text=text,
                 declared_language=lang,
                 signals=signals[pk],
+                revision=revisions[pk],
             )
             for (pk, text, lang), scores in zip(rows, all_scores, strict=True)
         ]
@@ -103,6 +117,7 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
                     text=text,
                     declared_language=lang,
                     signals=signals[pk],
+                    revision=revisions[pk],
                 )
             )
     record_model_decisions(verdicts)
@@ -111,16 +126,18 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
 
 def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") -> list[int]:
     """Store validated submissions and decide them, scoring before writing so each new comment costs one
-    transaction (comment, decision and audit rows together). Ids already stored are not stored again; any of
-    those still queued are decided. Returns the ids to retry, as ``decide_comments`` does."""
+    transaction (comment, decision and audit rows together). Ids already stored are not stored again: a new
+    text under one is an edit, queued again (``revise_comments``); any of them still queued are decided.
+    Returns the ids to retry, as ``decide_comments`` does."""
     unique: dict[str, dict] = {}
     for clean in cleans:
         unique.setdefault(clean["site_comment_id"], clean)
-    known = dict(
-        Comment.objects.filter(site=site, site_comment_id__in=list(unique)).values_list(
-            "site_comment_id", "status"
-        )
-    )
+    stored = list(Comment.objects.filter(site=site, site_comment_id__in=list(unique)))
+    edits = [unique[c.site_comment_id] for c in stored if is_edit(c, unique[c.site_comment_id])]
+    if edits:
+        revised = {c.site_comment_id: c for c in revise_comments(site, edits)}
+        stored = [revised.get(c.site_comment_id, c) for c in stored]
+    known = {c.site_comment_id: c.status for c in stored}
     new = [clean for sid, clean in unique.items() if sid not in known]
     retry: list[int] = []
     if any(status == CommentStatus.QUEUED for status in known.values()):
@@ -151,13 +168,14 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
     else:
         try:
             all_scores = model.score([clean["text"] for clean in new])
-            thresholds = thresholds_for(site, model.thresholds)
+            # The site's thresholds, and a story's stricter ones where it has them (issue 21).
+            thresholds, by_story = thresholds_by_story(site, {c["story_id"] for c in new}, model.thresholds)
             verdicts = [
                 ModelVerdict(
                     0,
                     scores,
                     model.version,
-                    thresholds,
+                    by_story.get(clean["story_id"], thresholds),
                     text=clean["text"],
                     declared_language=clean["language"],
                     signals=found,

@@ -183,3 +183,37 @@ def test_a_site_follows_its_celery_submission_with_the_client(live_server, api_k
     state = wait_for_decision(sent.site_comment_id, api_url=live_server.url, api_key=api_key, timeout=60)
     assert state["site_comment_id"] == "c-follow" and state["status"] in DECIDED
     assert state["model_version"] == shipped_model_version()
+
+
+def test_celery_path_rejects_closed_stories_and_decides_edits_again(start_worker, site):
+    """Issue 21 on the real queue path: nothing can be refused there: a comment for a closed story is stored
+    and rejected with the reason; an edit (a new text under the same id) is decided again at revision 1."""
+    from django.conf import settings
+
+    from moderation.client import submit
+    from moderation.services.desk import set_story_controls
+
+    set_story_controls(site, "closed-story", "test", mode="closed")
+    start_worker()
+    where = {"broker_url": settings.REDIS_URL, "queue": settings.MODERATION_SUBMIT_QUEUE}
+    submit(**comment_payload("late", story_id="closed-story"), **where)
+    submit(**comment_payload("edit", text="A first, civil draft of my comment."), **where)
+    wait_for(
+        lambda: Comment.objects.filter(status__in=DECIDED).count() == 2, timeout=60, message="2 decisions"
+    )
+    late = Comment.objects.get(site_comment_id="c-late")
+    assert late.status == CommentStatus.REJECTED and late.reasons[0] == "the story is closed to comments"
+
+    submit(
+        **comment_payload("edit", text="The edited text, still civil.", edited_at="2026-11-27T12:00:00Z"),
+        **where,
+    )
+    wait_for(
+        lambda: Decision.objects.filter(comment__site_comment_id="c-edit", kind="auto").count() == 2,
+        timeout=60,
+        message="the edit's decision",
+    )
+    edited = Comment.objects.get(site_comment_id="c-edit")
+    assert edited.revision == 1 and edited.text == "The edited text, still civil."
+    assert edited.status in DECIDED
+    assert AuditEntry.objects.get(comment=edited, action="edited").before["text"].startswith("A first")

@@ -45,12 +45,25 @@ def test_same_site_comment_id_twice_is_one_comment(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         first = post(client, comment_payload(7), api_key)
-        second = post(client, comment_payload(7, text="edited text"), api_key)
+        second = post(client, comment_payload(7), api_key)
     assert first.status_code == 202 and second.status_code == 200
     assert second.json()["duplicate"] is True and second.json()["id"] == first.json()["id"]
     assert Comment.objects.count() == 1
     assert Comment.objects.get().text.startswith("Pakistan")
     assert len(no_broker) == 1
+
+
+def test_a_new_text_under_the_same_id_is_an_edit_moderated_again(
+    client, api_key, django_capture_on_commit_callbacks, no_broker
+):
+    """Issue 21: an edit is not a duplicate (tests/moderation/test_desk_controls.py covers the history)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        first = post(client, comment_payload(7), api_key)
+        second = post(client, comment_payload(7, text="edited text"), api_key)
+    assert second.status_code == 202
+    assert second.json() == {"id": first.json()["id"], "status": "queued", "edited": True, "revision": 1}
+    assert Comment.objects.get().text == "edited text"
+    assert no_broker == [[first.json()["id"]], [first.json()["id"]]]
 
 
 @pytest.mark.parametrize("key", [None, "wrong-key"])

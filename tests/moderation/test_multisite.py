@@ -124,6 +124,14 @@ def test_check_uses_the_keys_site_policy(client, sites):
     assert strict["outcome"] == "rejected" and any("reject threshold 0.00" in r for r in strict["reasons"])
 
 
+def test_a_story_of_one_site_is_not_another_sites(client, sites):
+    """Issue 21: a story's controls are per site; the same story id on another site stays open."""
+    key_a, key_b = sites["a"][1], sites["b"][1]
+    assert api(client, "put", "/api/v1/stories/s-1", key_a, {"mode": "closed"}).status_code == 200
+    assert api(client, "get", "/api/v1/stories/s-1", key_b).json()["mode"] == "open"
+    assert api(client, "get", "/api/v1/stories/s-1", key_a).json()["mode"] == "closed"
+
+
 def test_every_api_endpoint_is_listed_here():
     """A new API endpoint that reads or changes comments must get its cross-site test above."""
     from moderation.config.urls import urlpatterns
@@ -137,6 +145,7 @@ def test_every_api_endpoint_is_listed_here():
             "api/v1/comments/<int:comment_id>",
             "api/v1/authors/<str:author_id>:erase",
             "api/v1/openapi.json",  # the API's description: no site's data
+            "api/v1/stories/<str:story_id>",  # test_a_story_of_one_site_is_not_another_sites
         ]
     )
 

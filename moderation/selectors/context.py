@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from moderation.policy import Signal
+from moderation.selectors import commenters
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class ContextItem:
 
 Collector = Callable[[Sequence[ContextItem]], list[tuple[Signal, ...]]]
 
-COLLECTORS: list[Collector] = []
+COLLECTORS: list[Collector] = [commenters.collect]
 
 
 def signals_for(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:

@@ -29,6 +29,13 @@ from moderation.services.comments import (
     undo_moderator_actions,
     validate_policy_overrides,
 )
+from moderation.services.community import (
+    ReportRateLimited,
+    ReportResult,
+    report_comment,
+    resolve_reports,
+    set_commenter_state,
+)
 from moderation.services.ingest import (
     decide_comments,
     requeue_stale,
@@ -79,4 +86,9 @@ __all__ = [
     "drop_queued_submissions",
     "erase_author",
     "truncate_ip",
+    "ReportRateLimited",
+    "ReportResult",
+    "report_comment",
+    "resolve_reports",
+    "set_commenter_state",
 ]

@@ -25,6 +25,7 @@ from moderation.models import (
 )
 from moderation.policy import Signal, thresholds_for
 from moderation.scoring import Verdict, judge
+from moderation.services.community import resolve_reports
 from moderation.validation import validate_endpoint, validate_policy_overrides, validate_review_budget
 from moderation.webhooks import generate_secret, write_outbox
 
@@ -413,6 +414,7 @@ def apply_moderator_action(
             before=before,
             after={**_snapshot(comment), "reason_code": reason_code, "note": note},
         )
+        resolve_reports([comment], comment.decided_by, comment.decided_at)
         # webhooks: outbox row in the decision's transaction
         write_outbox([comment], "moderator", reason_code)
     return comment
@@ -576,6 +578,7 @@ def moderate_comments(
             Comment.objects.bulk_update(changed, ["status", "decided_by", "decided_at"])
             Decision.objects.bulk_create(decisions)
             audits = AuditEntry.objects.bulk_create(audits)
+            resolve_reports(changed, username, now)  # readers' reports of these comments are answered
             write_outbox(changed, "moderator", reason_code)  # webhooks: outbox rows in the same transaction
     return ModerationResult(changed, conflicts, [a.pk for a in audits])
 

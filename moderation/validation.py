@@ -230,6 +230,14 @@ def _required_string(data: dict, field: str, limit: int) -> str:
     return value
 
 
+def validate_author_id(value: Any) -> str:
+    """A commenter's id as the site sends it (1 to 255 characters, no NUL); raises SubmissionError."""
+    value = _check_string("author_id", value, STRING_LIMITS["author_id"])
+    if not value.strip():
+        raise SubmissionError("author_id", "must not be empty")
+    return value
+
+
 def validate_report(data: Any) -> dict[str, str]:
     """A reader's report: ``{"reporter_id", "reason"}``, both required strings (the reporter's id on the site,
     up to 255 characters; the reason, up to 500). Returns them stripped; raises SubmissionError naming the

@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from moderation.api import openapi, privacy
+from moderation.api import community, openapi, privacy
 from moderation.api import v1 as api
 from moderation.dashboard import views
 from moderation.dashboard.login import ThrottledLoginView
@@ -37,6 +37,9 @@ urlpatterns = [
     path("api/v1/comments:batch", api.comments_batch, name="api-comments-batch"),
     path("api/v1/check", api.check, name="api-check"),
     path("api/v1/comments/<int:comment_id>", api.comment_detail, name="api-comment"),
+    # Issue 21: readers' reports and commenter states (moderation/api/community.py).
+    path("api/v1/comments/<int:comment_id>/reports", community.reports, name="api-reports"),
+    path("api/v1/commenters/<str:author_id>", community.commenter, name="api-commenter"),
     # Issue 6: the API's OpenAPI document (moderation/api/openapi.py), also what the schemathesis fuzz test
     # reads.
     path("api/v1/openapi.json", openapi.openapi_json, name="api-openapi"),

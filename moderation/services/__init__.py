@@ -33,6 +33,7 @@ from moderation.services.community import (
     ReportRateLimited,
     ReportResult,
     report_comment,
+    report_site_comment,
     resolve_reports,
     set_commenter_state,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "ReportRateLimited",
     "ReportResult",
     "report_comment",
+    "report_site_comment",
     "resolve_reports",
     "set_commenter_state",
 ]

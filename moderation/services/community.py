@@ -24,7 +24,7 @@ from moderation.models import (
     Site,
 )
 from moderation.ratelimit import check_report_rate
-from moderation.validation import SubmissionError, validate_commenter
+from moderation.validation import validate_author_id, validate_commenter
 from moderation.webhooks import write_outbox
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,10 @@ def set_commenter_state(
     """Set the state of commenter ``author_id`` on ``site`` from ``data`` (``{"state", "until", "reason"}``,
     checked by ``validation.validate_commenter``), as ``actor_label`` (a moderator's username, or
     ``site:<slug>`` for the API), with a ``commenter_state`` audit entry (before/after) in the same
-    transaction. Applies to comments decided from now on. Raises SubmissionError naming the bad field."""
-    clean = validate_commenter(dict(data), timezone.now())
-    if not author_id or len(author_id) > 255:
-        raise SubmissionError("author_id", "must be 1 to 255 characters")
+    transaction. Applies to comments decided from now on. Raises SubmissionError naming the bad field
+    (``author_id`` too)."""
+    author_id = validate_author_id(author_id)
+    clean = validate_commenter(data, timezone.now())
     with transaction.atomic():
         commenter = Commenter.objects.select_for_update().filter(site=site, author_id=author_id).first()
         before = commenter_snapshot(commenter)
@@ -130,6 +130,23 @@ def report_comment(comment: Comment, reporter_id: str, reason: str) -> ReportRes
         created = False
     sent, open_reports = _back_to_review_if_reported(comment.pk)
     return ReportResult(report, created, open_reports, sent)
+
+
+def report_site_comment(
+    site: Site, reporter_id: str, reason: str, site_comment_id: str = "", comment_id: int | None = None
+) -> ReportResult:
+    """``report_comment`` for the comment of ``site`` known by the site's ``site_comment_id`` (or by our
+    ``comment_id``): the Celery task's way in. Raises Comment.DoesNotExist naming it, or ReportRateLimited."""
+    comments = Comment.objects.filter(site=site).select_related("site")
+    found = (
+        comments.filter(pk=comment_id)
+        if comment_id is not None
+        else comments.filter(site_comment_id=site_comment_id)
+    )
+    comment = found.first()
+    if comment is None:
+        raise Comment.DoesNotExist(f"no comment {site_comment_id or comment_id!r} on site {site.slug}")
+    return report_comment(comment, reporter_id, reason)
 
 
 def _back_to_review_if_reported(comment_id: int) -> tuple[bool, int]:

@@ -18,6 +18,7 @@ dashboard = (
         path("comments/<int:comment_id>/action", views.act, name="act"),
         path("bulk", views.bulk, name="bulk"),
         path("authors/reject", views.reject_author, name="reject-author"),
+        path("commenters/state", views.set_commenter, name="commenter-state"),
         path("undo", views.undo, name="undo"),
         path("audit/", views.audit_log, name="audit"),
         path("stats/", views.stats_page, name="stats"),

@@ -233,3 +233,17 @@ def test_answers_match_the_openapi_document(client, api_key, approved, settings)
     for path, method, response, status in cases:
         assert response.status_code == status, (path, response.content[:200])
         conforms(document, path, method, response)
+
+
+def test_erasing_an_author_removes_reports_of_their_comments_their_own_reports_and_fingerprints(
+    site, approved, make_comment
+):
+    from moderation.services import erase_author, report_comment
+
+    other = make_comment(author_id="someone-else")
+    report_comment(approved, "r1", "quotes the comment")
+    report_comment(other, approved.author_id, "reported by the author being erased")
+    assert Comment.objects.get(pk=approved.pk).text_fingerprint
+    erase_author(site, approved.author_id)
+    assert not Report.objects.exists()
+    assert Comment.objects.get(pk=approved.pk).text_fingerprint == ""

@@ -25,7 +25,7 @@ from moderation.models import (
 )
 from moderation.policy import Signal, thresholds_for
 from moderation.scoring import Verdict, judge
-from moderation.services.community import resolve_reports
+from moderation.services.community import reopen_reports, resolve_reports
 from moderation.validation import validate_endpoint, validate_policy_overrides, validate_review_budget
 from moderation.webhooks import generate_secret, write_outbox
 
@@ -651,6 +651,9 @@ def undo_moderator_actions(audit_ids: Iterable[int], user: AbstractBaseUser) -> 
                 ]
                 comment.decided_at = previous[0].created_at if previous else None
             comment.save(update_fields=["status", "decided_by", "decided_at"])
+            acted_at = parse_datetime(entry.after.get("decided_at") or "")
+            if acted_at is not None:  # the readers' reports that action answered are open again
+                reopen_reports([comment.pk], username, acted_at)
             Decision.objects.create(
                 comment=comment,
                 kind=DecisionKind.MODERATOR,

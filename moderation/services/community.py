@@ -186,3 +186,11 @@ def resolve_reports(comments: Iterable[Comment], resolved_by: str, now: datetime
     return Report.objects.filter(comment_id__in=ids, resolved_at__isnull=True).update(
         resolved_at=now, resolved_by=resolved_by
     )
+
+
+def reopen_reports(comment_ids: Iterable[int], resolved_by: str, resolved_at: datetime) -> int:
+    """Open again the reports that ``resolved_by``'s decision at ``resolved_at`` closed (that decision was
+    undone), INSIDE the undo's transaction. Returns how many."""
+    return Report.objects.filter(
+        comment_id__in=list(comment_ids), resolved_by=resolved_by, resolved_at=resolved_at
+    ).update(resolved_at=None, resolved_by="")

@@ -116,3 +116,16 @@ def test_commenter_state_set_by_the_site_shows_on_cards(logged_in, make_comment,
     set_commenter_state(site, "regular", {"state": "trusted", "reason": "long-time reader"}, "site:default")
     html = logged_in.get("/dashboard/").content.decode()
     assert 'class="badge commenter commenter-trusted"' in html and "long-time reader" in html
+
+
+def test_undoing_a_decision_from_the_reported_queue_opens_its_reports_again(logged_in, reported):
+    logged_in.post(
+        f"/dashboard/comments/{reported.pk}/action",
+        {"action": "approve", "expected_status": reported.status},
+    )
+    assert not Report.objects.filter(resolved_at__isnull=True).exists()
+    logged_in.post("/dashboard/undo")
+    reported.refresh_from_db()
+    assert reported.status == CommentStatus.NEEDS_REVIEW
+    assert Report.objects.filter(resolved_at__isnull=True).count() == 3
+    assert f'id="comment-{reported.pk}"' in logged_in.get("/dashboard/?status=reported").content.decode()

@@ -178,3 +178,10 @@ def test_a_burst_from_one_commenter_is_held(site, fresh_model_state, settings):
     for comment in statuses[3:]:
         assert comment.status == CommentStatus.NEEDS_REVIEW and comment.reason_codes[0] == "burst"
         assert "within 60 s (more than 3)" in comment.reasons[0]
+
+
+def test_lookups_off_leave_the_model_alone(site, fresh_model_state, settings):
+    """MODERATION_CONTEXT_LOOKUPS off (the benchmark's baseline): no commenter state is read."""
+    set_commenter_state(site, "troll", {"state": "banned"}, "mod")
+    settings.MODERATION_CONTEXT_LOOKUPS = False
+    assert submit(site, 1, author_id="troll", text=CIVIL).status == CommentStatus.APPROVED

@@ -19,8 +19,8 @@
 
 Each answers a whole batch with one or two indexed queries (``Comment`` indexes ``comment_site_author_time``,
 ``comment_site_fingerprint``, ``comment_author_status``; ``Commenter``'s unique (site, author_id)). "Earlier"
-counts the stored comments and the earlier items of the batch; a stored item counts stored comments with a
-smaller id only, so a comment decided again (a retry) is not its own copy.
+counts the stored comments outside the batch and the earlier items of the batch (stored or not), so a comment
+decided again (a retry) is not its own copy; the queries return counts, never rows, however big a campaign.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from moderation.models import Comment, Commenter, CommenterState, CommentStatus, text_fingerprint
@@ -130,11 +130,9 @@ def contact_in(text: str) -> str:
     return ""
 
 
-def _earlier(rows, item: ContextItem) -> list:
-    """Stored rows (each ending with its id) that count as earlier than ``item``."""
-    if item.comment_id is None:
-        return rows
-    return [row for row in rows if row[-1] < item.comment_id]
+def _counts(rows, keys: int) -> Counter:
+    """{the first ``keys`` values of each row: the last value (a count)}."""
+    return Counter({tuple(row[:keys]): row[keys] for row in rows})
 
 
 def context_signals(
@@ -162,22 +160,40 @@ def context_signals(
             .order_by()
         }
     )
-    recent: dict[tuple[int, str], list[tuple[int]]] = defaultdict(list)
-    for site_id, author_id, pk in Comment.objects.filter(
-        site_id__in=sites, author_id__in=authors, submitted_at__gte=burst_since
-    ).values_list("site_id", "author_id", "id"):
-        recent[(site_id, author_id)].append((pk,))
-
+    # Stored comments other than this batch's (a stored batch, on the decide path, counts its own earlier
+    # items as an unstored one does; comments stored after the batch's last one are not earlier).
+    stored_ids = [item.comment_id for item in items if item.comment_id is not None]
+    others = Comment.objects.filter(site_id__in=sites).exclude(pk__in=stored_ids)
+    if stored_ids:
+        others = others.filter(pk__lt=max(stored_ids))
+    # Counts, not rows: a commenter's minute or a campaign's hour can hold thousands of comments.
+    recent = _counts(
+        others.filter(author_id__in=authors, submitted_at__gte=burst_since)
+        .values_list("site_id", "author_id")
+        .annotate(n=Count("id"))
+        .order_by(),
+        2,
+    )
     prints = [text_fingerprint(item.text) for item in items]
-    copies: dict[tuple[int, str], list[tuple[str, int]]] = defaultdict(list)
     wanted = {fp for fp in prints if fp}
+    own_copies: Counter = Counter()
+    site_copies: Counter = Counter()
     if wanted:
-        for site_id, fp, author_id, submitted_at, pk in Comment.objects.filter(
-            Q(submitted_at__gte=copy_since) | Q(author_id__in=authors, submitted_at__gte=own_copy_since),
-            site_id__in=sites,
-            text_fingerprint__in=wanted,
-        ).values_list("site_id", "text_fingerprint", "author_id", "submitted_at", "id"):
-            copies[(site_id, fp)].append((author_id, submitted_at >= copy_since, pk))
+        copies = others.filter(text_fingerprint__in=wanted)
+        own_copies = _counts(
+            copies.filter(author_id__in=authors, submitted_at__gte=own_copy_since)
+            .values_list("site_id", "text_fingerprint", "author_id")
+            .annotate(n=Count("id"))
+            .order_by(),
+            3,
+        )
+        site_copies = _counts(
+            copies.filter(submitted_at__gte=copy_since)
+            .values_list("site_id", "text_fingerprint")
+            .annotate(n=Count("id"))
+            .order_by(),
+            2,
+        )
 
     out: list[tuple[Signal, ...]] = []
     batch_posts: Counter = Counter()
@@ -187,11 +203,9 @@ def context_signals(
         new = approved[key] < established_after and key not in trusted
         found: list[Signal] = []
         if fp:
-            earlier = _earlier(copies[(item.site_id, fp)], item)
-            own = sum(1 for author, _, _ in earlier if author == item.author_id)
-            anyone = sum(1 for _, in_window, _ in earlier if in_window)
+            own = own_copies[(item.site_id, fp, item.author_id)]
             own += batch_copies[(item.site_id, fp)].count(item.author_id)
-            anyone += len(batch_copies[(item.site_id, fp)])
+            anyone = site_copies[(item.site_id, fp)] + len(batch_copies[(item.site_id, fp)])
             if own >= copy_limit:
                 found.append(
                     Signal(
@@ -209,7 +223,7 @@ def context_signals(
                         f"(copy {anyone + 1}, from a new commenter)",
                     )
                 )
-        posts = len(_earlier(recent[key], item)) + batch_posts[key]
+        posts = recent[key] + batch_posts[key]
         if posts >= burst_limit:
             found.append(
                 Signal(
@@ -229,10 +243,8 @@ def context_signals(
                         f"{what} in a new commenter's first comments ({approved[key]} approved so far)",
                     )
                 )
-        if item.comment_id is None:
-            # Stored items are already among the stored rows; new ones count for the items after them.
-            batch_posts[key] += 1
-            if fp:
-                batch_copies[(item.site_id, fp)].append(item.author_id)
+        batch_posts[key] += 1
+        if fp:
+            batch_copies[(item.site_id, fp)].append(item.author_id)
         out.append(tuple(found))
     return out

@@ -185,3 +185,13 @@ def test_lookups_off_leave_the_model_alone(site, fresh_model_state, settings):
     set_commenter_state(site, "troll", {"state": "banned"}, "mod")
     settings.MODERATION_CONTEXT_LOOKUPS = False
     assert submit(site, 1, author_id="troll", text=CIVIL).status == CommentStatus.APPROVED
+
+
+def test_copies_stored_first_and_decided_in_one_batch_count_in_order(site, make_comment, fresh_model_state):
+    """The decide path (stored comments): earlier items of a batch count; a comment is not its own copy."""
+    stored = [make_comment(author_id=f"new-{i}", story_id=f"s-{i}", text=LINK) for i in range(4)]
+    decide_comments([c.pk for c in stored])
+    outcomes = [Comment.objects.get(pk=c.pk) for c in stored]
+    assert [c.status for c in outcomes] == [CommentStatus.NEEDS_REVIEW] * 2 + [CommentStatus.REJECTED] * 2
+    assert "(copy 3, from a new commenter)" in outcomes[2].reasons[0]
+    assert "(copy 4, from a new commenter)" in outcomes[3].reasons[0]

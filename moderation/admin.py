@@ -7,9 +7,11 @@ from moderation.models import (
     ApiKey,
     AuditEntry,
     Comment,
+    Commenter,
     Decision,
     ModelVersion,
     ModeratorSiteAccess,
+    Report,
     Site,
     WebhookAttempt,
     WebhookDelivery,
@@ -260,3 +262,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
 class ModeratorSiteAccessAdmin(admin.ModelAdmin):
     list_display = ("user", "site", "created_at")
     list_filter = ("site",)
+
+
+# --- Issue 21: commenter states and readers' reports, read-only here (set through the dashboard or the API,
+# each change audited) -------------------------------------------------------------------------------------
+
+
+@admin.register(Commenter)
+class CommenterAdmin(ReadOnlyAdmin):
+    list_display = ("site", "author_id", "state", "until", "reason", "updated_by", "updated_at")
+    list_filter = ("state", "site")
+    search_fields = ("author_id",)
+
+
+@admin.register(Report)
+class ReportAdmin(ReadOnlyAdmin):
+    list_display = ("comment", "reporter_id", "reason", "created_at", "resolved_at", "resolved_by")
+    search_fields = ("reporter_id",)

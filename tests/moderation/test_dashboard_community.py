@@ -129,3 +129,15 @@ def test_undoing_a_decision_from_the_reported_queue_opens_its_reports_again(logg
     assert reported.status == CommentStatus.NEEDS_REVIEW
     assert Report.objects.filter(resolved_at__isnull=True).count() == 3
     assert f'id="comment-{reported.pk}"' in logged_in.get("/dashboard/?status=reported").content.decode()
+
+
+def test_commenters_and_reports_are_read_only_in_the_admin(client, django_user_model, reported, site):
+    set_commenter_state(site, "x", {"state": "banned"}, "mod")
+    boss = django_user_model.objects.create_superuser(username="boss", password="pw")
+    client.force_login(boss)
+    for model in ("commenter", "report"):
+        assert client.get(f"/admin/moderation/{model}/").status_code == 200
+        assert client.get(f"/admin/moderation/{model}/add/").status_code == 403
+    commenter = Commenter.objects.get()
+    client.post(f"/admin/moderation/commenter/{commenter.pk}/change/", {"state": "trusted"})
+    assert Commenter.objects.get().state == "banned"

@@ -17,7 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from moderation.api.v1 import authenticate, error, read_json_body
-from moderation.models import Comment, Commenter
+from moderation.models import Comment, Commenter, CommentStatus
 from moderation.services import ReportRateLimited, report_comment, set_commenter_state
 from moderation.services.community import commenter_snapshot
 from moderation.validation import SubmissionError, validate_author_id, validate_report
@@ -67,7 +67,12 @@ def reports(request: HttpRequest, comment_id: int) -> JsonResponse:
         clean = validate_report(read_json_body(request))
     except SubmissionError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
-    comment = Comment.objects.filter(pk=comment_id, site=site).select_related("site").first()
+    comment = (
+        Comment.objects.filter(pk=comment_id, site=site)
+        .exclude(status=CommentStatus.ERASED)
+        .select_related("site")
+        .first()
+    )
     if comment is None:
         return error(404, "id", f"no comment {comment_id} for this site")
     try:

@@ -178,7 +178,8 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=N
     if filters.decided_by == "model":
         rows = rows.filter(decided_by="model")
     elif filters.decided_by == "moderator":
-        rows = rows.exclude(decided_by__in=["model", ""])
+        # "reports": readers' reports sent it back to review (services.community), not a person
+        rows = rows.exclude(decided_by__in=["model", "", "reports"])
     elif filters.decided_by:
         rows = rows.filter(decided_by=filters.decided_by)
     if filters.date_from:

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # The webhook event's ``decision`` and the audit action when readers' reports send a comment back to review.
 REPORTED_BACK = "reported"
+# Comment.decided_by when readers' reports sent it back to review.
+DECIDED_BY_REPORTS = "reports"
 
 
 # --- Commenter states ---------------------------------------------------------------------------------------
@@ -137,7 +139,7 @@ def report_site_comment(
 ) -> ReportResult:
     """``report_comment`` for the comment of ``site`` known by the site's ``site_comment_id`` (or by our
     ``comment_id``): the Celery task's way in. Raises Comment.DoesNotExist naming it, or ReportRateLimited."""
-    comments = Comment.objects.filter(site=site).select_related("site")
+    comments = Comment.objects.filter(site=site).exclude(status=CommentStatus.ERASED).select_related("site")
     found = (
         comments.filter(pk=comment_id)
         if comment_id is not None
@@ -162,12 +164,12 @@ def _back_to_review_if_reported(comment_id: int) -> tuple[bool, int]:
         comment.reasons = [reason, *(comment.reasons or [])]
         comment.reason_codes = list(dict.fromkeys([REPORTED_BACK, *(comment.reason_codes or [])]))
         comment.severity = max(comment.severity, 2)
-        comment.decided_by, comment.decided_at = "reports", timezone.now()
+        comment.decided_by, comment.decided_at = DECIDED_BY_REPORTS, timezone.now()
         comment.save(
             update_fields=["status", "reasons", "reason_codes", "severity", "decided_by", "decided_at"]
         )
         AuditEntry.objects.create(
-            actor_label="reports",
+            actor_label=DECIDED_BY_REPORTS,
             action="reported_to_review",
             comment=comment,
             before=before,

@@ -247,3 +247,10 @@ def test_erasing_an_author_removes_reports_of_their_comments_their_own_reports_a
     erase_author(site, approved.author_id)
     assert not Report.objects.exists()
     assert Comment.objects.get(pk=approved.pk).text_fingerprint == ""
+
+
+def test_an_erased_comment_cannot_be_reported(client, api_key, site, approved):
+    from moderation.services import erase_author
+
+    erase_author(site, approved.author_id)
+    assert report(client, api_key, approved, "r1").status_code == 404

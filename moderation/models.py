@@ -13,6 +13,7 @@ from django.db.models import Q
 
 from moderation.validation import (
     validate_endpoint,
+    validate_link_domains,
     validate_policy_overrides,
     validate_report_threshold,
     validate_review_budget,
@@ -49,8 +50,24 @@ class Site(models.Model):
         help_text="Reports from this many distinct readers send an approved comment back to review (1-1000).",
     )
 
+    # Issue 21: link domains (each covering its subdomains). A link to a denied one rejects the comment; links
+    # only to allowed ones do not hold a new commenter's comment.
+    allowed_link_domains = models.JSONField(
+        default=list, blank=True, help_text='Link domains new commenters may post, e.g. ["gov.uk"].'
+    )
+    denied_link_domains = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Comments linking to these are rejected, e.g. ["spam.example"].',
+    )
+
     def clean(self) -> None:
         validate_policy_overrides(self.policy_overrides)
+        for name in ("allowed_link_domains", "denied_link_domains"):
+            try:
+                validate_link_domains(name, getattr(self, name))
+            except ValidationError as exc:
+                raise ValidationError({name: exc.messages}) from None
         for name, check in (
             ("review_budget", validate_review_budget),
             ("report_threshold", validate_report_threshold),
@@ -104,7 +121,12 @@ def text_fingerprint(text: str) -> str:
     normalised text (``training.normalize``: case, spacing, leet and homoglyphs folded), without digits,
     punctuation and one-letter words, so "Earn $500/day!!" and "earn 900 a day" match. "" for a text of fewer
     than ``FINGERPRINT_MIN_WORDS`` words."""
-    words = _FINGERPRINT_WORD_RE.findall(normalize(text or ""))
+    return fingerprint_of_normalized(normalize(text or ""))
+
+
+def fingerprint_of_normalized(normal: str) -> str:
+    """``text_fingerprint`` of a text already normalised (``training.normalize.normalize``)."""
+    words = _FINGERPRINT_WORD_RE.findall(normal)
     if len(words) < FINGERPRINT_MIN_WORDS:
         return ""
     return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=8).hexdigest()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 import socket
 import unicodedata
 from dataclasses import dataclass
@@ -204,6 +205,25 @@ def validate_report_threshold(threshold: Any) -> None:
         raise ValidationError(
             f"report_threshold must be a whole number of readers from 1 to 1000, got {threshold}"
         )
+
+
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+MAX_LINK_DOMAINS = 1000
+
+
+def validate_link_domains(name: str, domains: Any) -> None:
+    """Check a Site link-domain list (issue 21): a list of up to 1000 lower-case host names like
+    "example.com" (each also covers its subdomains); raises django ValidationError naming the list and the
+    entry."""
+    if not isinstance(domains, list):
+        raise ValidationError(f'{name} must be a list of domains like ["example.com"]')
+    if len(domains) > MAX_LINK_DOMAINS:
+        raise ValidationError(f"{name} holds {len(domains)} domains; the limit is {MAX_LINK_DOMAINS}")
+    for domain in domains:
+        if not isinstance(domain, str) or not _DOMAIN_RE.match(domain):
+            raise ValidationError(
+                f"{name}: {domain!r} is not a lower-case domain like example.com (no scheme, path or port)"
+            )
 
 
 # --- Issue 21: reader reports and commenter states (the API, the Celery task and the dashboard) ---

@@ -143,7 +143,8 @@ def _comment_state() -> dict[str, Any]:
                 "type": ["array", "null"],
                 "description": (
                     "the model's codes (" + ", ".join(REASON_CODES) + ") and the site's context's "
-                    "(e.g. banned, suspended, premoderated, trusted, new_commenter_link, burst, reported)"
+                    "(e.g. banned, suspended, premoderated, trusted, new_commenter_link, denied_link, burst, "
+                    "reported)"
                 ),
                 "items": {"type": "string"},
             },

@@ -36,6 +36,7 @@ from moderation.services.community import (
     report_site_comment,
     resolve_reports,
     set_commenter_state,
+    set_link_domains,
 )
 from moderation.services.ingest import (
     decide_comments,
@@ -93,4 +94,5 @@ __all__ = [
     "report_site_comment",
     "resolve_reports",
     "set_commenter_state",
+    "set_link_domains",
 ]

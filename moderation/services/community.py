@@ -24,7 +24,7 @@ from moderation.models import (
     Site,
 )
 from moderation.ratelimit import check_report_rate
-from moderation.validation import validate_author_id, validate_commenter
+from moderation.validation import validate_author_id, validate_commenter, validate_link_domains
 from moderation.webhooks import write_outbox
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,35 @@ def set_commenter_state(
             after={"site": site.slug, "author_id": author_id, **commenter_snapshot(commenter)},
         )
     return commenter
+
+
+# --- Link domains ------------------------------------------------------------------------------------------
+
+
+def set_link_domains(site: Site, allowed: Iterable[str], denied: Iterable[str], actor_label: str) -> Site:
+    """Replace ``site``'s allowed and denied link domains (lower-cased, stripped, without repeats; each covers
+    its subdomains), with a ``link_domains_changed`` audit entry (before/after) in the same transaction.
+    Raises django ValidationError naming the list and the entry."""
+
+    def tidy(domains: Iterable[str]) -> list:
+        cleaned = (d.strip().lower() if isinstance(d, str) else d for d in domains)
+        return list(dict.fromkeys(d for d in cleaned if d != ""))  # anything not a string: refused below
+
+    lists = {"allowed_link_domains": tidy(allowed), "denied_link_domains": tidy(denied)}
+    for name, domains in lists.items():
+        validate_link_domains(name, domains)
+    with transaction.atomic():
+        before = {name: list(getattr(site, name) or []) for name in lists}
+        for name, domains in lists.items():
+            setattr(site, name, domains)
+        site.save(update_fields=list(lists))
+        AuditEntry.objects.create(
+            actor_label=actor_label,
+            action="link_domains_changed",
+            before={"site": site.slug, **before},
+            after={"site": site.slug, **lists},
+        )
+    return site
 
 
 # --- Reader reports -----------------------------------------------------------------------------------------

@@ -195,3 +195,39 @@ def test_copies_stored_first_and_decided_in_one_batch_count_in_order(site, make_
     assert [c.status for c in outcomes] == [CommentStatus.NEEDS_REVIEW] * 2 + [CommentStatus.REJECTED] * 2
     assert "(copy 3, from a new commenter)" in outcomes[2].reasons[0]
     assert "(copy 4, from a new commenter)" in outcomes[3].reasons[0]
+
+
+# --- Site link domains --------------------------------------------------------------------------------------
+
+
+def test_a_link_to_a_denied_domain_is_rejected_and_allowed_domains_do_not_hold(site, fresh_model_state):
+    from moderation.services import set_link_domains
+
+    set_link_domains(
+        site, allowed=["Gov.UK", "example.org"], denied=["cash-now.example.com"], actor_label="ed"
+    )
+    establish(site, "old-hand")
+    denied = submit(
+        site, 1, author_id="old-hand", text="See www.offers.cash-now.example.com for the real story on this."
+    )
+    assert denied.status == CommentStatus.REJECTED and denied.reason_codes[0] == "denied_link"
+    assert denied.reasons[0] == (
+        "a link to offers.cash-now.example.com: cash-now.example.com is on the site's deny list"
+    )
+    # A new commenter's link to an allowed domain (a subdomain of one) is not held; another one is.
+    assert submit(site, 2, author_id="new-1", text=LINK).status == CommentStatus.APPROVED
+    other = submit(site, 3, author_id="new-2", text=LINK.replace("myblog.example.org", "myblog dot com"))
+    assert other.status == CommentStatus.NEEDS_REVIEW and other.reasons[0].startswith("a link")
+    entry = AuditEntry.objects.get(action="link_domains_changed")
+    assert entry.after["allowed_link_domains"] == ["gov.uk", "example.org"]
+
+
+@pytest.mark.parametrize("entry", ["https://spam.example", "spam.example/path", "spam", "a..b.com", 5])
+def test_bad_link_domains_name_the_list_and_the_entry(site, entry):
+    from django.core.exceptions import ValidationError
+
+    from moderation.services import set_link_domains
+
+    with pytest.raises(ValidationError) as caught:
+        set_link_domains(site, allowed=[], denied=[entry], actor_label="ed")
+    assert caught.value.messages[0].startswith(f"denied_link_domains: {entry!r} is not")

@@ -141,3 +141,31 @@ def test_commenters_and_reports_are_read_only_in_the_admin(client, django_user_m
     commenter = Commenter.objects.get()
     client.post(f"/admin/moderation/commenter/{commenter.pk}/change/", {"state": "trusted"})
     assert Commenter.objects.get().state == "banned"
+
+
+def test_link_domains_edited_in_the_admin_are_validated_and_audited(client, django_user_model, site):
+    boss = django_user_model.objects.create_superuser(username="boss", password="pw")
+    client.force_login(boss)
+    form = {
+        "slug": site.slug,
+        "name": site.name,
+        "policy_overrides": "{}",
+        "report_threshold": "3",
+        "allowed_link_domains": '["gov.uk"]',
+        "denied_link_domains": '["spam.example"]',
+    }
+    response = client.post(f"/admin/moderation/site/{site.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    site.refresh_from_db()
+    assert (site.allowed_link_domains, site.denied_link_domains) == (["gov.uk"], ["spam.example"])
+    entry = AuditEntry.objects.get(action="link_domains_changed")
+    assert entry.actor_label == "boss" and entry.before["denied_link_domains"] == []
+    bad = client.post(
+        f"/admin/moderation/site/{site.pk}/change/", {**form, "denied_link_domains": '["http://x.example"]'}
+    )
+    assert bad.status_code == 200 and "is not a lower-case domain" in bad.content.decode()
+    form["report_threshold"] = "0"
+    assert (
+        "report_threshold must be"
+        in client.post(f"/admin/moderation/site/{site.pk}/change/", form).content.decode()
+    )

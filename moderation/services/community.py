@@ -23,6 +23,7 @@ from moderation.models import (
     Report,
     Site,
 )
+from moderation.policy import SEVERITY
 from moderation.ratelimit import check_report_rate
 from moderation.validation import validate_author_id, validate_commenter, validate_link_domains
 from moderation.webhooks import write_outbox
@@ -137,29 +138,29 @@ def report_comment(comment: Comment, reporter_id: str, reason: str) -> ReportRes
     """Record reader ``reporter_id``'s report of ``comment`` (validated by ``validation.validate_report``).
 
     One report per reader and comment: a second report by the same reader changes nothing (it still counts
-    against the reader's limit: sending is what the limit limits). When the comment is
-    approved and its open reports come from ``site.report_threshold`` distinct readers or more, it goes back
-    to review: status needs_review with the reason and code "reported", an audit entry and a webhook event
-    (decision "reported"), all in one transaction; a moderator's decision closes the reports
-    (``resolve_reports``). Raises ReportRateLimited when the reader is over
-    the limit (nothing written)."""
+    against the reader's limit: sending is what the limit limits). When the comment is approved and its open
+    reports come from ``site.report_threshold`` distinct readers or more, it goes back to review: status
+    needs_review with the reason and code "reported", an audit entry and a webhook event (decision
+    "reported"), in the report's transaction; a moderator's decision closes the reports
+    (``resolve_reports``). Raises ReportRateLimited when the reader is over the limit (nothing written)."""
     rate = check_report_rate(comment.site_id, reporter_id)
     if not rate.allowed:
         raise ReportRateLimited(rate.limit, rate.retry_after)
     created = True
-    try:
-        with transaction.atomic():
-            report = Report.objects.create(comment=comment, reporter_id=reporter_id, reason=reason)
-            AuditEntry.objects.create(
-                actor_label="site:" + comment.site.slug,
-                action="reported",
-                comment=comment,
-                after={"reporter_id": reporter_id, "reason": reason},
-            )
-    except IntegrityError:
-        report = Report.objects.get(comment=comment, reporter_id=reporter_id)
-        created = False
-    sent, open_reports = _back_to_review_if_reported(comment.pk)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():  # a savepoint: the reader's earlier report wins the unique constraint
+                report = Report.objects.create(comment=comment, reporter_id=reporter_id, reason=reason)
+                AuditEntry.objects.create(
+                    actor_label="site:" + comment.site.slug,
+                    action="reported",
+                    comment=comment,
+                    after={"reporter_id": reporter_id, "reason": reason},
+                )
+        except IntegrityError:
+            report = Report.objects.get(comment=comment, reporter_id=reporter_id)
+            created = False
+        sent, open_reports = _back_to_review_if_reported(comment.pk)
     return ReportResult(report, created, open_reports, sent)
 
 
@@ -188,11 +189,12 @@ def _back_to_review_if_reported(comment_id: int) -> tuple[bool, int]:
         if comment.status != CommentStatus.APPROVED or open_reports < threshold:
             return False, open_reports
         before = {"status": comment.status, "decided_by": comment.decided_by}
-        reason = f"reported by {open_reports} readers (the site's threshold is {threshold})"
+        readers = f"{open_reports} reader" + ("s" if open_reports != 1 else "")
+        reason = f"reported by {readers} (the site's threshold is {threshold})"
         comment.status = CommentStatus.NEEDS_REVIEW
         comment.reasons = [reason, *(comment.reasons or [])]
         comment.reason_codes = list(dict.fromkeys([REPORTED_BACK, *(comment.reason_codes or [])]))
-        comment.severity = max(comment.severity, 2)
+        comment.severity = max(comment.severity, SEVERITY[REPORTED_BACK])
         comment.decided_by, comment.decided_at = DECIDED_BY_REPORTS, timezone.now()
         comment.save(
             update_fields=["status", "reasons", "reason_codes", "severity", "decided_by", "decided_at"]

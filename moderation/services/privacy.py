@@ -193,6 +193,9 @@ def erase_author(site: Site, author_id: str, actor_label: str = "system") -> Era
         # reports as a reader. A commenter state the site set (a ban) stays: it is the site's decision.
         Report.objects.filter(comment_id__in=ids).delete()
         Report.objects.filter(comment__site=site, reporter_id=author_id).delete()
+        AuditEntry.objects.filter(action="reported", comment__site=site, after__reporter_id=author_id).update(
+            after={"erased": True}
+        )
         Decision.objects.filter(comment_id__in=ids).update(scores={}, reasons=[], note="")
         AuditEntry.objects.filter(comment_id__in=ids).update(before={"erased": True}, after={"erased": True})
         # Outbox copies of the decisions (scores, reasons): replaced; pending ones are not sent any more.

@@ -246,6 +246,7 @@ def test_erasing_an_author_removes_reports_of_their_comments_their_own_reports_a
     assert Comment.objects.get(pk=approved.pk).text_fingerprint
     erase_author(site, approved.author_id)
     assert not Report.objects.exists()
+    assert not AuditEntry.objects.filter(after__reporter_id=approved.author_id).exists()
     assert Comment.objects.get(pk=approved.pk).text_fingerprint == ""
 
 

@@ -1,6 +1,6 @@
 """The queue path, measured on real parts: Redis, real worker processes, a real database, the shipped model.
 
-    python -m benchmarks pipeline [--comments N] [--rate R] [--workers W] [--json]
+    python -m benchmarks pipeline [--comments N] [--rate R] [--workers W] [--context-lookups on|off] [--json]
 
 Prints one JSON object:
 - ``per_message``: one comment per message (``moderation.submit_comment``), queue filled first, all N stored
@@ -458,8 +458,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="a PostgreSQL server URL (e.g. postgres://postgres@127.0.0.1:5432/); default SQLite",
     )
+    parser.add_argument(
+        "--context-lookups",
+        choices=("on", "off"),
+        default="on",
+        help="commenter states and context signals (issue 21) on every decision (default on); run both to "
+        "measure their cost side by side",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args(argv)
+    os.environ["MODERATION_CONTEXT_LOOKUPS"] = args.context_lookups  # the workers inherit it
     if args.comments < 100:
         parser.error("--comments must be at least 100")
     random.seed(20261127)
@@ -471,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = {
             "database": connection.vendor,
+            "context_lookups": args.context_lookups,
             "cores": os.cpu_count(),
             "per_message": bench_per_message(args.comments, args.workers),
             "bulk": bench_bulk(args.comments, args.workers, args.per_message),

@@ -7,9 +7,11 @@ from moderation.models import (
     ApiKey,
     AuditEntry,
     Comment,
+    Commenter,
     Decision,
     ModelVersion,
     ModeratorSiteAccess,
+    Report,
     Site,
     WebhookAttempt,
     WebhookDelivery,
@@ -17,14 +19,26 @@ from moderation.models import (
     WebhookEndpoint,
 )
 from moderation.selectors.shadow import shadow_report
-from moderation.services import registry, shadow
+from moderation.services import registry, set_link_domains, shadow
 
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "review_budget", "created_at")
+    list_display = ("slug", "name", "review_budget", "report_threshold", "created_at")
     # The budget is what its thresholds were fitted to: set both with `manage.py preview_thresholds --budget`.
     readonly_fields = ("review_budget",)
+
+    def save_model(self, request, obj, form, change):
+        # Link domains (issue 21) change through their service, which audits the change.
+        names = ("allowed_link_domains", "denied_link_domains")
+        if not change or not set(names) & set(form.changed_data):
+            return super().save_model(request, obj, form, change)
+        wanted = [getattr(obj, name) for name in names]
+        stored = Site.objects.get(pk=obj.pk)
+        for name in names:
+            setattr(obj, name, getattr(stored, name))
+        super().save_model(request, obj, form, change)
+        set_link_domains(obj, *wanted, actor_label=request.user.get_username())
 
 
 @admin.register(ApiKey)
@@ -260,3 +274,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
 class ModeratorSiteAccessAdmin(admin.ModelAdmin):
     list_display = ("user", "site", "created_at")
     list_filter = ("site",)
+
+
+# --- Issue 21: commenter states and readers' reports, read-only here (set through the dashboard or the API,
+# each change audited) -------------------------------------------------------------------------------------
+
+
+@admin.register(Commenter)
+class CommenterAdmin(ReadOnlyAdmin):
+    list_display = ("site", "author_id", "state", "until", "reason", "updated_by", "updated_at")
+    list_filter = ("state", "site")
+    search_fields = ("author_id",)
+
+
+@admin.register(Report)
+class ReportAdmin(ReadOnlyAdmin):
+    list_display = ("comment", "reporter_id", "reason", "created_at", "resolved_at", "resolved_by")
+    search_fields = ("reporter_id",)

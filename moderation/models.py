@@ -4,13 +4,21 @@ on them, and the audit trail of every state change."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from moderation.validation import validate_endpoint, validate_policy_overrides, validate_review_budget
+from moderation.validation import (
+    validate_endpoint,
+    validate_link_domains,
+    validate_policy_overrides,
+    validate_report_threshold,
+    validate_review_budget,
+)
+from training.normalize import normalize
 
 
 class Site(models.Model):
@@ -43,12 +51,38 @@ class Site(models.Model):
     # submission of the site a look at its stories.
     controlled_stories = models.PositiveIntegerField(default=0, editable=False)
 
+    # Issue 21: reports from this many distinct readers send an approved comment back to review.
+    report_threshold = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="Reports from this many distinct readers send an approved comment back to review (1-1000).",
+    )
+
+    # Issue 21: link domains (each covering its subdomains). A link to a denied one rejects the comment; links
+    # only to allowed ones do not hold a new commenter's comment.
+    allowed_link_domains = models.JSONField(
+        default=list, blank=True, help_text='Link domains new commenters may post, e.g. ["gov.uk"].'
+    )
+    denied_link_domains = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Comments linking to these are rejected, e.g. ["spam.example"].',
+    )
+
     def clean(self) -> None:
         validate_policy_overrides(self.policy_overrides)
-        try:
-            validate_review_budget(self.review_budget)
-        except ValidationError as exc:
-            raise ValidationError({"review_budget": exc.messages}) from None
+        for name in ("allowed_link_domains", "denied_link_domains"):
+            try:
+                validate_link_domains(name, getattr(self, name))
+            except ValidationError as exc:
+                raise ValidationError({name: exc.messages}) from None
+        for name, check in (
+            ("review_budget", validate_review_budget),
+            ("report_threshold", validate_report_threshold),
+        ):
+            try:
+                check(getattr(self, name))
+            except ValidationError as exc:
+                raise ValidationError({name: exc.messages}) from None
 
     def __str__(self) -> str:
         return self.slug
@@ -81,6 +115,45 @@ class CommentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     # Issue 5 (privacy): the author asked to be erased; only a non-personal tombstone is left (privacy.py).
     ERASED = "erased", "Erased"
+
+
+# Texts shorter than this many words have no fingerprint: "Great piece, thanks" from many readers is not a
+# campaign.
+FINGERPRINT_MIN_WORDS = 4
+_FINGERPRINT_WORD_RE = re.compile(r"[^\W\d_]{2,}")
+
+
+def text_fingerprint(text: str) -> str:
+    """What two copies of the same or nearly the same text share (issue 21): a hash of the words of the
+    normalised text (``training.normalize``: case, spacing, leet and homoglyphs folded), without digits,
+    punctuation and one-letter words, so "Earn $500/day!!" and "earn 900 a day" match. "" for a text of fewer
+    than ``FINGERPRINT_MIN_WORDS`` words."""
+    return fingerprint_of_normalized(normalize(text or ""))
+
+
+def fingerprint_of_normalized(normal: str) -> str:
+    """``text_fingerprint`` of a text already normalised (``training.normalize.normalize``)."""
+    words = _FINGERPRINT_WORD_RE.findall(normal)
+    if len(words) < FINGERPRINT_MIN_WORDS:
+        return ""
+    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=8).hexdigest()
+
+
+class FingerprintField(models.CharField):
+    """``text_fingerprint(instance.text)``, computed whenever the row is written (save, bulk_create and
+    ``services.insert_rows`` all call ``pre_save``), so every path that stores a comment stores it."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 16)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("default", "")
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def pre_save(self, model_instance, add):
+        value = text_fingerprint(model_instance.text)
+        setattr(model_instance, self.attname, value)
+        return value
 
 
 class Comment(models.Model):
@@ -132,6 +205,8 @@ class Comment(models.Model):
     edited_at = models.DateTimeField(
         null=True, blank=True, help_text="When the reader edited it, per the site."
     )
+    # Issue 21: copies of the same text across stories and commenters (selectors.commenters).
+    text_fingerprint = FingerprintField()
 
     class Meta:
         constraints = [
@@ -146,6 +221,14 @@ class Comment(models.Model):
             models.Index(fields=["story_id", "status"], name="comment_story_status"),
             models.Index(fields=["decided_at"], name="comment_decided_at"),
             models.Index(fields=["status", "severity", "submitted_at"], name="comment_queue_severity"),
+            # Issue 21, context signals: one commenter's recent comments (bursts, approvals), and recent
+            # copies of a text on a site.
+            models.Index(fields=["site", "author_id", "submitted_at"], name="comment_site_author_time"),
+            models.Index(
+                fields=["site", "text_fingerprint", "submitted_at"],
+                name="comment_site_fingerprint",
+                condition=~Q(text_fingerprint=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -450,3 +533,64 @@ class Story(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site_id}:{self.story_id} ({self.mode})"
+
+
+# --- Issue 21: commenters and reader reports ----------------------------------------------------------------
+
+
+class CommenterState(models.TextChoices):
+    TRUSTED = "trusted", "Trusted"
+    NORMAL = "normal", "Normal"
+    PREMODERATED = "premoderated", "Pre-moderated"
+    SUSPENDED = "suspended", "Suspended"
+    BANNED = "banned", "Banned"
+
+
+class Commenter(models.Model):
+    """What a site (or its moderators) decided about one of its commenters. No row is ``normal``. Read for
+    every comment decided (``selectors.commenters``): banned rejects, suspended rejects until ``until``,
+    pre-moderated holds, trusted approves what the model would only hold. Set by
+    ``services.community.set_commenter_state``, audited."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="commenters")
+    author_id = models.CharField(max_length=255)
+    state = models.CharField(max_length=16, choices=CommenterState.choices, default=CommenterState.NORMAL)
+    until = models.DateTimeField(null=True, blank=True, help_text="Suspended: until when.")
+    reason = models.CharField(max_length=500, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        # The unique index is the lookup index (site, author_id).
+        constraints = [models.UniqueConstraint(fields=["site", "author_id"], name="uniq_site_commenter")]
+
+    def __str__(self) -> str:
+        return f"{self.site_id}:{self.author_id}={self.state}"
+
+
+class Report(models.Model):
+    """A reader's report of a comment (one per reader and comment). Open until a moderator decides the
+    comment (``resolved_at``); the Reported queue lists comments with open reports."""
+
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="reports")
+    reporter_id = models.CharField(max_length=255)
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["comment", "reporter_id"], name="one_report_per_reader")
+        ]
+        indexes = [
+            # The Reported queue and its count: open reports, newest first.
+            models.Index(
+                fields=["created_at", "comment"],
+                name="report_open",
+                condition=Q(resolved_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.comment_id} by {self.reporter_id}"

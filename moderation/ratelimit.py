@@ -1,5 +1,5 @@
-"""Abuse limits kept in Redis (issue 6): requests per API key per minute, and failed dashboard logins per
-username and address.
+"""Abuse limits kept in Redis (issue 6): requests per API key per minute, reader reports per reporter (issue
+21), and failed dashboard logins per username and address.
 
 - ``check_api_rate(key_hash)``: a fixed one-minute window per API key,
   ``MODERATION_RATE_LIMIT_PER_MINUTE`` requests (0 turns it off). The counter is keyed by the key's stored
@@ -79,28 +79,45 @@ class RateDecision:
     retry_after: int  # seconds until the window resets (0 when allowed)
 
 
+def _fixed_window(
+    what: str, parts: tuple[str, ...], limit: int, seconds: int, now: float | None
+) -> RateDecision:
+    """Count one event in the current fixed window of ``seconds`` for the counter named by ``parts``."""
+    if limit <= 0:
+        return RateDecision(True, 0, 0, 0)
+    now = time.time() if now is None else now
+    window = int(now // seconds)
+    key = _key(*parts, str(window))
+    try:
+        pipe = _client().pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, 2 * seconds)
+        count, _ = pipe.execute()
+    except redis.RedisError as exc:
+        _warn_unavailable(what, exc)
+        return RateDecision(True, limit, limit, 0)
+    retry_after = max(1, math.ceil((window + 1) * seconds - now))
+    if count > limit:
+        return RateDecision(False, limit, 0, retry_after)
+    return RateDecision(True, limit, limit - count, 0)
+
+
 def check_api_rate(key_hash: str, now: float | None = None) -> RateDecision:
     """Count one request for the API key whose stored hash is ``key_hash``. Out: whether it may proceed,
     and the seconds until the current minute's window ends. Never raises: an unreachable Redis allows the
     request."""
     limit = int(getattr(settings, "MODERATION_RATE_LIMIT_PER_MINUTE", 0) or 0)
-    if limit <= 0:
-        return RateDecision(True, 0, 0, 0)
-    now = time.time() if now is None else now
-    window = int(now // 60)
-    key = _key("api", key_hash[:32], str(window))
-    try:
-        pipe = _client().pipeline(transaction=True)
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count, _ = pipe.execute()
-    except redis.RedisError as exc:
-        _warn_unavailable("API rate limit", exc)
-        return RateDecision(True, limit, limit, 0)
-    retry_after = max(1, math.ceil((window + 1) * 60 - now))
-    if count > limit:
-        return RateDecision(False, limit, 0, retry_after)
-    return RateDecision(True, limit, limit - count, 0)
+    return _fixed_window("API rate limit", ("api", key_hash[:32]), limit, 60, now)
+
+
+def check_report_rate(site_id: int, reporter_id: str, now: float | None = None) -> RateDecision:
+    """Count one report by reader ``reporter_id`` of site ``site_id`` (issue 21):
+    ``MODERATION_REPORTS_PER_WINDOW`` reports per ``MODERATION_REPORT_WINDOW_SECONDS`` (0: no limit), so one
+    reader cannot bury comments. The reader's id is hashed in the key. Never raises (fails open)."""
+    limit = int(getattr(settings, "MODERATION_REPORTS_PER_WINDOW", 0) or 0)
+    seconds = int(getattr(settings, "MODERATION_REPORT_WINDOW_SECONDS", 3600) or 3600)
+    digest = hashlib.sha256(f"{site_id}\n{reporter_id}".encode("utf-8", "replace")).hexdigest()[:32]
+    return _fixed_window("report rate limit", ("report", digest), limit, seconds, now)
 
 
 # --- Login throttling ---------------------------------------------------------------------------------------

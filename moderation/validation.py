@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 import socket
 import unicodedata
 from dataclasses import dataclass
@@ -208,6 +209,113 @@ def validate_review_budget(budget: Any) -> None:
         isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 < budget < 1
     ):
         raise ValidationError(f"review_budget must be between 0 and 1 (a share), got {budget}")
+
+
+def validate_report_threshold(threshold: Any) -> None:
+    """Check a Site.report_threshold value: a whole number of readers from 1 to 1000; raises django
+    ValidationError."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= 1000:
+        raise ValidationError(
+            f"report_threshold must be a whole number of readers from 1 to 1000, got {threshold}"
+        )
+
+
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+MAX_LINK_DOMAINS = 1000
+
+
+def validate_link_domains(name: str, domains: Any) -> None:
+    """Check a Site link-domain list (issue 21): a list of up to 1000 lower-case host names like
+    "example.com" (each also covers its subdomains); raises django ValidationError naming the list and the
+    entry."""
+    if not isinstance(domains, list):
+        raise ValidationError(f'{name} must be a list of domains like ["example.com"]')
+    if len(domains) > MAX_LINK_DOMAINS:
+        raise ValidationError(f"{name} holds {len(domains)} domains; the limit is {MAX_LINK_DOMAINS}")
+    for domain in domains:
+        if not isinstance(domain, str) or not _DOMAIN_RE.match(domain):
+            raise ValidationError(
+                f"{name}: {domain!r} is not a lower-case domain like example.com (no scheme, path or port)"
+            )
+
+
+# --- Issue 21: reader reports and commenter states (the API, the Celery task and the dashboard) ---
+
+REPORT_REASON_CHARS = 500
+COMMENTER_STATES = ("trusted", "normal", "premoderated", "suspended", "banned")
+
+
+def _only_fields(data: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise SubmissionError("body", f"must be a JSON object, got {_json_type(data)}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise SubmissionError(unknown[0], f"is not a known field; send only {', '.join(allowed)}")
+    return data
+
+
+def _required_string(data: dict, field: str, limit: int) -> str:
+    if data.get(field) is None:
+        raise SubmissionError(field, "is required")
+    value = _check_string(field, data[field], limit).strip()
+    if not value:
+        raise SubmissionError(field, "must not be empty")
+    return value
+
+
+def validate_author_id(value: Any) -> str:
+    """A commenter's id as the site sends it (1 to 255 characters, no NUL); raises SubmissionError."""
+    value = _check_string("author_id", value, STRING_LIMITS["author_id"])
+    if not value.strip():
+        raise SubmissionError("author_id", "must not be empty")
+    return value
+
+
+def validate_report(data: Any) -> dict[str, str]:
+    """A reader's report: ``{"reporter_id", "reason"}``, both required strings (the reporter's id on the site,
+    up to 255 characters; the reason, up to 500). Returns them stripped; raises SubmissionError naming the
+    field."""
+    data = _only_fields(data, ("reporter_id", "reason"))
+    return {
+        "reporter_id": _required_string(data, "reporter_id", STRING_LIMITS["author_id"]),
+        "reason": _required_string(data, "reason", REPORT_REASON_CHARS),
+    }
+
+
+def validate_commenter(data: Any, now: datetime) -> dict[str, Any]:
+    """A commenter's state: ``{"state", "until", "reason"}``. ``state`` is one of ``COMMENTER_STATES``;
+    ``until`` (an ISO 8601 date-time with a time zone, after ``now``) is required for "suspended" and refused
+    for the others; ``reason`` is optional, up to 500 characters. Returns {"state", "until" (aware datetime or
+    None), "reason"}; raises SubmissionError naming the field."""
+    data = _only_fields(data, ("state", "until", "reason"))
+    state = data.get("state")
+    if state not in COMMENTER_STATES:
+        raise SubmissionError("state", f"must be one of {', '.join(COMMENTER_STATES)}, got {state!r}")
+    reason = "" if data.get("reason") is None else _check_string("reason", data["reason"], 500).strip()
+    until = data.get("until")
+    if state != "suspended":
+        if until not in (None, ""):
+            raise SubmissionError("until", f'is only for state "suspended", not {state!r}')
+        return {"state": state, "until": None, "reason": reason}
+    if until in (None, ""):
+        raise SubmissionError("until", 'is required for state "suspended" (e.g. 2026-12-31T00:00:00Z)')
+    if isinstance(until, datetime):
+        parsed = until
+    else:
+        _check_string("until", until, 64)
+        try:
+            parsed = parse_datetime(until)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise SubmissionError(
+                "until", f"must be an ISO 8601 date-time like 2026-12-31T00:00:00Z, got {until!r}"
+            )
+    if parsed.tzinfo is None:
+        raise SubmissionError("until", "must carry a time zone, e.g. 2026-12-31T00:00:00Z")
+    if parsed <= now:
+        raise SubmissionError("until", f"must be in the future (now is {now.isoformat(timespec='seconds')})")
+    return {"state": state, "until": parsed, "reason": reason}
 
 
 # --- Webhook endpoints: URL and secrets (Model.clean and create_webhook_endpoint call these) ---

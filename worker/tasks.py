@@ -12,13 +12,14 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from moderation.services import DEFAULT_SITE_SLUG, get_or_create_site
+from moderation.models import Comment
+from moderation.services import DEFAULT_SITE_SLUG, ReportRateLimited, get_or_create_site, report_site_comment
 from moderation.services import apply_retention as truncate_old_ips
 from moderation.services import requeue_stale as requeue_stale_comments
 from moderation.services.ingest import decide_comments as decide
 from moderation.services.ingest import submit_and_decide
 from moderation.services.shadow import score_pending
-from moderation.validation import SubmissionError, validate_submission
+from moderation.validation import SubmissionError, validate_report, validate_submission
 from moderation.webhooks import deliver
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,40 @@ def submit_comments(self, comments: list[dict], site: str | None = None) -> dict
         # The comments are stored now; retry only the decisions that failed.
         decide_comments.apply_async(kwargs={"comment_ids": retry}, countdown=1)
     return {"accepted": len(cleans), "refused": refused}
+
+
+@shared_task(name="moderation.report_comment", **DB_RETRY)
+def report_comment_task(
+    site: str | None = None,
+    site_comment_id: str | None = None,
+    comment_id: int | None = None,
+    **payload,
+) -> dict:
+    """A reader's report (issue 21) of the site's comment ``site_comment_id`` (or our ``comment_id``), with
+    ``reporter_id`` and ``reason``. A refused report (bad field, unknown comment, reader over the limit) is
+    logged and dropped, never retried."""
+    try:
+        clean = validate_report(payload)
+    except SubmissionError as exc:
+        log.warning("report refused (site_comment_id=%r): %s", site_comment_id, exc)
+        return {"error": {"field": exc.field, "message": exc.message}}
+    try:
+        result = report_site_comment(
+            get_or_create_site(site or DEFAULT_SITE_SLUG),
+            clean["reporter_id"],
+            clean["reason"],
+            site_comment_id=site_comment_id or "",
+            comment_id=comment_id,
+        )
+    except (Comment.DoesNotExist, ReportRateLimited) as exc:
+        log.warning("report refused: %s", exc)
+        field = "reporter_id" if isinstance(exc, ReportRateLimited) else "site_comment_id"
+        return {"error": {"field": field, "message": str(exc)}}
+    return {
+        "comment_id": result.report.comment_id,
+        "created": result.created,
+        "sent_to_review": result.sent_to_review,
+    }
 
 
 @shared_task(name="moderation.requeue_stale", ignore_result=True)

@@ -16,7 +16,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from moderation.policy import REASON_CODES
-from moderation.validation import REQUIRED_FIELDS, STRING_LIMITS
+from moderation.validation import COMMENTER_STATES, REPORT_REASON_CHARS, REQUIRED_FIELDS, STRING_LIMITS
 
 # JSON Schema cannot say "not only invisible characters"; it says "no NUL" and "at least one character that
 # is not white space or a control/format character" for the common ones. The API refuses the rest with a 400
@@ -140,7 +140,8 @@ _REASON_CODE = {
     "type": "string",
     "pattern": "^[a-z_]+$",
     "description": "a reason code: " + ", ".join(REASON_CODES) + ", or one of the site's context signals "
-    "(block_list, watch_list, premoderated, closed, ...)",
+    "(block_list, watch_list, premoderated, closed, banned, suspended, trusted, new_commenter_link, "
+    "denied_link, burst, reported, ...)",
 }
 
 _STORY = {
@@ -222,6 +223,14 @@ def _comment_state() -> dict[str, Any]:
             "duplicate": {"type": "boolean"},
         },
     }
+
+
+_AUTHOR_ID = {
+    "name": "author_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -469,6 +478,87 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/comments/{id}/reports": {
+                "post": {
+                    "operationId": "reportComment",
+                    "summary": (
+                        "A reader reports a comment; reports from the site's report_threshold of distinct "
+                        "readers send an approved comment back to review"
+                    ),
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 0},
+                        }
+                    ],
+                    "requestBody": json_body("Report"),
+                    "responses": {
+                        "201": {
+                            "description": "the report is recorded",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/ReportResult"}}
+                            },
+                        },
+                        "200": {
+                            "description": "this reader reported this comment before: nothing changed",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/ReportResult"}}
+                            },
+                        },
+                        **_COMMON_ERRORS,
+                        "404": _error("no such comment for this site's key"),
+                        "429": _error(
+                            "the API key is over its rate limit, or the reader (reporter_id) sent more than "
+                            f"{settings.MODERATION_REPORTS_PER_WINDOW} reports in "
+                            f"{settings.MODERATION_REPORT_WINDOW_SECONDS} s",
+                            _RETRY_AFTER,
+                        ),
+                    },
+                }
+            },
+            "/api/v1/commenters/{author_id}": {
+                "get": {
+                    "operationId": "getCommenter",
+                    "parameters": [_AUTHOR_ID],
+                    "summary": "A commenter's state on the key's site (normal if never set)",
+                    "responses": {
+                        "200": {
+                            "description": "the commenter's state",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/CommenterState"}
+                                }
+                            },
+                        },
+                        "400": _error("author_id over 255 characters or not valid text"),
+                        "401": _COMMON_ERRORS["401"],
+                        "405": _COMMON_ERRORS["405"],
+                        "429": _COMMON_ERRORS["429"],
+                    },
+                },
+                "put": {
+                    "operationId": "setCommenter",
+                    "parameters": [_AUTHOR_ID],
+                    "summary": (
+                        "Set a commenter's state: trusted, normal, premoderated, suspended (until a date) or "
+                        "banned; applies to comments decided from now on"
+                    ),
+                    "requestBody": json_body("CommenterChange"),
+                    "responses": {
+                        "200": {
+                            "description": "the new state",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/CommenterState"}
+                                }
+                            },
+                        },
+                        **_COMMON_ERRORS,
+                    },
+                },
+            },
             "/api/v1/check": {
                 "post": {
                     "operationId": "checkText",
@@ -516,6 +606,77 @@ def openapi_document() -> dict[str, Any]:
                 "CommentState": _comment_state(),
                 "Story": _STORY,
                 "StoryUpdate": _STORY_UPDATE,
+                "Report": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["reporter_id", "reason"],
+                    "properties": {
+                        "reporter_id": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 255,
+                            "pattern": _VISIBLE_TEXT,
+                            "description": "the reader's id on the site",
+                        },
+                        "reason": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": REPORT_REASON_CHARS,
+                            "pattern": _VISIBLE_TEXT,
+                            "description": "why the reader reports it, as the site's form put it",
+                        },
+                    },
+                },
+                "ReportResult": {
+                    "type": "object",
+                    "required": [
+                        "comment_id",
+                        "reporter_id",
+                        "duplicate",
+                        "open_reports",
+                        "status",
+                        "sent_to_review",
+                    ],
+                    "properties": {
+                        "comment_id": {"type": "integer"},
+                        "reporter_id": {"type": "string"},
+                        "duplicate": {"type": "boolean"},
+                        "open_reports": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "reports no moderator has answered yet, from distinct readers",
+                        },
+                        "status": {"type": "string"},
+                        "sent_to_review": {"type": "boolean"},
+                    },
+                },
+                "CommenterChange": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["state"],
+                    "properties": {
+                        "state": {"type": "string", "enum": list(COMMENTER_STATES)},
+                        "until": {
+                            "type": ["string", "null"],
+                            "format": "date-time",
+                            "description": 'required for "suspended" (in the future, with a time zone); '
+                            "refused for the other states",
+                        },
+                        "reason": {"type": ["string", "null"], "maxLength": 500, "pattern": _NO_NUL},
+                    },
+                },
+                "CommenterState": {
+                    "type": "object",
+                    "required": ["author_id", "state", "until", "reason", "updated_at", "updated_by"],
+                    "properties": {
+                        "author_id": {"type": "string"},
+                        "state": {"type": "string", "enum": list(COMMENTER_STATES)},
+                        "until": {"type": ["string", "null"]},
+                        "reason": {"type": "string"},
+                        "updated_at": {"type": ["string", "null"]},
+                        "updated_by": {"type": ["string", "null"]},
+                    },
+                },
                 "CheckResult": {
                     "type": "object",
                     "required": ["scores", "outcome", "reasons", "model_version", "language"],

@@ -252,6 +252,21 @@ CELERY_BEAT_SCHEDULE = {
 MODERATION_RATE_LIMIT_PER_MINUTE = env.int("MODERATION_RATE_LIMIT_PER_MINUTE", default=1200)
 MODERATION_LOGIN_MAX_FAILURES = env.int("MODERATION_LOGIN_MAX_FAILURES", default=5)
 MODERATION_LOGIN_LOCKOUT_SECONDS = env.int("MODERATION_LOGIN_LOCKOUT_SECONDS", default=900)
+# Issue 21: reports one reader may send per window (0: no limit), so one reader cannot bury a comment.
+MODERATION_REPORTS_PER_WINDOW = env.int("MODERATION_REPORTS_PER_WINDOW", default=10)
+MODERATION_REPORT_WINDOW_SECONDS = env.int("MODERATION_REPORT_WINDOW_SECONDS", default=3600)
+# Issue 21, context signals (selectors.commenters): a commenter is new until this many of their comments were
+# approved; a burst is more than BURST_LIMIT comments in BURST_WINDOW seconds; copies of one text are spam
+# from the third within COPY_WINDOW seconds on a site (any commenters) or COMMENTER_COPY_WINDOW (one
+# commenter).
+# Off: no commenter state or context lookups at all (the benchmark's side-by-side measure of their cost).
+MODERATION_CONTEXT_LOOKUPS = env.bool("MODERATION_CONTEXT_LOOKUPS", default=True)
+MODERATION_ESTABLISHED_AFTER = env.int("MODERATION_ESTABLISHED_AFTER", default=3)
+MODERATION_BURST_LIMIT = env.int("MODERATION_BURST_LIMIT", default=10)
+MODERATION_BURST_WINDOW_SECONDS = env.int("MODERATION_BURST_WINDOW_SECONDS", default=60)
+MODERATION_COPY_LIMIT = env.int("MODERATION_COPY_LIMIT", default=2)
+MODERATION_COPY_WINDOW_SECONDS = env.int("MODERATION_COPY_WINDOW_SECONDS", default=3600)
+MODERATION_COMMENTER_COPY_WINDOW_SECONDS = env.int("MODERATION_COMMENTER_COPY_WINDOW_SECONDS", default=86400)
 # Longest comment text accepted, in characters (after stripping surrounding white space); see the README.
 MODERATION_MAX_TEXT_CHARS = env.int("MODERATION_MAX_TEXT_CHARS", default=10_000)
 # Largest HTTP request body accepted by the ingestion API, in bytes.

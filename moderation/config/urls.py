@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from moderation.api import openapi, privacy
+from moderation.api import community, openapi, privacy
 from moderation.api import v1 as api
 from moderation.dashboard import views
 from moderation.dashboard.login import ThrottledLoginView
@@ -18,6 +18,7 @@ dashboard = (
         path("comments/<int:comment_id>/action", views.act, name="act"),
         path("bulk", views.bulk, name="bulk"),
         path("authors/reject", views.reject_author, name="reject-author"),
+        path("commenters/state", views.set_commenter, name="commenter-state"),
         path("undo", views.undo, name="undo"),
         path("audit/", views.audit_log, name="audit"),
         path("stats/", views.stats_page, name="stats"),
@@ -45,6 +46,9 @@ urlpatterns = [
     path("api/v1/comments/<int:comment_id>", api.comment_detail, name="api-comment"),
     # Issue 21: a story's controls (pre-moderated, closed, stricter thresholds).
     path("api/v1/stories/<str:story_id>", api.story, name="api-story"),
+    # Issue 21: readers' reports and commenter states (moderation/api/community.py).
+    path("api/v1/comments/<int:comment_id>/reports", community.reports, name="api-reports"),
+    path("api/v1/commenters/<str:author_id>", community.commenter, name="api-commenter"),
     # Issue 6: the API's OpenAPI document (moderation/api/openapi.py), also what the schemathesis fuzz test
     # reads.
     path("api/v1/openapi.json", openapi.openapi_json, name="api-openapi"),

@@ -20,13 +20,22 @@ from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from moderation.dashboard import explanations as explaining
-from moderation.models import Comment, CommentStatus, ModelVersion, Site, StoryMode, WordList
+from moderation.models import (
+    Comment,
+    CommenterState,
+    CommentStatus,
+    ModelVersion,
+    Site,
+    StoryMode,
+    WordList,
+)
 from moderation.policy import thresholds_for
 from moderation.selectors import dashboard as queries
 from moderation.selectors import desk, stats, threads
@@ -37,9 +46,11 @@ from moderation.services import (
     ModerationResult,
     moderate_comments,
     reject_pending_by_author,
+    set_commenter_state,
     undo_moderator_actions,
 )
 from moderation.services.desk import add_word_list_entry, remove_word_list_entry, set_story_controls
+from moderation.validation import SubmissionError
 
 PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 100
@@ -157,12 +168,16 @@ def queue(request: HttpRequest) -> HttpResponse:
     history = queries.author_history(items)
     verdicts = queries.moderator_verdicts(items)
     parents = threads.parents_for(items)  # thread context (issue 21): one query for the page
+    commenters = queries.commenter_states(items)
+    reports = queries.open_reports(items)
     deadline = time.monotonic() + EXPLAIN_BUDGET_SECONDS
     act_base = reverse("dashboard:comment", args=[0])[: -len("0/")]
     for comment in items:
         comment.score_rows = _score_rows(comment, thresholds)
         comment.history = history.get((comment.site_id, comment.author_id), {})
         comment.moderator_verdict = verdicts.get(comment.pk)
+        comment.commenter = commenters.get((comment.site_id, comment.author_id))
+        comment.open_reports = reports.get(comment.pk)
         comment.why = _explanations(comment, limit=1, cached_only=time.monotonic() >= deadline)
         comment.detail_url = f"{act_base}{comment.pk}/"
         comment.act_url = f"{act_base}{comment.pk}/action"
@@ -194,6 +209,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "story_url": _story_url(items[0].site_id, filters.story)
             if filters.story and items and items[0].story_id == filters.story
             else "",
+            "commenter_states": CommenterState.choices,
             "page_qs": filters.querystring(),
             "model_error": explaining.model_error() if not thresholds else "",
             "poll_seconds": getattr(settings, "MODERATION_DASHBOARD_POLL_SECONDS", 10),
@@ -221,6 +237,8 @@ def comment_detail(request: HttpRequest, comment_id: int) -> HttpResponse:
     comment.history = queries.author_history([comment]).get((comment.site_id, comment.author_id), {})
     comment.parent = threads.parents_for([comment]).get(comment.pk)
     comment.story_url = _story_url(comment.site_id, comment.story_id)
+    comment.commenter = queries.commenter_states([comment]).get((comment.site_id, comment.author_id))
+    comment.open_reports = queries.open_reports([comment], reasons_shown=50).get(comment.pk)
     return render(
         request,
         "moderation/comment.html",
@@ -232,6 +250,7 @@ def comment_detail(request: HttpRequest, comment_id: int) -> HttpResponse:
             "reason_codes": [(code, REASON_LABELS.get(code, code)) for code in REJECT_REASON_CODES],
             "model_error": explaining.model_error() if not thresholds else "",
             "explaining_model": explaining.get_model(),
+            "commenter_states": CommenterState.choices,
         },
     )
 
@@ -548,3 +567,40 @@ def story_set(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Story {story_id} saved.")
     return redirect(_story_url(site.pk, story_id))
+
+
+@require_POST
+@login_required
+def set_commenter(request: HttpRequest) -> HttpResponse:
+    """Set a commenter's state on one site (issue 21): ``site_id``, ``author_id``, ``state``, ``until`` (a
+    date and time, read in the dashboard's time zone, for "suspended"), ``reason``. Applies to the comments
+    decided from now on; audited."""
+    site_id = request.POST.get("site_id", "")
+    author_id = request.POST.get("author_id", "")
+    if not site_id.isdigit() or not author_id:
+        return HttpResponseBadRequest("site_id and author_id are required")
+    site_ids = queries.visible_site_ids(request.user)
+    if site_ids is not None and int(site_id) not in site_ids:
+        raise Http404("no such site")  # site scoping (issue 5)
+    site = get_object_or_404(Site, pk=int(site_id))
+    until = request.POST.get("until", "").strip()
+    data = {"state": request.POST.get("state", ""), "reason": request.POST.get("reason", "")}
+    if until:
+        parsed = parse_datetime(until)
+        if parsed is not None and timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed)
+        data["until"] = parsed or until
+    try:
+        commenter = set_commenter_state(
+            site, author_id, data, actor_label=request.user.get_username(), actor=request.user
+        )
+    except SubmissionError as exc:
+        messages.error(request, f"Commenter {author_id} not changed: {exc.field} {exc.message}.")
+        return _back(request)
+    until_text = f" until {commenter.until:%Y-%m-%d %H:%M}" if commenter.until else ""
+    messages.success(
+        request,
+        f"Commenter {author_id} is now {commenter.get_state_display().lower()}{until_text}; "
+        "this applies to their comments from now on.",
+    )
+    return _back(request)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from moderation.policy import Signal
-from moderation.selectors import desk
+from moderation.selectors import commenters, desk
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ContextItem:
 
 Collector = Callable[[Sequence[ContextItem]], list[tuple[Signal, ...]]]
 
-COLLECTORS: list[Collector] = [desk.desk_signals]
+COLLECTORS: list[Collector] = [desk.desk_signals, commenters.collect]
 
 
 def signals_for(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:

@@ -16,13 +16,24 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Abs, Cast, Coalesce, Greatest, Least
 from django.utils import timezone
 
-from moderation.models import AuditEntry, Comment, CommentStatus, ModeratorSiteAccess
+from moderation.models import (
+    AuditEntry,
+    Comment,
+    Commenter,
+    CommenterState,
+    CommentStatus,
+    ModeratorSiteAccess,
+    Report,
+)
 from moderation.selectors.tuning import standing_moderator_decisions
 from training.runtime import LABELS
 
 ALL = "all"
+# Issue 21: comments with reports no moderator has answered yet, whatever their status.
+REPORTED = "reported"
 QUEUES = [
     (CommentStatus.NEEDS_REVIEW.value, "Needs review"),
+    (REPORTED, "Reported"),
     (CommentStatus.REJECTED.value, "Rejected"),
     (CommentStatus.APPROVED.value, "Approved"),
     (CommentStatus.FAILED.value, "Failed"),
@@ -152,7 +163,9 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=N
     """Comments matching ``filters`` (of the sites ``user`` may see, if given), in the requested order, with
     only the columns a queue page shows."""
     rows = scope_comments(Comment.objects.all(), user)
-    if filters.status != ALL:
+    if filters.status == REPORTED:
+        rows = rows.filter(pk__in=Report.objects.filter(resolved_at__isnull=True).values("comment_id"))
+    elif filters.status != ALL:
         rows = rows.filter(status=filters.status)
     if filters.q:
         rows = rows.filter(text__icontains=filters.q)
@@ -165,7 +178,8 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=N
     if filters.decided_by == "model":
         rows = rows.filter(decided_by="model")
     elif filters.decided_by == "moderator":
-        rows = rows.exclude(decided_by__in=["model", ""])
+        # "reports": readers' reports sent it back to review (services.community), not a person
+        rows = rows.exclude(decided_by__in=["model", "", "reports"])
     elif filters.decided_by:
         rows = rows.filter(decided_by=filters.decided_by)
     if filters.date_from:
@@ -212,8 +226,48 @@ def queue_counts(user=None) -> dict[str, int]:
     """Comments per status (of the sites ``user`` may see, if given), and ``all``."""
     rows = scope_comments(Comment.objects.all(), user)
     counts = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
-    out = {value: counts.get(value, 0) for value, _ in QUEUES if value != ALL}
+    out = {value: counts.get(value, 0) for value, _ in QUEUES if value not in (ALL, REPORTED)}
     out[ALL] = sum(out.values())
+    reports = Report.objects.filter(resolved_at__isnull=True)
+    site_ids = visible_site_ids(user)
+    if site_ids is not None:
+        reports = reports.filter(comment__site_id__in=site_ids)
+    out[REPORTED] = reports.values("comment_id").distinct().count()
+    return out
+
+
+# --- Issue 21: commenter states and readers' reports on the cards -------------------------------------------
+
+
+def commenter_states(comments) -> dict[tuple[int, str], Commenter]:
+    """{(site_id, author_id): Commenter} for the authors of ``comments`` whose state is not normal."""
+    keys = {(c.site_id, c.author_id) for c in comments}
+    if not keys:
+        return {}
+    rows = Commenter.objects.filter(
+        site_id__in={s for s, _ in keys}, author_id__in={a for _, a in keys}
+    ).exclude(state=CommenterState.NORMAL)
+    return {(row.site_id, row.author_id): row for row in rows if (row.site_id, row.author_id) in keys}
+
+
+def open_reports(comments, reasons_shown: int = 5) -> dict[int, dict]:
+    """{comment id: {"count": open reports, "reasons": [(reason, readers), ...] most common first}} for the
+    comments of ``comments`` that readers reported and no moderator has answered since."""
+    ids = [c.pk for c in comments]
+    if not ids:
+        return {}
+    rows = (
+        Report.objects.filter(comment_id__in=ids, resolved_at__isnull=True)
+        .values_list("comment_id", "reason")
+        .annotate(n=Count("id"))
+        .order_by("comment_id", "-n", "reason")
+    )
+    out: dict[int, dict] = {}
+    for comment_id, reason, n in rows:
+        entry = out.setdefault(comment_id, {"count": 0, "reasons": []})
+        entry["count"] += n
+        if len(entry["reasons"]) < reasons_shown:
+            entry["reasons"].append((reason, n))
     return out
 
 

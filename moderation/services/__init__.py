@@ -30,6 +30,15 @@ from moderation.services.comments import (
     undo_moderator_actions,
     validate_policy_overrides,
 )
+from moderation.services.community import (
+    ReportRateLimited,
+    ReportResult,
+    report_comment,
+    report_site_comment,
+    resolve_reports,
+    set_commenter_state,
+    set_link_domains,
+)
 from moderation.services.ingest import (
     decide_comments,
     requeue_stale,
@@ -81,4 +90,11 @@ __all__ = [
     "drop_queued_submissions",
     "erase_author",
     "truncate_ip",
+    "ReportRateLimited",
+    "ReportResult",
+    "report_comment",
+    "report_site_comment",
+    "resolve_reports",
+    "set_commenter_state",
+    "set_link_domains",
 ]

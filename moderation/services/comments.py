@@ -26,6 +26,7 @@ from moderation.models import (
 from moderation.policy import Signal, thresholds_for
 from moderation.scoring import Verdict, judge
 from moderation.selectors.desk import stories_with_thresholds
+from moderation.services.community import reopen_reports, resolve_reports
 from moderation.validation import validate_endpoint, validate_policy_overrides, validate_review_budget
 from moderation.webhooks import generate_secret, write_outbox
 
@@ -428,6 +429,7 @@ def apply_moderator_action(
             before=before,
             after={**_snapshot(comment), "reason_code": reason_code, "note": note},
         )
+        resolve_reports([comment], comment.decided_by, comment.decided_at)
         # webhooks: outbox row in the decision's transaction
         write_outbox([comment], "moderator", reason_code)
     return comment
@@ -595,6 +597,7 @@ def moderate_comments(
             Comment.objects.bulk_update(changed, ["status", "decided_by", "decided_at"])
             Decision.objects.bulk_create(decisions)
             audits = AuditEntry.objects.bulk_create(audits)
+            resolve_reports(changed, username, now)  # readers' reports of these comments are answered
             write_outbox(changed, "moderator", reason_code)  # webhooks: outbox rows in the same transaction
     return ModerationResult(changed, conflicts, [a.pk for a in audits])
 
@@ -667,6 +670,9 @@ def undo_moderator_actions(audit_ids: Iterable[int], user: AbstractBaseUser) -> 
                 ]
                 comment.decided_at = previous[0].created_at if previous else None
             comment.save(update_fields=["status", "decided_by", "decided_at"])
+            acted_at = parse_datetime(entry.after.get("decided_at") or "")
+            if acted_at is not None:  # the readers' reports that action answered are open again
+                reopen_reports([comment.pk], username, acted_at)
             Decision.objects.create(
                 comment=comment,
                 kind=DecisionKind.MODERATOR,

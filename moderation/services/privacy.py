@@ -29,6 +29,7 @@ from moderation.models import (
     Comment,
     CommentStatus,
     Decision,
+    Report,
     Site,
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -186,6 +187,14 @@ def erase_author(site: Site, author_id: str, actor_label: str = "system") -> Era
             last_error="",
             status=CommentStatus.ERASED,
             erased_at=now,
+            text_fingerprint="",
+        )
+        # Issue 21: readers' reports of these comments (their reasons quote them), and this author's own
+        # reports as a reader. A commenter state the site set (a ban) stays: it is the site's decision.
+        Report.objects.filter(comment_id__in=ids).delete()
+        Report.objects.filter(comment__site=site, reporter_id=author_id).delete()
+        AuditEntry.objects.filter(action="reported", comment__site=site, after__reporter_id=author_id).update(
+            after={"erased": True}
         )
         Decision.objects.filter(comment_id__in=ids).update(scores={}, reasons=[], note="")
         AuditEntry.objects.filter(comment_id__in=ids).update(before={"erased": True}, after={"erased": True})

@@ -90,7 +90,8 @@ def signature_header(secret_list: Iterable[str], message_id: str, timestamp: int
 
 
 def event_data(comment: Comment, decision: str, reason_code: str = "") -> dict[str, Any]:
-    """What a site learns about one decision. ``decision`` is automatic | moderator | undo."""
+    """What a site learns about one decision. ``decision`` is automatic | moderator | undo | reported
+    (readers' reports sent an approved comment back to review)."""
     return {
         "comment_id": comment.pk,
         "site_comment_id": comment.site_comment_id,

@@ -1,0 +1,233 @@
+"""Issue 21: commenter states and context signals decide comments through the one verdict, on the path that
+scores before it writes (Celery) and on the path that decides stored comments, with the shipped model."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from moderation.models import AuditEntry, Comment, CommentStatus, text_fingerprint
+from moderation.services import set_commenter_state
+from moderation.services.ingest import decide_comments, submit_and_decide
+from moderation.validation import SubmissionError, validate_submission
+from tests.conftest import comment_payload
+
+pytestmark = pytest.mark.django_db
+
+CIVIL = "The council should fix the roads before spending on the new stadium."
+LINK = "Interesting take on the budget, I wrote more about it here http://myblog.example.org/budget"
+
+
+def submit(site, n, **fields):
+    submit_and_decide(site, [validate_submission(comment_payload(n, **fields))])
+    return Comment.objects.get(site=site, site_comment_id=f"c-{n}")
+
+
+def establish(site, author, count=3):
+    """``count`` approved comments by ``author`` (a commenter with a record)."""
+    topics = ["the buses", "the schools", "the library", "the parks", "the bridge"]
+    for i in range(count):
+        comment = submit(site, f"{author}-old-{i}", author_id=author, text=f"{CIVIL} And {topics[i]} too.")
+        assert comment.status == CommentStatus.APPROVED
+
+
+def test_banned_commenter_is_rejected_with_the_reason_and_the_change_is_audited(site, fresh_model_state):
+    set_commenter_state(site, "troll", {"state": "banned", "reason": "abuse of staff"}, "mod")
+    comment = submit(site, 1, author_id="troll", text=CIVIL)
+    assert comment.status == CommentStatus.REJECTED
+    assert comment.reasons[0] == "the commenter is banned: abuse of staff"
+    assert comment.reason_codes[0] == "banned"
+    entry = AuditEntry.objects.get(action="commenter_state")
+    assert (entry.before["state"], entry.after["state"], entry.actor_label) == ("normal", "banned", "mod")
+
+
+def test_suspension_rejects_until_the_date_then_ends(site, fresh_model_state):
+    until = timezone.now() + timedelta(days=2)
+    commenter = set_commenter_state(
+        site, "hot-head", {"state": "suspended", "until": until.isoformat()}, "mod"
+    )
+    comment = submit(site, 1, author_id="hot-head", text=CIVIL)
+    assert comment.status == CommentStatus.REJECTED
+    assert comment.reasons[0].startswith("the commenter is suspended until ")
+    # The date passes: the next comment is decided on its own.
+    type(commenter).objects.filter(pk=commenter.pk).update(until=timezone.now() - timedelta(seconds=1))
+    assert submit(site, 2, author_id="hot-head", text=CIVIL).status == CommentStatus.APPROVED
+
+
+def test_premoderated_commenter_is_held_on_the_stored_path_too(site, make_comment, fresh_model_state):
+    set_commenter_state(site, "watched", {"state": "premoderated"}, "site:default")
+    stored = make_comment(author_id="watched", text=CIVIL)
+    decide_comments([stored.pk])
+    stored.refresh_from_db()
+    assert stored.status == CommentStatus.NEEDS_REVIEW
+    assert stored.reason_codes[0] == "premoderated"
+
+
+def test_trusted_commenter_is_approved_unless_the_model_rejects(site, fresh_model_state):
+    set_commenter_state(site, "regular", {"state": "trusted"}, "mod")
+    civil = submit(site, 1, author_id="regular", text=CIVIL)
+    assert civil.status == CommentStatus.APPROVED
+    # A link in a comment would hold a new commenter; trust approves it.
+    assert submit(site, 2, author_id="regular", text=LINK).status == CommentStatus.APPROVED
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"state": "exiled"}, "state"),
+        ({"state": "suspended"}, "until"),
+        ({"state": "suspended", "until": "tomorrow"}, "until"),
+        ({"state": "suspended", "until": "2020-01-01T00:00:00Z"}, "until"),
+        ({"state": "suspended", "until": "2999-01-01T00:00:00"}, "until"),
+        ({"state": "banned", "until": "2999-01-01T00:00:00Z"}, "until"),
+        ({"state": "banned", "reason": "x" * 501}, "reason"),
+        ({"state": "banned", "colour": "red"}, "colour"),
+    ],
+)
+def test_bad_commenter_states_name_the_field(site, data, field):
+    with pytest.raises(SubmissionError) as caught:
+        set_commenter_state(site, "someone", data, "mod")
+    assert caught.value.field == field
+
+
+# --- Context signals ----------------------------------------------------------------------------------------
+
+
+def test_fingerprint_matches_nearly_the_same_text_and_ignores_short_ones():
+    assert text_fingerprint("Earn $500/day from home, visit cash now") == text_fingerprint(
+        "EARN 900 a day  from h0me!!! visit CASH now"
+    )
+    assert text_fingerprint("Great piece, thanks") == ""
+
+
+def test_a_link_phone_or_messenger_in_a_new_commenters_first_comments_is_held(site, fresh_model_state):
+    link = submit(site, 1, author_id="newbie", text=LINK)
+    assert link.status == CommentStatus.NEEDS_REVIEW and link.reason_codes[0] == "new_commenter_link"
+    assert link.reasons[0].startswith("a link in a new commenter's first comments")
+    phone = submit(
+        site, 2, author_id="newbie-2", text="Happy to discuss the roads plan, ring me on 07700 900123"
+    )
+    assert phone.reasons[0].startswith("a phone number")
+    messenger = submit(
+        site, 3, author_id="newbie-3", text="Good article. Message me on telegram for more news"
+    )
+    assert messenger.reasons[0].startswith("a messenger handle")
+    establish(site, "old-hand")
+    assert submit(site, 4, author_id="old-hand", text=LINK).status == CommentStatus.APPROVED
+
+
+def test_spam_campaign_from_the_third_copy_on_is_rejected_and_established_commenters_are_untouched(
+    site, fresh_model_state
+):
+    """Ten new commenters post the same link text across five stories within a minute."""
+    establish(site, "regular-1")
+    establish(site, "regular-2")
+    campaign = [
+        comment_payload(f"spam-{i}", author_id=f"new-{i}", story_id=f"story-{i % 5}", text=LINK)
+        for i in range(10)
+    ]
+    regular = [
+        comment_payload(
+            f"reg-{i}", author_id=f"regular-{1 + i % 2}", story_id=f"story-{i}", text=f"{CIVIL} Also {w}."
+        )
+        for i, w in enumerate(["parking", "lighting", "drainage", "pavements"])
+    ]
+    # One batch of four, then one by one: copies in the same batch count as well as stored ones.
+    mixed = [campaign[0], regular[0], campaign[1], campaign[2], regular[1]]
+    submit_and_decide(site, [validate_submission(p) for p in mixed])
+    for payload in campaign[3:] + regular[2:]:
+        submit_and_decide(site, [validate_submission(payload)])
+    # The campaign text from an established commenter once: not a campaign by them.
+    submit_and_decide(
+        site, [validate_submission(comment_payload("reg-quote", author_id="regular-1", text=LINK))]
+    )
+
+    copies = [Comment.objects.get(site_comment_id=f"c-spam-{i}") for i in range(10)]
+    for copy in copies[:2]:
+        assert copy.status == CommentStatus.NEEDS_REVIEW and copy.reason_codes[0] == "new_commenter_link"
+    for n, copy in enumerate(copies[2:], start=3):
+        assert copy.status == CommentStatus.REJECTED, copy.reasons
+        assert copy.reason_codes[0] == "spam"
+        assert f"(copy {n}, from a new commenter)" in copy.reasons[0]
+    untouched = Comment.objects.filter(author_id__startswith="regular-", site_comment_id__startswith="c-reg-")
+    assert untouched.count() == 5
+    assert set(untouched.values_list("status", flat=True)) == {CommentStatus.APPROVED}
+
+
+def test_one_commenter_posting_the_same_text_under_three_stories(site, fresh_model_state):
+    establish(site, "paster")
+    text = "Everyone should read the council's own report before commenting on this story."
+    outcomes = [submit(site, i, author_id="paster", story_id=f"s-{i}", text=text) for i in range(3)]
+    assert [c.status for c in outcomes[:2]] == [CommentStatus.APPROVED] * 2
+    assert outcomes[2].status == CommentStatus.REJECTED
+    assert outcomes[2].reasons[0] == "the same text was posted by this commenter 2 times before (copy 3)"
+
+
+def test_a_burst_from_one_commenter_is_held(site, fresh_model_state, settings):
+    settings.MODERATION_BURST_LIMIT = 3
+    cleans = [
+        validate_submission(comment_payload(f"b-{i}", author_id="fast", text=f"{CIVIL} Reason number {w}."))
+        for i, w in enumerate(["one", "two", "three", "four", "five"])
+    ]
+    submit_and_decide(site, cleans[:2])
+    submit_and_decide(site, cleans[2:])
+    statuses = [Comment.objects.get(site_comment_id=f"c-b-{i}") for i in range(5)]
+    assert [c.status for c in statuses[:3]] == [CommentStatus.APPROVED] * 3
+    for comment in statuses[3:]:
+        assert comment.status == CommentStatus.NEEDS_REVIEW and comment.reason_codes[0] == "burst"
+        assert "within 60 s (more than 3)" in comment.reasons[0]
+
+
+def test_lookups_off_leave_the_model_alone(site, fresh_model_state, settings):
+    """MODERATION_CONTEXT_LOOKUPS off (the benchmark's baseline): no commenter state is read."""
+    set_commenter_state(site, "troll", {"state": "banned"}, "mod")
+    settings.MODERATION_CONTEXT_LOOKUPS = False
+    assert submit(site, 1, author_id="troll", text=CIVIL).status == CommentStatus.APPROVED
+
+
+def test_copies_stored_first_and_decided_in_one_batch_count_in_order(site, make_comment, fresh_model_state):
+    """The decide path (stored comments): earlier items of a batch count; a comment is not its own copy."""
+    stored = [make_comment(author_id=f"new-{i}", story_id=f"s-{i}", text=LINK) for i in range(4)]
+    decide_comments([c.pk for c in stored])
+    outcomes = [Comment.objects.get(pk=c.pk) for c in stored]
+    assert [c.status for c in outcomes] == [CommentStatus.NEEDS_REVIEW] * 2 + [CommentStatus.REJECTED] * 2
+    assert "(copy 3, from a new commenter)" in outcomes[2].reasons[0]
+    assert "(copy 4, from a new commenter)" in outcomes[3].reasons[0]
+
+
+# --- Site link domains --------------------------------------------------------------------------------------
+
+
+def test_a_link_to_a_denied_domain_is_rejected_and_allowed_domains_do_not_hold(site, fresh_model_state):
+    from moderation.services import set_link_domains
+
+    set_link_domains(
+        site, allowed=["Gov.UK", "example.org"], denied=["cash-now.example.com"], actor_label="ed"
+    )
+    establish(site, "old-hand")
+    denied = submit(
+        site, 1, author_id="old-hand", text="See www.offers.cash-now.example.com for the real story on this."
+    )
+    assert denied.status == CommentStatus.REJECTED and denied.reason_codes[0] == "denied_link"
+    assert denied.reasons[0] == (
+        "a link to offers.cash-now.example.com: cash-now.example.com is on the site's deny list"
+    )
+    # A new commenter's link to an allowed domain (a subdomain of one) is not held; another one is.
+    assert submit(site, 2, author_id="new-1", text=LINK).status == CommentStatus.APPROVED
+    other = submit(site, 3, author_id="new-2", text=LINK.replace("myblog.example.org", "myblog dot com"))
+    assert other.status == CommentStatus.NEEDS_REVIEW and other.reasons[0].startswith("a link")
+    entry = AuditEntry.objects.get(action="link_domains_changed")
+    assert entry.after["allowed_link_domains"] == ["gov.uk", "example.org"]
+
+
+@pytest.mark.parametrize("entry", ["https://spam.example", "spam.example/path", "spam", "a..b.com", 5])
+def test_bad_link_domains_name_the_list_and_the_entry(site, entry):
+    from django.core.exceptions import ValidationError
+
+    from moderation.services import set_link_domains
+
+    with pytest.raises(ValidationError) as caught:
+        set_link_domains(site, allowed=[], denied=[entry], actor_label="ed")
+    assert caught.value.messages[0].startswith(f"denied_link_domains: {entry!r} is not")

@@ -3,7 +3,6 @@ same transaction. ``from moderation.services import X`` keeps working for every 
 
 from moderation.services.comments import (
     API_KEY_PREFIX,
-    DEFAULT_SITE_SLUG,
     MODERATOR_ACTIONS,
     REJECT_REASON_CODES,
     ActionConflict,
@@ -15,7 +14,6 @@ from moderation.services.comments import (
     apply_moderator_action,
     create_api_key,
     create_webhook_endpoint,
-    get_or_create_site,
     insert_rows,
     moderate_comments,
     record_model_decisions,
@@ -52,6 +50,7 @@ from moderation.services.privacy import (
     erase_author,
     truncate_ip,
 )
+from moderation.services.sites import DEFAULT_SITE_SLUG, get_or_create_site
 
 __all__ = [
     "requeue_stale",

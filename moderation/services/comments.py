@@ -32,16 +32,10 @@ from moderation.webhooks import generate_secret, write_outbox
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SITE_SLUG = "default"
 API_KEY_PREFIX = "mod_"
 
 
 # --- Sites and keys -----------------------------------------------------------------------------------------
-
-
-def get_or_create_site(slug: str = DEFAULT_SITE_SLUG, name: str | None = None) -> Site:
-    site, _ = Site.objects.get_or_create(slug=slug, defaults={"name": name or slug})
-    return site
 
 
 def create_api_key(site: Site, raw_key: str | None = None, name: str = "default") -> tuple[ApiKey, str]:

@@ -25,7 +25,14 @@ from moderation.models import (
 )
 from moderation.policy import SEVERITY
 from moderation.ratelimit import check_report_rate
-from moderation.validation import validate_author_id, validate_commenter, validate_link_domains
+from moderation.services.sites import DEFAULT_SITE_SLUG, get_or_create_site
+from moderation.validation import (
+    SubmissionError,
+    validate_author_id,
+    validate_commenter,
+    validate_link_domains,
+    validate_report,
+)
 from moderation.webhooks import write_outbox
 
 log = logging.getLogger(__name__)
@@ -179,6 +186,35 @@ def report_site_comment(
     if comment is None:
         raise Comment.DoesNotExist(f"no comment {site_comment_id or comment_id!r} on site {site.slug}")
     return report_comment(comment, reporter_id, reason)
+
+
+def report_from_task(
+    site_slug: str | None, payload: dict[str, Any], site_comment_id: str = "", comment_id: int | None = None
+) -> dict[str, Any]:
+    """The Celery task's report (``moderation.report_comment``): validated, then ``report_site_comment``. A
+    refused report (a bad field, an unknown comment, a reader over the limit) is logged and answered as
+    ``{"error": {"field", "message"}}``, never raised: retrying would not change it."""
+    try:
+        clean = validate_report(payload)
+        result = report_site_comment(
+            get_or_create_site(site_slug or DEFAULT_SITE_SLUG),
+            clean["reporter_id"],
+            clean["reason"],
+            site_comment_id=site_comment_id or "",
+            comment_id=comment_id,
+        )
+    except SubmissionError as exc:
+        log.warning("report refused (site_comment_id=%r): %s", site_comment_id, exc)
+        return {"error": {"field": exc.field, "message": exc.message}}
+    except (Comment.DoesNotExist, ReportRateLimited) as exc:
+        log.warning("report refused: %s", exc)
+        field = "reporter_id" if isinstance(exc, ReportRateLimited) else "site_comment_id"
+        return {"error": {"field": field, "message": str(exc)}}
+    return {
+        "comment_id": result.report.comment_id,
+        "created": result.created,
+        "sent_to_review": result.sent_to_review,
+    }
 
 
 def _back_to_review_if_reported(comment_id: int) -> tuple[bool, int]:

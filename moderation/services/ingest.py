@@ -4,6 +4,8 @@ decisions."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -23,6 +25,8 @@ from moderation.services.comments import (
     thresholds_by_comment,
     thresholds_by_story,
 )
+from moderation.services.sites import DEFAULT_SITE_SLUG, get_or_create_site
+from moderation.validation import SubmissionError, validate_submission
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +195,32 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
     # A scoring error, or a concurrent submission of one of these ids: the general path copes with both.
     stored = accept_comments(site, new, source)
     return retry + decide_comments(sorted({comment.pk for comment, _ in stored}))
+
+
+@dataclass(frozen=True)
+class Submissions:
+    """What ``submit_payloads`` did with a message's payloads: how many it accepted, each refused one (its
+    index, field and message), and the stored comments whose scoring failed and should be decided again."""
+
+    accepted: int
+    refused: list[dict[str, Any]]
+    retry: list[int]
+
+
+def submit_payloads(site_slug: str | None, payloads: list[Any]) -> Submissions:
+    """The Celery path's way in: validate each payload (an invalid one is logged and dropped, the rest go on:
+    a message is never retried for bad input), then store and decide the valid ones for the site
+    ``site_slug`` (the default site if None) with ``submit_and_decide``."""
+    cleans, refused = [], []
+    for index, payload in enumerate(payloads):
+        try:
+            cleans.append(validate_submission(payload))
+        except SubmissionError as exc:
+            sid = payload.get("site_comment_id") if isinstance(payload, dict) else None
+            log.warning("submission %d refused (site_comment_id=%r): %s", index, sid, exc)
+            refused.append({"index": index, "field": exc.field, "message": exc.message})
+    retry = submit_and_decide(get_or_create_site(site_slug or DEFAULT_SITE_SLUG), cleans) if cleans else []
+    return Submissions(len(cleans), refused, retry)
 
 
 def requeue_stale(older_than_seconds: int) -> tuple[int, int]:

@@ -35,7 +35,7 @@ from moderation.models import (
     WebhookDeliveryStatus,
 )
 from moderation.queue import producer, queue_names
-from moderation.services.comments import DEFAULT_SITE_SLUG
+from moderation.services.sites import DEFAULT_SITE_SLUG
 
 log = logging.getLogger(__name__)
 

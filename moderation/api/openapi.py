@@ -2,7 +2,7 @@
 
 A static document: the shapes, limits and error answers of ``moderation/api/v1.py``. The limits are read from
 the settings and ``validation.py`` when it is served, so the document cannot drift from what the API enforces;
-``tests/moderation/test_openapi.py`` checks it against the live API (and fuzzes the API from it with
+``tests/moderation/api/test_openapi.py`` checks it against the live API (and fuzzes the API from it with
 schemathesis).
 """
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-pytestmark = pytest.mark.urls("tests.moderation.perspective_test_urls")
+pytestmark = pytest.mark.urls("tests.moderation.api.perspective_test_urls")
 
 HARNESS = Path(__file__).resolve().parent.parent / "perspective_clients"
 INSULT = "What kind of idiot name is foo?"

@@ -12,7 +12,7 @@ from moderation.models import Comment, CommentStatus, WebhookDelivery, WebhookDe
 from moderation.services import create_webhook_endpoint, moderate_comments
 from moderation.webhooks import delivery as webhooks
 from tests.conftest import comment_payload, wait_for
-from tests.moderation.test_webhooks import Receiver
+from tests.moderation.webhooks.test_webhooks import Receiver
 
 pytestmark = pytest.mark.integration
 

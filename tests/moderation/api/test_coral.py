@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.moderation.perspective_test_urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.moderation.api.perspective_test_urls")]
 
 URL = "/coral/v1/moderation"
 SECRET = "ems_5d0c4a4ad3e0b6e1c8f7a2b9d4e6f8a0c2b4d6e8f0a2c4e6"

@@ -56,7 +56,7 @@ def test_same_site_comment_id_twice_is_one_comment(
 def test_a_new_text_under_the_same_id_is_an_edit_moderated_again(
     client, api_key, django_capture_on_commit_callbacks, no_broker
 ):
-    """Issue 21: an edit is not a duplicate (tests/moderation/test_desk_controls.py covers the history)."""
+    """Issue 21: an edit is not a duplicate (services/test_desk_controls.py covers the history)."""
     with django_capture_on_commit_callbacks(execute=True):
         first = post(client, comment_payload(7), api_key)
         second = post(client, comment_payload(7, text="edited text"), api_key)

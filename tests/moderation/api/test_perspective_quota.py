@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.moderation.perspective_test_urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.moderation.api.perspective_test_urls")]
 
 ANALYZE = "/v1alpha1/comments:analyze"
 SUGGEST = "/v1alpha1/comments:suggestscore"

@@ -14,7 +14,7 @@ from moderation.api.perspective import ATTRIBUTE_LABELS, detect_language, senten
 from moderation.models import SuggestedScore
 from moderation.scoring import current_model
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.moderation.perspective_test_urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.moderation.api.perspective_test_urls")]
 
 ANALYZE = "/v1alpha1/comments:analyze"
 SUGGEST = "/v1alpha1/comments:suggestscore"

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from moderation.models import AuditEntry, ModeratorSiteAccess, Site, Story, WordListEntry
 from moderation.services import ModelVerdict, record_model_decisions
-from tests.moderation.test_dashboard_views import RAW_MARKERS, THRESHOLDS, XSS, post, token
+from tests.moderation.dashboard.test_dashboard_views import RAW_MARKERS, THRESHOLDS, XSS, post, token
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,6 @@ The choice of a stacked site head over a calibration layer alone or a reweighted
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from pathlib import Path
 
@@ -161,14 +160,13 @@ def site_thresholds(
     review_budget: float,
     reject_precision: float,
 ) -> dict[str, float]:
-    """{"reject", "review"} for the adapted score on the site's labelled rows (see `fit_adapter`)."""
+    """{"reject", "review"} for the adapted score on the site's labelled rows (see `fit_adapter`). The review
+    threshold honours the budget first; reject is never below it (toxicity never rejects alone: the policy
+    needs a clear abuse label to agree, ``moderation.policy``)."""
     label = adapter.label
-    reject = site_reject(adapted, y, reject_precision, 1.0)
-    thresholds = {**model.thresholds, label: {"reject": reject, "review": reject}}
     rows = [{**s, label: float(a)} for s, a in zip(scored, adapted, strict=True)]
     floor = max(s[label] for s in adapter.score(model, list(NO_WORDS)))
-    fit = fit_review_threshold(rows, thresholds, review_budget, label=label, floor=floor)
-    return {
-        "reject": round(reject, 6),
-        "review": min(fit.review, reject) if not math.isnan(fit.review) else reject,
-    }
+    thresholds = {**model.thresholds, label: {"reject": 1.0, "review": 1.0}}
+    review = fit_review_threshold(rows, thresholds, review_budget, label=label, floor=floor).review
+    reject = max(site_reject(adapted, y, reject_precision, 1.0), review)
+    return {"reject": round(reject, 6), "review": review}

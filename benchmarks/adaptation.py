@@ -1,7 +1,7 @@
 """A site's own labels, fed in as its moderators would give them: what a site adapter (``training.adapter``,
 fitted by ``python -m training adapt``) does to the site's hold-out and to its moderators' workload.
 
-    python -m benchmarks adaptation [--model PATH] [--fast-stage | --second-stage] [--json]
+    python -m benchmarks adaptation [--model PATH] [--fast-stage | --second-stage] [--compare] [--json]
 
 Two labelled news sets stand in for one site's traffic each:
 
@@ -27,6 +27,10 @@ After 0, 250, 1,000 and all of the pool's labels (0: the shared model alone), pe
   other sites keep the shared model's scores exactly; these figures say how far the adapter's score has
   moved from a general one (a site whose label means something narrower, like Fox News's identity hate,
   moves far).
+
+``--compare`` also measures the options the adapter was chosen among (docs/adaptation.md), as ``options``
+per step: ``calibration`` (the stack on the model's label scores alone, no site head) and the site head at
+other regularisations (C 0.05 and 0.3; the adapter's is ``training.offline.adapt.HEAD_C``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import numpy as np
 from benchmarks.workload import _django, measure
 
 STEPS = (0, 250, 1000)
+OPTIONS = {"calibration": None, "head_C0.05": 0.05, "head_C0.3": 0.3}
 FOX_HOLDOUT_EVERY = 3  # the articles at positions 2, 5, 8 (file order) are the hold-out
 
 
@@ -149,7 +154,7 @@ def auc_against(y, adapted: np.ndarray, shared: np.ndarray) -> dict:
     return out
 
 
-def measure_site(model, site: Site, others: dict, progress=print) -> list[dict]:
+def measure_site(model, site: Site, others: dict, progress=print, compare: bool = False) -> list[dict]:
     from moderation.scoring import judge
     from training.offline.adapt import fit_adapter
 
@@ -176,12 +181,23 @@ def measure_site(model, site: Site, others: dict, progress=print) -> list[dict]:
         for name, (scored, y) in others.items():
             other_values, _ = scored.adapted(adapter)
             entry["other_sets"][name] = auc_against(y, other_values, scored.general)
+        if compare and n:
+            entry["options"] = {}
+            for option, head_c in OPTIONS.items():
+                fitted = fit_adapter(model, site.pool_texts[:n], site.pool_toxic[:n], head_c=head_c)
+                entry["options"][option] = {
+                    "holdout": auc_against(site.holdout.toxic, hold.adapted(fitted)[0], hold.general),
+                    "other_sets": {
+                        name: auc_against(y, scored.adapted(fitted)[0], scored.general)
+                        for name, (scored, y) in others.items()
+                    },
+                }
         progress(f"{site.name}: {n} labels: hold-out AUC {entry['holdout']['roc_auc']}")
         results.append(entry)
     return results
 
 
-def run(model_path: Path | None, second_stage: bool | None, progress=print) -> dict:
+def run(model_path: Path | None, second_stage: bool | None, progress=print, compare: bool = False) -> dict:
     _django()
     from training.offline import news
     from training.runtime import load_model
@@ -203,7 +219,7 @@ def run(model_path: Path | None, second_stage: bool | None, progress=print) -> d
             "holdout": len(site.holdout.texts),
             "holdout_positives": int(sum(site.holdout.toxic)),
             "note": f"{site.holdout.note}; {site.note}",
-            "steps": measure_site(model, site, others, progress),
+            "steps": measure_site(model, site, others, progress, compare),
         }
     return result
 
@@ -234,11 +250,14 @@ def main() -> None:
     stage = parser.add_mutually_exclusive_group()
     stage.add_argument("--second-stage", action="store_true", help="with the second stage on")
     stage.add_argument("--fast-stage", action="store_true", help="with the second stage off")
+    parser.add_argument(
+        "--compare", action="store_true", help="also the options the adapter was chosen among"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     second_stage = True if args.second_stage else False if args.fast_stage else None
     quiet = lambda message: None  # noqa: E731
-    result = run(args.model, second_stage, progress=quiet if args.json else print)
+    result = run(args.model, second_stage, progress=quiet if args.json else print, compare=args.compare)
     if args.json:
         print(json.dumps(result, indent=1, ensure_ascii=False))
     else:

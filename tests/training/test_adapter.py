@@ -134,3 +134,11 @@ def test_adapt_command_names_a_bad_label(tmp_path, capsys):
     _export(labels, [("x", "rubbish")])
     assert main(["adapt", "--labels", str(labels), "--out", str(tmp_path / "a.joblib")]) == 2
     assert "rubbish" in capsys.readouterr().err
+
+
+def test_without_a_head_the_adapter_is_a_calibration_layer(model):
+    texts, y = _site(60, seed=4)
+    calibration = fit_adapter(model, texts, y, head_c=None)
+    assert not calibration.head_coef.any() and calibration.stack_coef[-1] == 0.0
+    scores = calibration.score(model, ["buy fresh mango today"])
+    assert 0.0 < scores[0]["toxicity"] < 1.0

@@ -81,20 +81,21 @@ def fit_adapter(
     y: list[int],
     *,
     label: str = GENERAL,
-    head_c: float = HEAD_C,
+    head_c: float | None = HEAD_C,
     review_budget: float = 0.15,
     reject_precision: float = 0.95,
     seed: int = 0,
 ) -> SiteAdapter:
     """Fit a site adapter for `label` on a site's labelled comments (`texts`, 0/1 `y`) over `model` as served.
 
-    The head is a class-balanced L2 logistic regression (C = `head_c`) on the model's fast-stage features; the
-    stack is a logistic regression on the model's label log-odds and the head's out-of-fold log-odds (5-fold,
-    so the stack learns how far to trust the head from rows it did not fit). Site thresholds for the adapted
-    score, from its out-of-fold values on the labels: review flags at most `review_budget` of them (with the
-    other labels at the model's review thresholds, ``training.budget.fit_review_threshold``; never at or below
-    what a comment with no words scores), reject is the lowest score whose rejections are `reject_precision`
-    right (else the review threshold's ceiling, 1.0: no automatic rejection by this label).
+    The head is a class-balanced L2 logistic regression (C = `head_c`) on the model's fast-stage features
+    (`head_c` None: no head, the stack alone is a calibration layer on the model's scores, the option it was
+    compared with); the stack is a logistic regression on the model's label log-odds and the head's
+    out-of-fold log-odds (5-fold, so the stack learns how far to trust the head from rows it did not fit).
+    Site thresholds for the adapted score, from its out-of-fold values on the labels: review flags at most
+    `review_budget` of them (with the other labels at the model's review thresholds,
+    ``training.budget.fit_review_threshold``; never at or below what a comment with no words scores), reject
+    is the lowest score whose rejections are `reject_precision` right, never below review (else 1.0).
 
     Raises `ValueError` if `label` is not the model's, or there are fewer than `MIN_PER_CLASS` labels of
     either class."""
@@ -115,19 +116,23 @@ def fit_adapter(
     scored = model.score(texts)
     base = np.array([[s[name] for name in model.labels] for s in scored])
     features = model.feature_matrix(texts)
-    head = LogisticRegression(C=head_c, class_weight="balanced", max_iter=2000)
-    folds = StratifiedKFold(
-        n_splits=min(5, positives, len(target) - positives), shuffle=True, random_state=seed
-    )
-    out_of_fold = cross_val_predict(head, features, target, cv=folds, method="decision_function")
-    head.fit(features, target)
+    head_coef, head_intercept = np.zeros(features.shape[1], dtype=np.float32), 0.0
+    out_of_fold = np.zeros(len(target))
+    if head_c is not None:
+        head = LogisticRegression(C=head_c, class_weight="balanced", max_iter=2000)
+        folds = StratifiedKFold(
+            n_splits=min(5, positives, len(target) - positives), shuffle=True, random_state=seed
+        )
+        out_of_fold = cross_val_predict(head, features, target, cv=folds, method="decision_function")
+        head.fit(features, target)
+        head_coef, head_intercept = head.coef_[0].astype(np.float32), float(head.intercept_[0])
     stack_inputs = np.column_stack([log_odds(base), out_of_fold])
     stack = LogisticRegression(C=STACK_C, max_iter=1000).fit(stack_inputs, target)
     adapter = SiteAdapter(
         label=label,
         base_labels=list(model.labels),
-        head_coef=head.coef_[0].astype(np.float32),
-        head_intercept=float(head.intercept_[0]),
+        head_coef=head_coef,
+        head_intercept=head_intercept,
         stack_coef=stack.coef_[0].astype(np.float64),
         stack_intercept=float(stack.intercept_[0]),
         thresholds={},

@@ -21,7 +21,8 @@ After 0, 250, 1,000 and all of the pool's labels (0: the shared model alone), pe
 - ``workload``: the workload benchmark's figures (``benchmarks.workload.measure``: civil held / rejected,
   toxic held or rejected, caught at 10/15/20% held) on the hold-out, every comment through the one verdict
   (``moderation.scoring.judge``) at the site's thresholds: the model's, with the adapter's for toxicity
-  (review: a 15% review budget on the labels seen; reject: 95% precision on them, or none);
+  (review: a review budget on the labels seen, set to the share of them the shared model flags, so the
+  adapter is measured at the site's workload; reject: 95% precision on them, or none);
 - ``other_sets``: ROC AUC of the same adapted score on the other news sets (Globe and Mail level >= 2 and
   >= 3, the other site's hold-out) against the shared model's. An adapter serves only its own site, so the
   other sites keep the shared model's scores exactly; these figures say how far the adapter's score has
@@ -154,15 +155,31 @@ def auc_against(y, adapted: np.ndarray, shared: np.ndarray) -> dict:
     return out
 
 
+def flagged_share(model, scored: list[dict[str, float]], n: int) -> float:
+    """The share of the first `n` labelled comments the shared model flags (holds or rejects) at its own
+    thresholds: the site's review budget for its adapter, so that the adapter is measured at the workload
+    the site had (a labels pool is not the site's traffic mix: a fixed 15% of it means another workload)."""
+    from moderation.scoring import judge
+
+    if not n:
+        return 0.0
+    flagged = sum(judge(s, model.thresholds, model.version).outcome != "approved" for s in scored[:n])
+    return min(max(flagged / n, 0.01), 0.99)
+
+
 def measure_site(model, site: Site, others: dict, progress=print, compare: bool = False) -> list[dict]:
     from moderation.scoring import judge
     from training.offline.adapt import fit_adapter
 
     hold = Scored(model, site.holdout.texts)
+    pool_scored = model.score(site.pool_texts)
     results = []
     for n in label_steps(len(site.pool_texts)):
         started = time.perf_counter()
-        adapter = fit_adapter(model, site.pool_texts[:n], site.pool_toxic[:n]) if n else None
+        budget = flagged_share(model, pool_scored, n)
+        adapter = (
+            fit_adapter(model, site.pool_texts[:n], site.pool_toxic[:n], review_budget=budget) if n else None
+        )
         fit_seconds = round(time.perf_counter() - started, 1)
         thresholds = {**model.thresholds, **(adapter.thresholds if adapter else {})}
         values, scores = hold.adapted(adapter)
@@ -173,6 +190,7 @@ def measure_site(model, site: Site, others: dict, progress=print, compare: bool 
             "labels": n,
             "positives": int(sum(site.pool_toxic[:n])),
             "fit_seconds": fit_seconds,
+            "review_budget": round(budget, 4),
             "thresholds": thresholds["toxicity"],
             "holdout": auc_against(site.holdout.toxic, values, hold.general),
             "workload": measure(site.holdout, verdicts, None),
@@ -184,7 +202,9 @@ def measure_site(model, site: Site, others: dict, progress=print, compare: bool 
         if compare and n:
             entry["options"] = {}
             for option, head_c in OPTIONS.items():
-                fitted = fit_adapter(model, site.pool_texts[:n], site.pool_toxic[:n], head_c=head_c)
+                fitted = fit_adapter(
+                    model, site.pool_texts[:n], site.pool_toxic[:n], head_c=head_c, review_budget=budget
+                )
                 entry["options"][option] = {
                     "holdout": auc_against(site.holdout.toxic, hold.adapted(fitted)[0], hold.general),
                     "other_sets": {

@@ -1,6 +1,8 @@
 """The building blocks of `python -m benchmarks adaptation`: which labels each simulated site feeds in and
 which it holds out. The figures themselves are the benchmark's job."""
 
+import pytest
+
 from benchmarks import adaptation as bench
 from training.offline import datasets
 
@@ -35,3 +37,13 @@ def test_the_civil_comments_site_holds_out_the_test_split_and_never_a_training_r
         assert datasets.split_of(datasets.match_key(text), seed) == "test"
     assert not set(site.pool_texts) & set(site.holdout.texts)
     assert 0 < sum(site.holdout.toxic) < len(site.holdout.toxic)
+
+
+def test_the_review_budget_is_the_share_the_shared_model_flags():
+    from training.runtime import default_model_path, load_model
+
+    model = load_model(default_model_path(), second_stage=False)
+    scored = model.score(["you are a worthless idiot", "thanks for the report", "see you at the meeting"])
+    assert bench.flagged_share(model, scored, 0) == 0.0
+    assert bench.flagged_share(model, scored, 3) == pytest.approx(1 / 3)
+    assert bench.flagged_share(model, scored[1:], 2) == 0.01  # never a zero budget

@@ -142,3 +142,11 @@ def test_without_a_head_the_adapter_is_a_calibration_layer(model):
     assert not calibration.head_coef.any() and calibration.stack_coef[-1] == 0.0
     scores = calibration.score(model, ["buy fresh mango today"])
     assert 0.0 < scores[0]["toxicity"] < 1.0
+
+
+def test_the_feature_matrix_is_what_the_fast_stage_heads_read(model):
+    texts = ["you are a worthless idiot", "thanks for the report"]
+    proba = model._heads.predict_proba(model.feature_matrix(texts))
+    scores = model.score(texts)
+    assert model.feature_matrix(texts).shape == (2, model.n_features)
+    np.testing.assert_allclose(proba, [[s[label] for label in model.labels] for s in scores], rtol=1e-6)

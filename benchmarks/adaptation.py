@@ -260,7 +260,7 @@ def _print(result: dict) -> None:
                 f"{step['labels']:5d} labels: AUC {h['roc_auc']:.3f} [{lo:.3f}, {hi:.3f}] ({diff:+.3f}) | "
                 f"civil held {w['civil_held']['share']:.1%} rej {w['civil_rejected']['share']:.1%} | toxic "
                 f"held/rej {w['toxic_held_or_rejected']['share']:.1%} | caught at 15% {caught} | "
-                f"others {others}"
+                f"other sets, if it were applied there: {others}"
             )
 
 

@@ -18,6 +18,8 @@ BENCHMARKS = {
     "workload": ("benchmarks.workload", ["--json"]),
     # identity_attack, threat and spam as signals of their own (issue 22 part 3)
     "signals": ("benchmarks.signals", ["--json"]),
+    # a site's own labels through a site adapter: hold-out AUC and workload after 0/250/1,000/all (issue 20)
+    "adaptation": ("benchmarks.adaptation", ["--json"]),
 }
 
 

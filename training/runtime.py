@@ -190,6 +190,15 @@ class ModelArtifact:
                 f"model {self.version}: the second stage's ONNX encoder does not load: {exc}"
             ) from None
 
+    def feature_matrix(self, texts: list[str]):
+        """The fast stage's sparse feature matrix (n_texts, `n_features`) of `texts`: what its heads read, and
+        what a site adapter's head (`training.adapter`) reads."""
+        return self._matrix(list(texts)).tocsr()
+
+    @property
+    def n_features(self) -> int:
+        return int(self._heads.coef_.shape[0])
+
     def _matrix(self, texts: list[str]):
         return self._matrix_of_normalised(self._normalizer.transform(texts))
 

@@ -1,4 +1,5 @@
-"""`python -m training {train,evaluate,predict,compare,export-onnx,report}` — the offline command line.
+"""`python -m training {train,evaluate,predict,compare,export-onnx,report,thresholds,adapt}` — the offline
+command line.
 
 Errors name the bad argument and exit with status 2 (argparse convention); a model that fails verification
 exits with status 3.
@@ -187,6 +188,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--reject-precision", type=_share, default=0.95, help="an abuse label alone (0.95)")
     p.add_argument("--review-precision", type=_share, default=0.95, help="an abuse label's review (0.95)")
+
+    p = sub.add_parser(
+        "adapt",
+        help="fit a site adapter (a site head + calibration on top of a model, with the site's thresholds) "
+        "from a site's moderator labels (docs/adaptation.md)",
+    )
+    model_arg(p)
+    p.add_argument("--labels", type=_existing_file, required=True, help="CSV from `manage.py export_labels`")
+    p.add_argument("--out", type=Path, required=True, help="adapter path (.joblib + .json sidecar)")
+    p.add_argument("--site", default="", help="the site's name, recorded in the adapter's version")
+    p.add_argument("--label", choices=LABELS, default="toxicity", help="the label re-scored (toxicity)")
+    p.add_argument(
+        "--review-budget",
+        type=_share,
+        default=0.15,
+        help="share of the site's labelled comments the adapted score may flag (default 0.15)",
+    )
+    p.add_argument("--reject-precision", type=_share, default=0.95, help="automatic rejections (0.95)")
     return parser
 
 
@@ -406,6 +425,44 @@ def cmd_thresholds(args) -> int:
     return 0
 
 
+def cmd_adapt(args) -> int:
+    from training.adapter import save_adapter
+    from training.offline.adapt import fit_adapter, read_export
+    from training.offline.datasets import DataError
+
+    model = _load(args.model)
+    try:
+        texts, y, skipped = read_export(args.labels, args.label)
+    except DataError as exc:
+        print(f"error: --labels: {exc}", file=sys.stderr)
+        return 2
+    for reason, count in sorted(skipped.items()):
+        print(f"skipped {count} row(s): {reason}")
+    started = time.perf_counter()
+    try:
+        adapter = fit_adapter(
+            model,
+            texts,
+            y,
+            label=args.label,
+            review_budget=args.review_budget,
+            reject_precision=args.reject_precision,
+        )
+    except ValueError as exc:
+        print(f"error: --labels: {exc}", file=sys.stderr)
+        return 2
+    adapter = save_adapter(adapter, args.out, model, site=args.site)
+    auc = adapter.fit["out_of_fold_auc"]
+    print(
+        f"wrote {args.out} version {adapter.version} on model {model.version} from {len(y)} labels "
+        f"({sum(y)} {args.label}) in {time.perf_counter() - started:.0f}s; out-of-fold ROC AUC on them: "
+        f"shared model {auc['shared_model']}, adapted {auc['adapted']} "
+        "(the adapter's own labels: measure it on a hold-out)"
+    )
+    print(f"site thresholds: {json.dumps(adapter.thresholds)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -423,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_report(args)
     if args.command == "thresholds":
         return cmd_thresholds(args)
+    if args.command == "adapt":
+        return cmd_adapt(args)
     parser.error(f"unknown command {args.command!r}")  # unreachable: argparse enforces the choices
     return 2
 

@@ -211,6 +211,8 @@ def queue(request: HttpRequest) -> HttpResponse:
             else "",
             "commenter_states": CommenterState.choices,
             "page_qs": filters.querystring(),
+            # The counts poll also asks how many comments entered this queue since the page was drawn.
+            "counts_qs": "?" + urlencode({**filters.params(), "since": timezone.now().isoformat()}),
             "model_error": explaining.model_error() if not thresholds else "",
             "poll_seconds": getattr(settings, "MODERATION_DASHBOARD_POLL_SECONDS", 10),
         },
@@ -221,8 +223,21 @@ def queue(request: HttpRequest) -> HttpResponse:
 @login_required
 @never_cache
 def counts(request: HttpRequest) -> JsonResponse:
-    """Tab counts for the page to refresh without reloading: {"counts": {status: n, "all": n}}."""
-    return JsonResponse({"counts": queries.queue_counts(request.user)})
+    """Tab counts for the page to refresh without reloading: {"counts": {status: n, "all": n}}. With
+    ``since`` (the ISO time the queue page was drawn) and that page's filters, also ``new``: how many
+    comments entered that queue since, for the "N new comments — show" prompt."""
+    body: dict = {"counts": queries.queue_counts(request.user)}
+    raw_since = request.GET.get("since", "")
+    if raw_since:
+        since = parse_datetime(raw_since)
+        if since is None or timezone.is_naive(since):
+            return JsonResponse({"error": "since must be an ISO 8601 date-time with a time zone"}, status=400)
+        try:
+            filters = queries.QueueFilters.from_query(request.GET)
+        except queries.FilterError as exc:
+            return JsonResponse({"error": str(exc)}, status=400)
+        body["new"] = queries.new_since(filters, since, request.user)
+    return JsonResponse(body)
 
 
 @require_GET

@@ -222,6 +222,17 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=N
     )
 
 
+def new_since(filters: QueueFilters, since: datetime, user=None) -> int:
+    """How many comments of the queue ``filters`` show entered it after ``since`` (when the moderator's page
+    was drawn): decided into it (by the model, an undo, readers' reports) or submitted since; for the
+    Reported queue, comments reported since. What the "N new comments — show" prompt counts."""
+    rows = queue_queryset(filters, user=user).order_by()
+    if filters.status == REPORTED:
+        reported = Report.objects.filter(resolved_at__isnull=True, created_at__gt=since)
+        return rows.filter(pk__in=reported.values("comment_id")).count()
+    return rows.filter(Q(decided_at__gt=since) | Q(submitted_at__gt=since)).count()
+
+
 def queue_counts(user=None) -> dict[str, int]:
     """Comments per status (of the sites ``user`` may see, if given), and ``all``."""
     rows = scope_comments(Comment.objects.all(), user)

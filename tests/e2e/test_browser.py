@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -435,4 +436,41 @@ def test_a_new_moderator_clears_fifty_mixed_comments_by_keyboard(page, transacti
         Comment.objects.filter(status="rejected").count()
         == 50 - Comment.objects.filter(status="approved").count()
     )
+    check_clean(page)
+
+
+def test_new_comments_wait_behind_a_prompt_not_under_the_cursor(page, queue_of_mixed_comments):
+    """Issue 21: the list is not redrawn while a moderator works it; a prompt says how many comments entered
+    the queue since the page was drawn, and "show" brings them in."""
+    from moderation.services import ModelVerdict, accept_comment, record_model_decisions
+    from moderation.validation import validate_submission
+    from tests.conftest import comment_payload
+
+    page.goto("/login/")
+    page.fill("#id_username", "mod")
+    page.fill("#id_password", PASSWORD)
+    press(page, "Enter")
+    page.wait_for_selector(".item.current")
+    assert page.locator("#new-comments").is_hidden()
+    time.sleep(1.1)  # the page's time has passed: what is decided now is new to it
+    for n in range(2):
+        comment, _ = accept_comment(
+            queue_of_mixed_comments,
+            validate_submission(comment_payload(f"late-{n}", text=f"A late reply number {n}, rather rude.")),
+            "api",
+        )
+        record_model_decisions(
+            [
+                ModelVerdict(
+                    comment.pk, {"toxicity": 0.6, "insult": 0.04, "spam": 0.02}, "tox-spam-demo", THRESHOLDS
+                )
+            ]
+        )
+    page.wait_for_selector("#new-comments:not([hidden])", timeout=15_000)
+    assert page.inner_text("#show-new") == "2 new comments — show"
+    assert page.locator("ol.items > li.item").count() == len(COMMENTS)  # nothing moved under the cursor
+    with page.expect_navigation():
+        page.click("#show-new")
+    assert page.locator("ol.items > li.item").count() == len(COMMENTS) + 2
+    assert page.locator("#new-comments").is_hidden()
     check_clean(page)

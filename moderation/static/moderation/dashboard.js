@@ -269,6 +269,14 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
           if (!data || !data.counts) { return; }
+          var prompt = $("#new-comments");
+          if (prompt && typeof data.new === "number" && data.new > 0) {
+            // The list is not redrawn under the moderator's cursor: a prompt says what is waiting, and
+            // "show" reloads the page (the cursor is kept by comment id).
+            $("#show-new", prompt).textContent =
+              data.new + (data.new === 1 ? " new comment" : " new comments") + " — show";
+            prompt.hidden = false;
+          }
           Object.keys(data.counts).forEach(function (status) {
             var count = $('a[data-status="' + status + '"] .count', tabs);
             if (count && count.textContent !== String(data.counts[status])) {

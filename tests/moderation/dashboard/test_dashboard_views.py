@@ -618,3 +618,31 @@ def test_stats_page_draws_charts(logged_in, held, moderator):
 def test_stats_page_with_no_data(logged_in):
     page = logged_in.get("/dashboard/stats/").content.decode()
     assert page.count("No data yet.") == 5
+
+
+def test_counts_say_how_many_comments_entered_the_queue_since_the_page(client, moderator, make_comment):
+    """The "N new comments — show" prompt's number: comments decided into (or submitted to) this queue, with
+    these filters, after the page was drawn."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from moderation.models import Comment
+
+    client.force_login(moderator)
+    before, after = make_comment(story_id="s-1"), make_comment(story_id="s-1")
+    other_story = make_comment(story_id="s-2")
+    drawn = timezone.now()
+    Comment.objects.filter(pk=before.pk).update(
+        status="needs_review", decided_at=drawn - dt.timedelta(minutes=1)
+    )
+    Comment.objects.filter(pk__in=[after.pk, other_story.pk]).update(
+        status="needs_review", decided_at=drawn + dt.timedelta(seconds=5)
+    )
+    since = drawn.isoformat()
+    everything = client.get("/dashboard/counts", {"since": since}).json()
+    assert everything["new"] == 2 and everything["counts"]["needs_review"] == 3
+    assert client.get("/dashboard/counts", {"since": since, "story": "s-1"}).json()["new"] == 1
+    assert "new" not in client.get("/dashboard/counts").json()
+    naive = client.get("/dashboard/counts", {"since": "2026-12-02T10:00:00"})
+    assert naive.status_code == 400 and "time zone" in naive.json()["error"]

@@ -259,7 +259,8 @@ MODERATION_REPORT_WINDOW_SECONDS = env.int("MODERATION_REPORT_WINDOW_SECONDS", d
 # approved; a burst is more than BURST_LIMIT comments in BURST_WINDOW seconds; copies of one text are spam
 # from the third within COPY_WINDOW seconds on a site (any commenters) or COMMENTER_COPY_WINDOW (one
 # commenter).
-# Off: no commenter state or context lookups at all (the benchmark's side-by-side measure of their cost).
+# Off: no context lookups at all: commenter states, context signals, word lists, story controls
+# (selectors.context; the benchmark's side-by-side measure of their cost).
 MODERATION_CONTEXT_LOOKUPS = env.bool("MODERATION_CONTEXT_LOOKUPS", default=True)
 MODERATION_ESTABLISHED_AFTER = env.int("MODERATION_ESTABLISHED_AFTER", default=3)
 MODERATION_BURST_LIMIT = env.int("MODERATION_BURST_LIMIT", default=10)

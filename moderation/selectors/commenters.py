@@ -101,8 +101,6 @@ def commenter_states(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
 def collect(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
     """Collector: the commenter's state, then the context signals, sharing the one read of the states (a
     trusted commenter is never "new")."""
-    if not settings.MODERATION_CONTEXT_LOOKUPS:
-        return [() for _ in items]
     states = _state_signals(items)
     trusted = {key for key, signal in states.items() if signal.action == "trust"}
     found = context_signals(items, trusted=trusted)

@@ -391,20 +391,29 @@ def bulk(request: HttpRequest) -> HttpResponse:
     return _moderate(request, expected, action, f"bulk {action}", via="bulk")
 
 
+def _posted_author(request: HttpRequest) -> tuple[int | None, str]:
+    """(site id, author id) from a POST naming one author on one site; (None, "") if either is missing. Raises
+    Http404 for a site this moderator may not see (site scoping, issue 5)."""
+    site_id = request.POST.get("site_id", "")
+    author_id = request.POST.get("author_id", "")
+    if not site_id.isdigit() or not author_id:
+        return None, ""
+    site_ids = queries.visible_site_ids(request.user)
+    if site_ids is not None and int(site_id) not in site_ids:
+        raise Http404("no such site")
+    return int(site_id), author_id
+
+
 @require_POST
 @login_required
 def reject_author(request: HttpRequest) -> HttpResponse:
     """Reject every needs-review comment of one author (``site_id``, ``author_id``)."""
-    site_id = request.POST.get("site_id", "")
-    author_id = request.POST.get("author_id", "")
-    if not site_id.isdigit() or not author_id:
+    site_id, author_id = _posted_author(request)
+    if site_id is None:
         return HttpResponseBadRequest("site_id and author_id are required")
-    site_ids = queries.visible_site_ids(request.user)
-    if site_ids is not None and int(site_id) not in site_ids:
-        raise Http404("no such site")  # site scoping (issue 5)
     try:
         result = reject_pending_by_author(
-            int(site_id),
+            site_id,
             author_id,
             request.user,
             request.POST.get("reason_code", ""),
@@ -590,14 +599,10 @@ def set_commenter(request: HttpRequest) -> HttpResponse:
     """Set a commenter's state on one site (issue 21): ``site_id``, ``author_id``, ``state``, ``until`` (a
     date and time, read in the dashboard's time zone, for "suspended"), ``reason``. Applies to the comments
     decided from now on; audited."""
-    site_id = request.POST.get("site_id", "")
-    author_id = request.POST.get("author_id", "")
-    if not site_id.isdigit() or not author_id:
+    site_id, author_id = _posted_author(request)
+    if site_id is None:
         return HttpResponseBadRequest("site_id and author_id are required")
-    site_ids = queries.visible_site_ids(request.user)
-    if site_ids is not None and int(site_id) not in site_ids:
-        raise Http404("no such site")  # site scoping (issue 5)
-    site = get_object_or_404(Site, pk=int(site_id))
+    site = get_object_or_404(Site, pk=site_id)
     until = request.POST.get("until", "").strip()
     data = {"state": request.POST.get("state", ""), "reason": request.POST.get("reason", "")}
     if until:

@@ -84,20 +84,23 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
     retry: list[int] = []
     # Each comment's site's thresholds (per-site policy_overrides, issue 5).
     thresholds = thresholds_by_comment([pk for pk, _, _ in rows], model.thresholds)
+
+    def verdict(pk: int, text: str, lang: str, scores) -> ModelVerdict:
+        return ModelVerdict(
+            pk,
+            scores,
+            model.version,
+            thresholds[pk],
+            text=text,
+            declared_language=lang,
+            signals=signals[pk],
+            revision=revisions[pk],
+        )
+
     try:
         all_scores = model.score([text for _, text, _ in rows])
         verdicts = [
-            ModelVerdict(
-                pk,
-                scores,
-                model.version,
-                thresholds[pk],
-                text=text,
-                declared_language=lang,
-                signals=signals[pk],
-                revision=revisions[pk],
-            )
-            for (pk, text, lang), scores in zip(rows, all_scores, strict=True)
+            verdict(pk, text, lang, scores) for (pk, text, lang), scores in zip(rows, all_scores, strict=True)
         ]
     except Exception:
         log.exception("batch scoring of %d comments failed; scoring one by one", len(rows))
@@ -112,18 +115,7 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
                 if comment is not None and comment.status == CommentStatus.QUEUED:
                     retry.append(pk)
                 continue
-            verdicts.append(
-                ModelVerdict(
-                    pk,
-                    scores,
-                    model.version,
-                    thresholds[pk],
-                    text=text,
-                    declared_language=lang,
-                    signals=signals[pk],
-                    revision=revisions[pk],
-                )
-            )
+            verdicts.append(verdict(pk, text, lang, scores))
     record_model_decisions(verdicts)
     return retry
 

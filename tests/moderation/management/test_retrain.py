@@ -68,6 +68,7 @@ def small_config(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.trains
 @pytest.mark.django_db
 def test_retrain_runs_the_loop_end_to_end(site_with_labels, small_config, tmp_path, capsys):
     call_command("bootstrap")  # a fresh install: the shipped model registered and active
@@ -111,6 +112,7 @@ def test_retrain_runs_the_loop_end_to_end(site_with_labels, small_config, tmp_pa
 
 
 @pytest.mark.integration
+@pytest.mark.trains
 @pytest.mark.django_db
 def test_the_readme_steps_one_at_a_time(site_with_labels, small_config, tmp_path, monkeypatch, capsys):
     """export_labels --holdout-share → train --labels (default path) → compare on the hold-out, and refused on

@@ -16,10 +16,11 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from moderation.api.v1 import authenticate, error, read_json_body
-from moderation.models import Comment, Commenter, CommentStatus
-from moderation.services import ReportRateLimited, report_comment, set_commenter_state
-from moderation.services.community import commenter_snapshot
+from moderation.api.json_io import error, read_json_body
+from moderation.api.v1 import authenticate
+from moderation.models import Comment, Commenter
+from moderation.services import ReportRateLimited, set_commenter_state
+from moderation.services.community import commenter_snapshot, report_site_comment
 from moderation.validation import SubmissionError, validate_author_id, validate_report
 
 
@@ -67,26 +68,20 @@ def reports(request: HttpRequest, comment_id: int) -> JsonResponse:
         clean = validate_report(read_json_body(request))
     except SubmissionError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
-    comment = (
-        Comment.objects.filter(pk=comment_id, site=site)
-        .exclude(status=CommentStatus.ERASED)
-        .select_related("site")
-        .first()
-    )
-    if comment is None:
-        return error(404, "id", f"no comment {comment_id} for this site")
     try:
-        result = report_comment(comment, clean["reporter_id"], clean["reason"])
+        result = report_site_comment(site, clean["reporter_id"], clean["reason"], comment_id=comment_id)
+    except Comment.DoesNotExist:
+        return error(404, "id", f"no comment {comment_id} for this site")
     except ReportRateLimited as exc:
         return error(429, "reporter_id", str(exc), Retry_After=str(exc.retry_after))
-    comment.refresh_from_db(fields=["status"])
+    status = Comment.objects.filter(pk=comment_id).values_list("status", flat=True).get()
     return JsonResponse(
         {
-            "comment_id": comment.pk,
+            "comment_id": comment_id,
             "reporter_id": result.report.reporter_id,
             "duplicate": not result.created,
             "open_reports": result.open_reports,
-            "status": comment.status,
+            "status": status,
             "sent_to_review": result.sent_to_review,
         },
         status=201 if result.created else 200,

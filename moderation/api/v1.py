@@ -323,8 +323,10 @@ def story(request: HttpRequest, story_id: str) -> JsonResponse:
     site = authenticate(request)
     if isinstance(site, JsonResponse):
         return site
-    if len(story_id) > 255:
-        return error(400, "story_id", f"is {len(story_id)} characters; the limit is 255")
+    if len(story_id) > STRING_LIMITS["story_id"]:
+        return error(
+            400, "story_id", f"is {len(story_id)} characters; the limit is {STRING_LIMITS['story_id']}"
+        )
     if request.method == "GET":
         return JsonResponse(story_state(story_id, story_for(site, story_id)))
     try:

@@ -2,7 +2,7 @@
 
 ``collect`` (listed in ``selectors.context.COLLECTORS``) gives both, sharing one read of the states:
 
-- ``commenter_states``: the commenter's state set by the site or a moderator (``models.Commenter``): banned
+- the commenter's state set by the site or a moderator (``models.Commenter``): banned
   rejects with the reason given, suspended rejects until the date, pre-moderated holds, trusted approves what
   the model would only hold (and a trusted commenter is never "new").
 - ``context_signals``: what the commenter is doing.
@@ -90,12 +90,6 @@ def _state_signals(items: Sequence[ContextItem]) -> dict[tuple[int, str], Signal
         if signal is not None:
             signals[(site_id, author_id)] = signal
     return signals
-
-
-def commenter_states(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:
-    """Collector: each item's commenter state as a signal (one query)."""
-    signals = _state_signals(items)
-    return [(signals[key],) if (key := (item.site_id, item.author_id)) in signals else () for item in items]
 
 
 def collect(items: Sequence[ContextItem]) -> list[tuple[Signal, ...]]:

@@ -133,14 +133,12 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
     if edits:
         revised = {c.site_comment_id: c for c in revise_comments(site, edits)}
         stored = [revised.get(c.site_comment_id, c) for c in stored]
-    known = {c.site_comment_id: c.status for c in stored}
+    known = {c.site_comment_id for c in stored}
     new = [clean for sid, clean in unique.items() if sid not in known]
     retry: list[int] = []
-    if any(status == CommentStatus.QUEUED for status in known.values()):
-        queued = Comment.objects.filter(
-            site=site, site_comment_id__in=list(known), status=CommentStatus.QUEUED
-        ).values_list("pk", flat=True)
-        retry += decide_comments(list(queued))
+    queued = [c.pk for c in stored if c.status == CommentStatus.QUEUED]  # just read (or revised) above
+    if queued:
+        retry += decide_comments(queued)
     if not new:
         return retry
     verdicts = None

@@ -41,7 +41,8 @@ bench: $(STAMP)
 model: embeddings
 	$(PY) -m training train --second-stage --training-thresholds --out var/models/trained.joblib
 	$(PY) -m training export-onnx --model var/models/trained.joblib --out var/models/onnx.joblib
-	$(PY) -m training thresholds --model var/models/onnx.joblib --out models/default.joblib
+	$(PY) -m training heads --model var/models/onnx.joblib --out var/models/heads.joblib
+	$(PY) -m training thresholds --model var/models/heads.joblib --out models/default.joblib
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -49,6 +49,7 @@ __all__ = [
     "EmbeddingUnavailable",
     "Embedder",
     "SecondStage",
+    "StageHead",
     "available",
     "embedder_identity",
     "finetuned_embedder",
@@ -275,6 +276,29 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class StageHead:
+    """A further label the second stage re-scores from the same sentence vectors (plain numbers, no torch):
+    identity hate and threats, which the fast stage's word features rank poorly (`training.offline.heads`).
+    It re-scores the rows the stage embeds anyway (its band), so it costs a dot product, not an encoder pass.
+
+    VERSIONED CONTRACT like `SecondStage`: add fields with defaults only.
+    """
+
+    label: str
+    coef: np.ndarray  # (EMBEDDING_DIM,) float32
+    intercept: float
+    alpha: float  # weight of this head in its label's blend with the fast score
+    thresholds: dict[str, float] = field(default_factory=dict)  # {"reject", "review"} on the blended score
+
+    def head_proba(self, vectors: np.ndarray) -> np.ndarray:
+        return _sigmoid(vectors.astype(np.float64) @ self.coef.astype(np.float64) + self.intercept)
+
+    def blend(self, fast: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """`fast`: the label's fast scores of the embedded rows; `vectors`: their sentence vectors."""
+        return self.alpha * self.head_proba(vectors) + (1 - self.alpha) * np.asarray(fast, dtype=np.float64)
+
+
+@dataclass
 class SecondStage:
     """What an artifact stores for the second stage (plain numbers: unpickling it needs no torch).
 
@@ -298,6 +322,9 @@ class SecondStage:
     # The encoder as an ONNX graph with its tokenizer (training.onnx_encoder), exported from the above by
     # `python -m training export-onnx`: scoring then needs onnxruntime, not torch. None: the torch path only.
     onnx: OnnxEncoder | None = None
+    # Further labels re-scored from the same vectors of the same rows (StageHead). Empty: the stage re-scores
+    # `label` only (every stage pickled before this field).
+    heads: list[StageHead] = field(default_factory=list)
 
     def head_proba(self, vectors: np.ndarray) -> np.ndarray:
         return _sigmoid(vectors.astype(np.float64) @ self.coef.astype(np.float64) + self.intercept)
@@ -314,6 +341,11 @@ class SecondStage:
         if mask.any():
             out[mask] = self.alpha * self.head_proba(vectors_for_band) + (1 - self.alpha) * out[mask]
         return out
+
+    @property
+    def extra_heads(self) -> list[StageHead]:
+        """The stage's further heads (none for a stage pickled before the field existed)."""
+        return list(getattr(self, "heads", None) or [])
 
     @property
     def finetuned(self) -> bool:

@@ -125,6 +125,12 @@ class ModelArtifact:
         return self._payload.get(key)
 
     @property
+    def stage_head_labels(self) -> list[str]:
+        """Labels the running second stage re-scores with further heads (`training.embedding.StageHead`);
+        none with the stage off."""
+        return [] if self._stage is None else [head.label for head in self._stage.extra_heads]
+
+    @property
     def has_second_stage(self) -> bool:
         """The artifact carries a trained second stage (whether or not it is switched on)."""
         return self._payload.get("second_stage") is not None
@@ -137,8 +143,8 @@ class ModelArtifact:
     def described_thresholds(self) -> dict[str, dict[str, float]] | None:
         """The thresholds the sidecar says this model applies as it is loaded: its `thresholds`, with the
         second stage's label replaced by the stage's blended-score thresholds
-        (`metrics.second_stage.validation_thresholds`) when the stage is on. None if the sidecar lacks
-        them."""
+        (`metrics.second_stage.validation_thresholds`, and `metrics.second_stage.heads.<label>` for its
+        further heads) when the stage is on. None if the sidecar lacks them."""
         described = self.metadata.get("thresholds")
         if described is None or self._stage is None:
             return described
@@ -146,7 +152,16 @@ class ModelArtifact:
         if not chosen:
             return None
         label = {"reject": chosen.get("reject"), "review": chosen.get("review")}
-        return {**described, self._stage.label: label}
+        described = {**described, self._stage.label: label}
+        # the stage's further heads (StageHead) apply their own thresholds on their blended scores
+        heads = self.metadata.get("metrics", {}).get("second_stage", {}).get("heads", {})
+        for head in self._stage.extra_heads:
+            if head.thresholds:
+                chosen = heads.get(head.label, {}).get("validation_thresholds")
+                if not chosen:
+                    return None
+                described[head.label] = {"reject": chosen.get("reject"), "review": chosen.get("review")}
+        return described
 
     def enable_second_stage(self) -> None:
         """Switch the second stage on: load its encoder (the stored ONNX graph through onnxruntime, or, for a
@@ -173,6 +188,9 @@ class ModelArtifact:
                 raise ArtifactError(f"{SECOND_STAGE_ENV}=on: {exc}") from None
         self._stage, self._embedder = stage, embedder
         self.thresholds = {**self.thresholds, stage.label: dict(stage.thresholds)}
+        for head in stage.extra_heads:
+            if head.thresholds:
+                self.thresholds[head.label] = dict(head.thresholds)
 
     def _onnx_embedder(self, stage):
         from training.onnx_encoder import RUNTIME_HINT, onnx_embedder
@@ -232,13 +250,18 @@ class ModelArtifact:
         return [dict(zip(labels, row, strict=True)) for row in proba.tolist()]
 
     def _second_stage(self, normalised: list[str], proba: np.ndarray) -> np.ndarray:
-        """Re-score the stage's label for the rows in its band; the embedder gets the normalised text."""
+        """Re-score the stage's label, and its further heads' labels, for the rows in its band (chosen on the
+        stage label's fast score); the embedder gets the normalised text."""
         j = self.labels.index(self._stage.label)
         band = np.flatnonzero(self._stage.in_band(proba[:, j]))
         if len(band):
+            fast = proba
             proba = np.array(proba, copy=True)
             vectors = self._embedder.encode([normalised[i] for i in band])
-            proba[:, j] = self._stage.blend(proba[:, j], vectors)
+            proba[:, j] = self._stage.blend(fast[:, j], vectors)
+            for head in self._stage.extra_heads:
+                k = self.labels.index(head.label)
+                proba[band, k] = head.blend(fast[band, k], vectors)
         return proba
 
     def _names(self) -> np.ndarray:

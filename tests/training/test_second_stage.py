@@ -248,3 +248,59 @@ def test_train_cli_without_the_extra_says_what_to_install(tmp_path, monkeypatch,
     assert main(["train", "--config", str(config), "--second-stage", "--out", str(out)]) == 2
     assert "--second-stage: the second stage needs the embedding model package" in capsys.readouterr().err
     assert not out.exists()  # nothing half-written
+
+
+def test_stage_heads_rescore_their_labels_on_the_band_rows_with_their_thresholds(
+    tiny_model, tmp_path, monkeypatch
+):
+    """Further heads (identity hate, threats) read the vectors the stage computes anyway: the same rows, one
+    encoder pass, each label blended with its fast score, and their thresholds applied with the stage on."""
+    from training.embedding import StageHead
+    from training.runtime import ModelArtifact
+
+    head = StageHead(
+        label="identity_attack",
+        coef=np.linspace(1, -1, 384).astype(np.float32),
+        intercept=0.2,
+        alpha=0.6,
+        thresholds={"reject": 0.9, "review": 0.4},
+    )
+    texts = ["a calm reply about the story", "you are an idiot", "they should all be thrown out"]
+    fast = tiny_model.score(texts)
+    tox = np.array([row["toxicity"] for row in fast])
+    low, high = sorted(tox)[0], sorted(tox)[1]  # a band that takes the two least toxic rows only
+    stage = make_stage(band=(float(low), float(high)), heads=[head])
+    metadata = dict(tiny_model.metadata)
+    metadata["metrics"] = {
+        **metadata.get("metrics", {}),
+        "second_stage": {
+            "validation_thresholds": {"reject": 0.7, "review": 0.2},
+            "heads": {"identity_attack": {"validation_thresholds": {"reject": 0.9, "review": 0.4}}},
+        },
+    }
+    saved = save_model(
+        ModelArtifact(dict(tiny_model._payload, second_stage=stage), metadata), tmp_path / "heads.joblib"
+    )
+    fake = FakeEmbedder()
+    monkeypatch.setattr(embedding, "load_embedder", lambda: fake)
+    monkeypatch.setenv("MODERATION_SECOND_STAGE", "on")
+    model = load_model(saved.path)
+    assert model.stage_head_labels == ["identity_attack"]
+    assert model.thresholds["identity_attack"] == {"reject": 0.9, "review": 0.4}
+    assert model.described_thresholds() == model.thresholds
+    staged = model.score(texts)
+    assert len(fake.calls) == 1  # one encoder pass for the stage's label and its heads
+    band = [i for i in range(3) if low <= tox[i] <= high]
+    assert len(fake.calls[0]) == len(band) == 2
+    vectors = fake.encode(fake.calls[0])
+    for k, i in enumerate(band):
+        assert staged[i]["identity_attack"] == pytest.approx(
+            0.6 * head.head_proba(vectors[k : k + 1])[0] + 0.4 * fast[i]["identity_attack"]
+        )
+    outside = next(i for i in range(3) if i not in band)
+    assert staged[outside] == fast[outside]  # out of the band nothing is re-scored
+    assert all(staged[i]["threat"] == fast[i]["threat"] for i in range(3))  # no head, no change
+    # a stage pickled before heads existed has none
+    old = make_stage()
+    del old.__dict__["heads"]
+    assert old.extra_heads == []

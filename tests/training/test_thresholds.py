@@ -84,3 +84,23 @@ def test_no_review_threshold_at_or_below_what_no_words_score():
     thresholds, report = choose(FakeModel(), ThresholdRule(review_budget=0.9), texts, toxic, news)
     assert report["no_words_scores"]["toxicity"] == 0.08
     assert thresholds["toxicity"]["review"] > 0.08
+
+
+def test_a_label_rescored_by_a_stage_head_gets_a_small_review_budget_of_its_own():
+    """identity hate and threats from sentence vectors (training.offline.heads): held at most
+    `severe_review_share` of the civil validation comments, never rejected alone unless precise."""
+
+    class HeadModel(FakeModel):
+        stage_head_labels = ["insult"]
+
+    texts, toxic, news = sample()
+    rule = ThresholdRule(min_flagged_news=10, severe_review_share=0.02)
+    thresholds, report = choose(HeadModel(), rule, texts, toxic, news)
+    insult = np.array([float(t.split()[1]) for t in texts])
+    civil_flagged = (insult[~toxic] >= thresholds["insult"]["review"]).mean()
+    assert 0.0 < civil_flagged <= 0.02 + 1e-9
+    assert report["insult"]["severe_review_share"] == 0.02
+    assert thresholds["insult"]["review"] <= thresholds["insult"]["reject"]
+    # without the head the same label keeps the precision rule (a higher review threshold)
+    plain, _ = choose(FakeModel(), rule, texts, toxic, news)
+    assert plain["insult"]["review"] > thresholds["insult"]["review"]

@@ -1,5 +1,5 @@
-"""`python -m training {train,evaluate,predict,compare,export-onnx,report,thresholds,adapt}` — the offline
-command line.
+"""`python -m training {train,evaluate,predict,compare,export-onnx,heads,report,thresholds,adapt}` — the
+offline command line.
 
 Errors name the bad argument and exit with status 2 (argparse convention); a model that fails verification
 exits with status 3.
@@ -188,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--reject-precision", type=_share, default=0.95, help="an abuse label alone (0.95)")
     p.add_argument("--review-precision", type=_share, default=0.95, help="an abuse label's review (0.95)")
+
+    p = sub.add_parser(
+        "heads",
+        help="copy a model whose second stage also scores identity hate and threats from its sentence "
+        "vectors (training.offline.heads; choose their thresholds with `thresholds` afterwards)",
+    )
+    model_arg(p)
+    p.add_argument("--out", type=Path, required=True, help="artifact path for the copy (a new version)")
 
     p = sub.add_parser(
         "adapt",
@@ -463,6 +471,14 @@ def cmd_adapt(args) -> int:
     return 0
 
 
+def cmd_heads(args: argparse.Namespace) -> int:
+    from training.offline.heads import fit_heads
+
+    model = fit_heads(args.model, args.out, progress=lambda line: print(line, flush=True))
+    print(f"wrote {args.out} ({model.version}); now choose its thresholds: python -m training thresholds")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -480,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_report(args)
     if args.command == "thresholds":
         return cmd_thresholds(args)
+    if args.command == "heads":
+        return cmd_heads(args)
     if args.command == "adapt":
         return cmd_adapt(args)
     parser.error(f"unknown command {args.command!r}")  # unreachable: argparse enforces the choices

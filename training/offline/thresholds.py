@@ -33,6 +33,8 @@ The same budget fit sets a site's own budget at run time, on its recent scores (
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -62,6 +64,10 @@ class ThresholdRule:
     min_flagged: int = 20
     min_flagged_news: int = 10
     untrusted: list[str] = field(default_factory=lambda: ["identity_attack"])
+    # Labels the second stage re-scores from sentence vectors (`training.offline.heads`: identity hate,
+    # threats): each may hold at most this share of the validation comments rated civil, on top of the
+    # general budget (severity first: these are the comments a desk most needs to see).
+    severe_review_share: float = 0.005
 
 
 def precision_threshold(
@@ -127,7 +133,30 @@ def choose(
     def above_floor(label: str, value: float | None) -> float | None:
         return None if value is None else max(value, float(np.nextafter(floor[label], 1.0)))
 
+    civil = ~toxic
     for label in ABUSE:
+        if label in getattr(model, "stage_head_labels", ()):
+            # a head on sentence vectors (it does not key on identity words): its own small review budget
+            reject = above_floor(
+                label, news_and_pooled(matrix[label], toxic, news, rule.reject_precision, rule)
+            )
+            ranked = np.sort(matrix[label][civil])[::-1]
+            k = int(rule.severe_review_share * len(ranked))  # flag at most k of the civil comments
+            # strictly above the (k+1)-th, rounded up to the 6 decimals thresholds are stored with
+            above = math.ceil(float(np.nextafter(ranked[k], 1.0)) * 1e6) / 1e6 if len(ranked) > k else 1.0
+            review = above_floor(label, min(above, 1.0))
+            thresholds[label] = {
+                "reject": max(reject, review) if reject is not None else 1.0,
+                "review": review,
+            }
+            report[label] = {
+                "reject_precision": rule.reject_precision
+                if reject is not None
+                else "not reached: never rejects",
+                "severe_review_share": rule.severe_review_share,
+                "civil_validation_rows": int(civil.sum()),
+            }
+            continue
         if label not in matrix or label in rule.untrusted:
             continue
         reject = news_and_pooled(matrix[label], toxic, news, rule.reject_precision, rule)
@@ -209,8 +238,17 @@ def rethreshold(model_path: Path | None, out: Path, rule: ThresholdRule, progres
             ) from None
         staged_thresholds, staged_report = choose(staged, rule, texts, toxic, news)
         stage = copy_stage(stage, staged_thresholds[stage.label])
+        stage.heads = [
+            dataclasses.replace(head, thresholds=dict(staged_thresholds.get(head.label, {})))
+            for head in stage.extra_heads
+        ]
         payload["second_stage"] = stage
         report["second_stage"] = {"thresholds": staged_thresholds[stage.label], **staged_report[stage.label]}
+        for head in stage.extra_heads:
+            report["second_stage"].setdefault("heads", {})[head.label] = {
+                "thresholds": head.thresholds,
+                **staged_report.get(head.label, {}),
+            }
         payload["second_stage_reference_scores"] = staged_report["reference"]
         progress(f"second stage {stage.label}: {stage.thresholds}")
     payload["reference_scores"] = report.pop("reference")
@@ -222,6 +260,14 @@ def rethreshold(model_path: Path | None, out: Path, rule: ThresholdRule, progres
             **metrics.get("second_stage", {}),
             "validation_thresholds": {**stage.thresholds, "chosen_by": "training.offline.thresholds"},
         }
+        if stage.extra_heads:
+            heads = dict(metrics["second_stage"].get("heads", {}))
+            for head in stage.extra_heads:
+                heads[head.label] = {
+                    **heads.get(head.label, {}),
+                    "validation_thresholds": {**head.thresholds, "chosen_by": "training.offline.thresholds"},
+                }
+            metrics["second_stage"]["heads"] = heads
         metadata["metrics"] = metrics
     return save_model(ModelArtifact(payload, metadata), out)
 

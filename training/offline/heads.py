@@ -1,0 +1,210 @@
+"""Identity hate and threats as signals of their own (issue 22, part 3): heads on the second stage's sentence
+vectors.
+
+    python -m training heads --model var/models/onnx.joblib --out var/models/heads.joblib
+
+The fast stage's `identity_attack` and `threat` heads read words: they rank HateCheck's hateful cases at 0.625
+(identity_attack) and never put an explicit threat above 0.16. The fine-tuned encoder the second stage runs
+anyway knows what a sentence says about whom; a logistic head per label on its vectors, trained on the
+hate sets of 2026-12-02 (`datasets`: HateXplain, Latent Hatred, Stormfront, ToxiGen seeds, ConvAbuse, mapped
+onto `identity_attack` only) with the threat and identity labels of Jigsaw and Civil Comments and the civil
+identity sentences, re-scores those labels for the rows the stage embeds (its band), blended with the fast
+score like the stage's own label (`training.embedding.StageHead`). The encoder is not retrained: the heads
+cost a dot product a comment.
+
+Choices are fixed before measuring, not tuned on an evaluation set: C 1.0 (scikit-learn's default), no class
+weighting (the scores stay calibrated enough for thresholds), the stage's blend weight (0.7). The rows are the
+training split of the same hash split as the model (`datasets.dedupe_and_split`, the model's seed, every
+evaluation-only text banned), the largest sources capped (`HeadsConfig.caps`) to keep the embedding under ten
+minutes on two cores. Thresholds for the new heads are chosen afterwards by `training.offline.thresholds`
+(`python -m training thresholds`), on validation rows.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from training.labels import LABELS
+from training.offline import datasets
+from training.runtime import ArtifactError, ModelArtifact
+
+# The measured signals recipe's sources (docs/signals-experiments.md): its de-duplication order and weights.
+# Its spam sets know neither label and give no rows; they are read so that duplicates resolve as in training.
+SIGNALS_CONFIG = Path(__file__).resolve().parent / "configs" / "signals.json"
+
+
+def signals_sources() -> dict[str, float]:
+    return dict(json.loads(SIGNALS_CONFIG.read_text(encoding="utf-8"))["sources"])
+
+
+@dataclass
+class HeadsConfig:
+    labels: tuple[str, ...] = ("identity_attack", "threat")
+    sources: dict[str, float] = field(default_factory=signals_sources)
+    # Rows (with a known label) kept per source, at most: the embedding is the cost (about 40-200 rows/s).
+    caps: dict[str, int] = field(
+        default_factory=lambda: {
+            "latent_hatred_implicit_hate": 8000,
+            "stormfront_hate": 5000,
+            "civil_comments_toxic_spans": 8000,
+            "jigsaw_toxic_binary_20k": 3000,
+        }
+    )
+    identity_augmentation: bool = True  # the civil identity sentences training uses, as negatives
+    C: float = 1.0
+    alpha: float | None = None  # None: the stage's own blend weight
+    seed: int | None = None  # None: the model's seed (the same hash split)
+    cap_seed: int = 0  # which rows a capped source keeps
+    max_iter: int = 3000
+
+
+def _rows(corpora, config: HeadsConfig):
+    """(texts, Y, weights, source names) of the rows that know at least one of the heads' labels."""
+    rng = np.random.default_rng(config.cap_seed)
+    cols = [LABELS.index(label) for label in config.labels]
+    texts, ys, ws, names = [], [], [], []
+    for corpus in corpora:
+        known = np.flatnonzero((~np.isnan(corpus.y[:, cols])).any(axis=1))
+        cap = config.caps.get(corpus.name)
+        if cap and len(known) > cap:
+            known = np.sort(rng.choice(known, cap, replace=False))
+        texts += [corpus.texts[i] for i in known]
+        ys.append(corpus.y[known])
+        ws.append(corpus.weight[known])
+        names += [corpus.name] * len(known)
+    return texts, np.vstack(ys), np.concatenate(ws), np.array(names)
+
+
+def split_rows(config: HeadsConfig, seed: int, root: Path | None = None):
+    """The train / val / test rows for the heads (see `_rows`), from the model's hash split."""
+    from training.offline.pipeline import TrainingConfig, identity_corpus, load_corpora
+
+    root = root or datasets.data_dir()
+    training = TrainingConfig(sources=dict(config.sources), seed=seed)
+    corpora = load_corpora(training, root)
+    if config.identity_augmentation:
+        corpora.append(identity_corpus(training))
+    split = datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), seed)
+    return (
+        _rows(split.train, config),
+        _rows(split.val, dataclasses.replace(config, caps={})),
+        _rows(split.test, dataclasses.replace(config, caps={})),
+        split,
+    )
+
+
+def fit_heads(
+    model_path: Path | str | None,
+    out: Path | str,
+    config: HeadsConfig | None = None,
+    progress: Callable[[str], None] = print,
+) -> ModelArtifact:
+    """Write a copy of the artifact at `model_path` whose second stage also re-scores `config.labels` from its
+    sentence vectors (a new version; the fast stage, the encoder and every other number unchanged). The new
+    heads have no thresholds until `training.offline.thresholds` chooses them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from training.embedding import StageHead
+    from training.offline.pipeline import _encode_cached, save_model
+    from training.runtime import load_model
+
+    config = config or HeadsConfig()
+    started = time.perf_counter()
+    try:
+        staged = load_model(model_path, second_stage=True)
+    except ArtifactError as exc:
+        raise SystemExit(f"the heads read the second stage's vectors; it must run here: {exc}") from None
+    stage = staged._payload["second_stage"]
+    alpha = float(stage.alpha if config.alpha is None else config.alpha)
+    seed = int(staged.metadata.get("config", {}).get("seed", 0) if config.seed is None else config.seed)
+    (t_tr, y_tr, w_tr, _), (t_va, y_va, _, _), (t_te, y_te, _, _), split = split_rows(config, seed)
+    progress(f"heads: {len(t_tr)} training, {len(t_va)} validation, {len(t_te)} test rows")
+
+    def vectors(texts: list[str], what: str) -> np.ndarray:
+        return _encode_cached(staged._normalizer.transform(texts), progress, what, staged._embedder)
+
+    v_tr, v_va, v_te = (
+        vectors(t_tr, "heads training"),
+        vectors(t_va, "heads validation"),
+        vectors(t_te, "heads test"),
+    )
+    fast = load_model(model_path, second_stage=False)
+    p_va, p_te = (np.array([[s[lab] for lab in LABELS] for s in fast.score(t)]) for t in (t_va, t_te))
+    band_va, band_te = (
+        stage.in_band(p_va[:, LABELS.index(stage.label)]),
+        stage.in_band(p_te[:, LABELS.index(stage.label)]),
+    )
+
+    heads, report = [], {}
+    for label in config.labels:
+        j = LABELS.index(label)
+        known = ~np.isnan(y_tr[:, j])
+        fit = LogisticRegression(C=config.C, max_iter=config.max_iter).fit(
+            v_tr[known], (y_tr[known, j] >= 0.5).astype(int), sample_weight=w_tr[known]
+        )
+        head = StageHead(
+            label=label,
+            coef=np.asarray(fit.coef_[0], dtype=np.float32),
+            intercept=float(fit.intercept_[0]),
+            alpha=alpha,
+        )
+        heads.append(head)
+        entry: dict = {
+            "C": config.C,
+            "alpha": alpha,
+            "training_rows": int(known.sum()),
+            "training_positives": int((y_tr[known, j] >= 0.5).sum()),
+        }
+        for part, vec, yy, pp, band in (
+            ("validation", v_va, y_va, p_va, band_va),
+            ("test", v_te, y_te, p_te, band_te),
+        ):
+            k = ~np.isnan(yy[:, j])
+            hard = (yy[k, j] >= 0.5).astype(int)
+            if 0 < hard.sum() < len(hard):
+                served = pp[:, j].copy()
+                served[band] = head.blend(pp[band, j], vec[band])
+                entry[part] = {
+                    "rows": int(k.sum()),
+                    "positives": int(hard.sum()),
+                    "fast_roc_auc": round(float(roc_auc_score(hard, pp[k, j])), 4),
+                    "served_roc_auc": round(float(roc_auc_score(hard, served[k])), 4),
+                }
+        report[label] = entry
+        progress(f"head {label}: {entry}")
+
+    new_stage = copy.copy(stage)
+    new_stage.heads = heads
+    payload = dict(staged._payload, second_stage=new_stage)
+    metadata = dict(staged.metadata)
+    metrics = dict(metadata.get("metrics", {}))
+    metrics["second_stage"] = {**metrics.get("second_stage", {}), "heads": report}
+    metadata["metrics"] = metrics
+    metadata["stage_heads"] = {
+        "config": asdict(config),
+        "from_model": staged.version,
+        "seconds": round(time.perf_counter() - started, 1),
+        "training_data": [
+            {
+                "name": c.name,
+                "rows_train": len(c),
+                **(
+                    {"licence": datasets.SHARE_ALIKE[c.name] + " (share-alike)"}
+                    if c.name in datasets.SHARE_ALIKE
+                    else {}
+                ),
+                **({"sha256": c.file_sha256} if c.file_sha256 else {}),
+            }
+            for c in split.train
+        ],
+    }
+    return save_model(ModelArtifact(payload, metadata), out)

@@ -364,12 +364,16 @@ def score_for_sites(model: ModelArtifact, texts: Sequence[str], site_ids: Sequen
     return SiteScores(scores, applied)
 
 
-def reset_for_tests() -> None:
-    """Forget the loaded models and the cached registry read (tests switch versions within one process)."""
+def reset_for_tests(keep_model: bool = False) -> None:
+    """Forget the loaded models and adapters and the cached registry reads (tests switch versions within one
+    process). ``keep_model``: keep the model loaded (a test whose registry row names the same file does not
+    load it again)."""
     global _model, _failure, _active, _active_read_at, _switch_failure, _shadow
     global _adapter_rows, _adapter_rows_read_at
     with _lock:
+        kept = _model if keep_model else None
         _model = _failure = _active = _active_read_at = _switch_failure = _shadow = None
+        _model = kept
     with _adapter_lock:
         _adapter_rows, _adapter_rows_read_at = {}, None
         _adapters.clear()

@@ -46,6 +46,16 @@ class Command(BaseCommand):
             if activate is not None:
                 row = activate_adapter(found, activate or None, actor_label=by)
                 self.stdout.write(f"{site}: adapter {row.version} scores its comments")
+                if row.label in (found.policy_overrides or {}):
+                    # The site's own thresholds win over the adapter's; fitted on the shared scores, they
+                    # are on another scale than the adapted score.
+                    self.stderr.write(
+                        f"warning: {site} has its own {row.label} thresholds "
+                        f"({found.policy_overrides[row.label]}), which apply over the adapter's "
+                        f"({row.thresholds.get(row.label)}); refit them on the adapted scores with "
+                        f"`manage.py preview_thresholds --site {site} --budget B --save` once it has served "
+                        "a while, or remove them"
+                    )
             elif shadow is not None:
                 row = shadow_adapter(found, shadow or None, actor_label=by)
                 self.stdout.write(f"{site}: shadowing adapter {row.version}")

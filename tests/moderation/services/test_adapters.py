@@ -321,8 +321,10 @@ def test_a_shadow_adapter_records_its_would_be_outcome_without_deciding(fresh_en
     assert [(r["version"], r["state"], r["serves"]) for r in listed] == [(row.version, "active", True)]
 
 
-def test_decisions_and_the_label_export_carry_the_adapter_version(fresh_engine, sites, artifacts, moderator):
-    from moderation.services import moderate_comments
+def test_decisions_the_api_and_the_label_export_carry_the_adapter_version(
+    fresh_engine, sites, artifacts, moderator, client
+):
+    from moderation.services import create_api_key, moderate_comments
 
     fruit, _ = sites
     row = _serve_fruit_adapter(fruit, artifacts["fruit"])
@@ -334,6 +336,15 @@ def test_decisions_and_the_label_export_carry_the_adapter_version(fresh_engine, 
     assert moderated.adapter_version == row.version
     (exported,) = [r for r in label_rows(timezone.now() - timedelta(days=1)) if r["comment_id"] == comment.pk]
     assert exported["adapter_version"] == row.version and exported["label"] == "toxic"
+
+    _, key = create_api_key(fruit)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    state = client.get(f"/api/v1/comments/{comment.pk}", **headers).json()
+    assert (state["adapter_version"], state["status"]) == (row.version, "rejected")
+    check = client.post(
+        "/api/v1/check", {"text": ADVERTS[1]}, content_type="application/json", **headers
+    ).json()
+    assert (check["adapter_version"], check["outcome"]) == (row.version, "needs_review")
 
 
 def _call(*args) -> str:

@@ -291,7 +291,9 @@ def test_a_broken_adapter_file_never_fails_a_decision(fresh_engine, sites, artif
     assert any("failed verification, not served" in r.getMessage() for r in caplog.records)
 
 
-def test_a_shadow_adapter_records_its_would_be_outcome_without_deciding(fresh_engine, sites, artifacts):
+def test_a_shadow_adapter_records_its_would_be_outcome_without_deciding(
+    fresh_engine, sites, artifacts, admin_client
+):
     fruit, plain = sites
     _shipped_active()
     row = register_adapter(fruit, artifacts["fruit"])
@@ -319,6 +321,8 @@ def test_a_shadow_adapter_records_its_would_be_outcome_without_deciding(fresh_en
     assert row.is_active and not row.is_shadow
     listed = json.loads(_call("adapter", "--site", "fruit"))
     assert [(r["version"], r["state"], r["serves"]) for r in listed] == [(row.version, "active", True)]
+    page = admin_client.get("/admin/moderation/siteadapterversion/")
+    assert page.status_code == 200 and row.version in page.content.decode()
 
 
 def test_decisions_the_api_and_the_label_export_carry_the_adapter_version(

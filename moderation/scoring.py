@@ -2,9 +2,11 @@
 
 One verified model per process, loaded on first use and following the registry (``manage.py promote`` /
 ``rollback``): the worker's decisions, the synchronous check, Coral, the dashboard's explanations and
-thresholds all read ``current_model()``; the shadow candidate is ``shadow_model()``. Every path that turns
-scores into a decision calls ``judge`` (or ``verdicts``, which scores and judges a site's texts): score,
-language gate, the site's thresholds, outcome and reasons are put together here and nowhere else.
+thresholds all read ``current_model()``; the shadow candidate is ``shadow_model()``. A site's active adapter
+(issue 20) is loaded beside it (``site_adapters``) and re-scores that site's toxicity in the same model call
+(``score_for_sites``). Every path that turns scores into a decision calls ``judge`` (or ``verdicts``, which
+scores and judges a site's texts): score, language gate, the site's thresholds, outcome and reasons are put
+together here and nowhere else.
 
 A file is verified before it is loaded: ``training.runtime.load_model`` checks it before anything is
 unpickled, and ``load_verified`` adds a smoke score. A file that fails is never served; the current model

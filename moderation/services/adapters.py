@@ -69,7 +69,7 @@ def register_adapter(site: Site, path: Path | str, actor_label: str = "system") 
             f"adapter {adapter.version} was fitted for site {fitted_for!r}, not {site.slug!r}: a site's "
             "adapter learns that site's labels and is never shared"
         )
-    sha256 = str(adapter.base_model.get("sha256", ""))
+    base_sha256 = str(adapter.base_model.get("sha256", ""))
     file_sha = str(sidecar["sha256"])
     existing = SiteAdapterVersion.objects.filter(site=site, version=adapter.version).first()
     if existing:
@@ -87,7 +87,7 @@ def register_adapter(site: Site, path: Path | str, actor_label: str = "system") 
             sha256=file_sha,
             label=adapter.label,
             base_model_version=str(adapter.base_model.get("version", "")),
-            base_model_sha256=sha256,
+            base_model_sha256=base_sha256,
             thresholds=adapter.thresholds,
             metadata={"fit": adapter.fit},
             registered_by=actor_label,

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from moderation import scoring as engine
 from moderation.models import AuditEntry, Comment, Decision, ModelVersion, ShadowScore, SiteAdapterVersion
+from moderation.ops.metrics import ModerationCollector
 from moderation.selectors.labels import label_rows
 from moderation.selectors.shadow import shadow_report
 from moderation.services import accept_comment, decide_comments, get_or_create_site, submit_and_decide
@@ -189,6 +190,7 @@ def test_an_active_adapter_changes_its_sites_toxicity_and_verdict_only(fresh_eng
     fruit, plain = sites
     row = _serve_fruit_adapter(fruit, artifacts["fruit"])
     assert AuditEntry.objects.filter(action="adapter_activated", after__adapter=row.version).exists()
+    assert _adapter_series() == {("fruit", row.version, "true"): 1}
     model = engine.current_model()
     texts = ADVERTS + CIVIL
     shared = model.score(texts)
@@ -265,6 +267,10 @@ def test_promoting_another_model_drops_the_adapter_with_a_warning(fresh_engine, 
     assert model.version == second.version
     assert comment.adapter_version == "" and comment.model_version == second.version
     assert comment.scores == model.score([ADVERTS[0]])[0]  # the shared scores of the model now active
+    series = {
+        tuple(sample.labels.values()): sample.value for sample in ModerationCollector().adapters().samples
+    }
+    assert series == {("fruit", row.version, "false"): 1}  # what an alert reads
     warnings = [r for r in caplog.records if "fitted on another model" in r.getMessage()]
     assert len(warnings) == 1 and row.version in warnings[0].getMessage()
     engine.verdicts(fruit, [ADVERTS[1]])
@@ -357,3 +363,11 @@ def _call(*args) -> str:
     out = StringIO()
     call_command(*args, stdout=out)
     return out.getvalue()
+
+
+def _adapter_series() -> dict[tuple, float]:
+    """/metrics' moderation_site_adapter_info series: (site, version, serves) -> value."""
+    return {
+        (sample.labels["site"], sample.labels["version"], sample.labels["serves"]): sample.value
+        for sample in ModerationCollector().adapters().samples
+    }

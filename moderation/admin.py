@@ -275,7 +275,8 @@ class SiteAdapterVersionAdmin(admin.ModelAdmin):
 
     list_display = ("version", "site", "is_active", "is_shadow", "base_model_version", "registered_at")
     list_filter = ("is_active", "is_shadow", "site")
-    readonly_fields = [field.name for field in SiteAdapterVersion._meta.fields]
+    readonly_fields = [*(field.name for field in SiteAdapterVersion._meta.fields), "shadow_comparison"]
+    shadow_comparison = ModelVersionAdmin.shadow_comparison  # the same report, for a shadowed adapter
 
     def has_add_permission(self, request):
         return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moderation.models import Decision, DecisionKind, ModelVersion, ShadowScore, SiteAdapterVersion
+from moderation.models import Decision, DecisionKind, ModelVersion, ShadowScore, Site, SiteAdapterVersion
 from moderation.policy import band, thresholds_for
 from moderation.selectors.tuning import moderator_labels
 
@@ -21,9 +21,9 @@ def shadow_report(version: str) -> dict[str, Any]:
     the per-label figures need the deciding version's thresholds, from its registry row, so comments decided
     by a version with no row are left out of them and counted in ``unregistered`` (``manage.py bootstrap``
     registers the shipped model). ``version`` may be a site's shadow adapter (issue 20): its thresholds are
-    then its base model's with the adapter's and the site's overrides over them. Raises
-    ModelVersion.DoesNotExist for an unknown ``version``."""
-    shadow_thresholds = _shadow_thresholds(version)
+    then its base model's with the adapter's over them, and both sides are read at the site's own overrides
+    (as its comments were decided). Raises ModelVersion.DoesNotExist for an unknown ``version``."""
+    shadow_thresholds, site = _shadow_thresholds(version)
     rows = list(
         ShadowScore.objects.filter(model_version=version).values_list("comment_id", "scores", "outcome")
     )
@@ -36,7 +36,7 @@ def shadow_report(version: str) -> dict[str, Any]:
     }
     deciding = {model_version for _, _, model_version in auto.values()}
     active_thresholds = {
-        v: m.get("thresholds", {})
+        v: thresholds_for(site, m.get("thresholds", {})) if site is not None else m.get("thresholds", {})
         for v, m in ModelVersion.objects.filter(version__in=deciding).values_list("version", "metadata")
     }
     moderated = moderator_labels(ids)  # comment -> moderator rejected (latest moderator decision)
@@ -80,10 +80,11 @@ def shadow_report(version: str) -> dict[str, Any]:
     }
 
 
-def _shadow_thresholds(version: str) -> dict[str, Any]:
+def _shadow_thresholds(version: str) -> tuple[dict[str, Any], Site | None]:
+    """(the shadow's thresholds, the site whose adapter it is, or None for a model)."""
     row = ModelVersion.objects.filter(version=version).first()
     if row is not None:
-        return row.metadata.get("thresholds", {})
+        return row.metadata.get("thresholds", {}), None
     adapter = SiteAdapterVersion.objects.select_related("site").filter(version=version).first()
     if adapter is None:
         raise ModelVersion.DoesNotExist(f"no registered model or site adapter {version!r}")
@@ -91,4 +92,4 @@ def _shadow_thresholds(version: str) -> dict[str, Any]:
     base = base_row.values_list("metadata", flat=True).first() or {}
     merged = {label: dict(cuts) for label, cuts in base.get("thresholds", {}).items()}
     merged.update({label: dict(cuts) for label, cuts in adapter.thresholds.items()})
-    return thresholds_for(adapter.site, merged)
+    return thresholds_for(adapter.site, merged), adapter.site

@@ -321,6 +321,9 @@ def test_a_shadow_adapter_records_its_would_be_outcome_without_deciding(
     assert [shadowed[c.pk].outcome for c in ours] == ["needs_review", "needs_review", "approved"]
     report = shadow_report(row.version)
     assert report["scored"] == 3 and report["changes"] == {"approved→needs_review": 2}
+    assert report["labels"]["toxicity"]["would_change"] == 2 and report["unregistered"] == {}
+    page = admin_client.get(f"/admin/moderation/siteadapterversion/{row.pk}/change/").content.decode()
+    assert "3 comments scored; 2 outcomes would change" in page
 
     call_command("adapter", "--site", "fruit", "--activate", row.version)
     row.refresh_from_db()

@@ -339,7 +339,7 @@ def test_decisions_the_api_and_the_label_export_carry_the_adapter_version(
 ):
     from moderation.services import create_api_key, moderate_comments
 
-    fruit, _ = sites
+    fruit, plain = sites
     row = _serve_fruit_adapter(fruit, artifacts["fruit"])
     (comment,) = _store(fruit, [ADVERTS[0]], "export")
     decide_comments([comment.pk])
@@ -358,6 +358,19 @@ def test_decisions_the_api_and_the_label_export_carry_the_adapter_version(
         "/api/v1/check", {"text": ADVERTS[1]}, content_type="application/json", **headers
     ).json()
     assert (check["adapter_version"], check["outcome"]) == (row.version, "needs_review")
+
+    # The Perspective-compatible endpoint answers the site's TOXICITY as its comments are scored.
+    body = {"comment": {"text": ADVERTS[1]}, "requestedAttributes": {"TOXICITY": {}}}
+    _, other_key = create_api_key(plain)
+    analyze = "/v1alpha1/comments:analyze?key="
+    answers = {
+        slug: client.post(analyze + k, body, content_type="application/json").json()
+        for slug, k in (("fruit", key), ("plain", other_key))
+    }
+    toxicity = {s: a["attributeScores"]["TOXICITY"]["summaryScore"]["value"] for s, a in answers.items()}
+    assert toxicity["fruit"] == pytest.approx(check["scores"]["toxicity"])
+    assert toxicity["plain"] == pytest.approx(engine.current_model().score([ADVERTS[1]])[0]["toxicity"])
+    assert toxicity["fruit"] > toxicity["plain"]
 
 
 def _call(*args) -> str:

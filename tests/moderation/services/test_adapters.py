@@ -335,7 +335,7 @@ def test_a_shadow_adapter_records_its_would_be_outcome_without_deciding(
 
 
 def test_decisions_the_api_and_the_label_export_carry_the_adapter_version(
-    fresh_engine, sites, artifacts, moderator, client
+    fresh_engine, sites, artifacts, moderator, client, admin_client
 ):
     from moderation.services import create_api_key, moderate_comments
 
@@ -345,6 +345,8 @@ def test_decisions_the_api_and_the_label_export_carry_the_adapter_version(
     decide_comments([comment.pk])
     comment.refresh_from_db()
     moderate_comments({comment.pk: comment.status}, moderator, "reject", "toxic")
+    page = admin_client.get(f"/dashboard/comments/{comment.pk}/").content.decode()
+    assert f"site adapter {row.version}" in page and "this site's adapter" in page
     moderated = Decision.objects.get(comment=comment, kind="moderator")
     assert moderated.adapter_version == row.version
     (exported,) = [r for r in label_rows(timezone.now() - timedelta(days=1)) if r["comment_id"] == comment.pk]

@@ -119,10 +119,6 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
 
     try:
         scored = score_for_sites(model, [text for _, text, _ in rows], [site_of[pk] for pk, _, _ in rows])
-        verdicts = [
-            verdict(pk, text, lang, scores, scored)
-            for (pk, text, lang), scores in zip(rows, scored.scores, strict=True)
-        ]
     except Exception:
         log.exception("batch scoring of %d comments failed; scoring one by one", len(rows))
         for pk, text, lang in rows:
@@ -138,6 +134,12 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
                     retry.append(pk)
                 continue
             verdicts.append(verdict(pk, text, lang, scores, one))
+    else:
+        # Outside the try: a failure reading the thresholds is not a scoring failure to retry one by one.
+        verdicts = [
+            verdict(pk, text, lang, scores, scored)
+            for (pk, text, lang), scores in zip(rows, scored.scores, strict=True)
+        ]
     record_model_decisions(verdicts)
     return retry
 

@@ -216,6 +216,11 @@ def test_an_active_adapter_changes_its_sites_toxicity_and_verdict_only(fresh_eng
     assert all(c.status == "needs_review" and c.scores["toxicity"] >= review for c in adverts)
     assert all(c.status == "approved" for c in civil)
     assert all(c.label_bands.get("toxicity") == "review" for c in adverts)
+    # Previewing the site's thresholds replays its stored (adapted) scores at the adapter's thresholds.
+    preview = json.loads(_call("preview_thresholds", "--site", "fruit", "--json"))
+    assert preview["thresholds"]["toxicity"] == row.thresholds["toxicity"]
+    assert preview["proposed"]["volumes"] == preview["current"]["volumes"]
+    assert preview["current"]["volumes"]["needs_review"] == len(ADVERTS)
 
     # The Celery path (score before storing) and the synchronous check give the same.
     submit_and_decide(fruit, [validate_submission(comment_payload("celery-1", text=ADVERTS[0]))])

@@ -13,6 +13,7 @@ from moderation.models import (
     ModeratorSiteAccess,
     Report,
     Site,
+    SiteAdapterVersion,
     WebhookAttempt,
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -265,6 +266,26 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, f"Not rolled back: {exc}. Reload and try again.", messages.WARNING)
             return
         self.message_user(request, f"Active model: {row.version}")
+
+
+@admin.register(SiteAdapterVersion)
+class SiteAdapterVersionAdmin(admin.ModelAdmin):
+    """Read-only: adapters are registered, shadowed and activated by ``manage.py register_adapter`` and
+    ``manage.py adapter`` (services.adapters), which verify the file and write the audit entry."""
+
+    list_display = ("version", "site", "is_active", "is_shadow", "base_model_version", "registered_at")
+    list_filter = ("is_active", "is_shadow", "site")
+    readonly_fields = [*(field.name for field in SiteAdapterVersion._meta.fields), "shadow_comparison"]
+    shadow_comparison = ModelVersionAdmin.shadow_comparison  # the same report, for a shadowed adapter
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 # --- Issue 5: moderators limited to some sites (none = every site; superusers always see every site) --------

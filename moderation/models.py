@@ -192,6 +192,9 @@ class Comment(models.Model):
     # (scoring.Verdict.bands). What the label filter, the stats and the metrics read: reasons are for people.
     label_bands = models.JSONField(default=dict, blank=True)
     model_version = models.CharField(max_length=100, blank=True, default="")
+    # The site adapter (SiteAdapterVersion) that re-scored this comment's label over the model's, "" for the
+    # shared scores (issue 20): with model_version, which scores the decision and a moderator saw.
+    adapter_version = models.CharField(max_length=100, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
     # Issue 5 (privacy, moderation/privacy.py): the IP address was truncated by the retention job; when the
@@ -251,6 +254,7 @@ class Decision(models.Model):
     reasons = models.JSONField(default=list, blank=True)
     label_bands = models.JSONField(default=dict, blank=True)  # as Comment.label_bands, for this decision
     model_version = models.CharField(max_length=100, blank=True, default="")
+    adapter_version = models.CharField(max_length=100, blank=True, default="")  # as Comment.adapter_version
     moderator = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -422,6 +426,45 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return self.version + (" (active)" if self.is_active else "")
+
+
+class SiteAdapterVersion(models.Model):
+    """A site's adapter (``training.adapter``, ``python -m training adapt``) that passed verification against
+    the model it was fitted on when it was registered (moderation/services/adapters.py). At most one per site
+    is active (it re-scores its label for that site's comments) and at most one is the shadow (scored beside,
+    never deciding). An adapter reads one model's feature columns: it serves only while the active model is
+    ``base_model_sha256``; under any other model the site gets the shared scores."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="adapters")
+    version = models.CharField(max_length=100)
+    path = models.CharField(max_length=1000)
+    sha256 = models.CharField(max_length=64)
+    label = models.CharField(max_length=32)
+    base_model_version = models.CharField(max_length=100)
+    base_model_sha256 = models.CharField(max_length=64)
+    thresholds = models.JSONField(default=dict, blank=True)  # its thresholds for `label`, from its sidecar
+    metadata = models.JSONField(default=dict, blank=True)
+    registered_at = models.DateTimeField(auto_now_add=True)
+    registered_by = models.CharField(max_length=150, blank=True, default="")
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    is_shadow = models.BooleanField(default=False)
+    shadow_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-registered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "version"], name="uniq_site_adapter_version"),
+            models.UniqueConstraint(
+                fields=["site"], condition=Q(is_active=True), name="one_active_adapter_per_site"
+            ),
+            models.UniqueConstraint(
+                fields=["site"], condition=Q(is_shadow=True), name="one_shadow_adapter_per_site"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site_id}:{self.version}" + (" (active)" if self.is_active else "")
 
 
 # --- Issue 5 (multi-site): moderators limited to some sites -------------------------------------------------

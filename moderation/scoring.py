@@ -2,9 +2,11 @@
 
 One verified model per process, loaded on first use and following the registry (``manage.py promote`` /
 ``rollback``): the worker's decisions, the synchronous check, Coral, the dashboard's explanations and
-thresholds all read ``current_model()``; the shadow candidate is ``shadow_model()``. Every path that turns
-scores into a decision calls ``judge`` (or ``verdicts``, which scores and judges a site's texts): score,
-language gate, the site's thresholds, outcome and reasons are put together here and nowhere else.
+thresholds all read ``current_model()``; the shadow candidate is ``shadow_model()``. A site's active adapter
+(issue 20) is loaded beside it (``site_adapters``) and re-scores that site's toxicity in the same model call
+(``score_for_sites``). Every path that turns scores into a decision calls ``judge`` (or ``verdicts``, which
+scores and judges a site's texts): score, language gate, the site's thresholds, outcome and reasons are put
+together here and nowhere else.
 
 A file is verified before it is loaded: ``training.runtime.load_model`` checks it before anything is
 unpickled, and ``load_verified`` adds a smoke score. A file that fails is never served; the current model
@@ -25,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 
-from moderation.models import ModelVersion
+from moderation.models import ModelVersion, SiteAdapterVersion
 from moderation.policy import (
     APPROVED,
     NEEDS_REVIEW,
@@ -35,6 +37,7 @@ from moderation.policy import (
     severity_of,
     thresholds_for,
 )
+from training.adapter import SiteAdapter, load_adapter
 from training.language import check_language
 from training.normalize import normalize
 from training.runtime import ArtifactError, ModelArtifact, default_model_path, load_model
@@ -213,11 +216,171 @@ def shadow_model(row: ModelVersion) -> ModelArtifact | None:
         return _shadow[1]
 
 
-def reset_for_tests() -> None:
-    """Forget the loaded models and the cached registry read (tests switch versions within one process)."""
+# --- Site adapters (issue 20: moderation/services/adapters.py registers them) -------------------------------
+#
+# A site's active adapter re-scores one label (toxicity) of the one model for that site's comments. It is
+# loaded beside the model, once per process per (adapter file, model file), verified by
+# training.adapter.load_adapter against the model serving now: an adapter reads one model's feature columns,
+# so when promote / rollback changes the model it stops serving (a warning, once) and the site gets the
+# shared scores. Nothing about an adapter can fail a decision: any error falls back to the shared scores.
+
+_adapter_lock = threading.Lock()
+# site id -> (version, path, sha256, base model sha256) of the registry's active adapters, as last read.
+_adapter_rows: dict[int, tuple[str, str, str, str]] = {}
+_adapter_rows_read_at: float | None = None
+# (adapter sha256, model sha256) -> the adapter loaded and verified on that model, or when it failed to.
+_adapters: dict[tuple[str, str], SiteAdapter] = {}
+_adapter_failures: dict[tuple[str, str], float] = {}
+_adapter_warned: set[tuple[str, str]] = set()
+
+
+def _active_adapter_rows() -> dict[int, tuple[str, str, str, str]]:
+    """The registry's active site adapters, read at most every MODERATION_MODEL_CHECK_SECONDS (the last known
+    value if the read fails)."""
+    global _adapter_rows, _adapter_rows_read_at
+    now = time.monotonic()
+    every = settings.MODERATION_MODEL_CHECK_SECONDS
+    if _adapter_rows_read_at is None or now - _adapter_rows_read_at >= every:
+        try:
+            _adapter_rows = {
+                site_id: (version, path, sha256, base)
+                for site_id, version, path, sha256, base in SiteAdapterVersion.objects.filter(
+                    is_active=True
+                ).values_list("site_id", "version", "path", "sha256", "base_model_sha256")
+            }
+        except Exception as exc:  # noqa: BLE001  as _registered_active: keep what this process knows
+            log.warning("could not read the active site adapters: %s", exc)
+        _adapter_rows_read_at = now
+    return _adapter_rows
+
+
+def load_site_adapter(
+    model: ModelArtifact, version: str, path: str, sha256: str, base_sha256: str
+) -> SiteAdapter | None:
+    """The registered adapter ``version`` (file ``path``, pinned to ``sha256``) loaded on ``model``, cached
+    per process; None (logged once) if it was fitted on another model, or (logged, retried after 30 s) if it
+    fails verification."""
+    model_sha = _sha(model)
+    key = (sha256, model_sha)
+    with _adapter_lock:
+        if base_sha256 != model_sha:
+            if key not in _adapter_warned:
+                _adapter_warned.add(key)
+                log.warning(
+                    "site adapter %s was fitted on another model (sha256 %s), not on the active %s (sha256 "
+                    "%s): not served, its site gets the shared scores; refit it with `python -m training "
+                    "adapt` and register it with `manage.py register_adapter`",
+                    version,
+                    base_sha256[:12],
+                    model.version,
+                    model_sha[:12],
+                )
+            return None
+        adapter = _adapters.get(key)
+        if adapter is not None:
+            return adapter
+        failed_at = _adapter_failures.get(key)
+        if failed_at is not None and time.monotonic() - failed_at < RETRY_LOAD_AFTER_SECONDS:
+            return None
+        try:
+            adapter = load_adapter(path, model, expected_sha256=sha256)
+        except (ArtifactError, OSError) as exc:
+            _adapter_failures[key] = time.monotonic()
+            log.error("site adapter %s (%s) failed verification, not served: %s", version, path, exc)
+            return None
+        # Adapters of a model no longer served are not needed again (a rollback loads them anew).
+        for stale in [k for k in _adapters if k[1] != model_sha]:
+            del _adapters[stale]
+        _adapters[key] = adapter
+        _adapter_failures.pop(key, None)
+        log.info("loaded site adapter %s from %s on model %s", version, path, model.version)
+        return adapter
+
+
+def site_adapters(model: ModelArtifact, site_ids: set[int]) -> dict[int, SiteAdapter]:
+    """{site id: its active adapter, loaded on ``model``} for those of ``site_ids`` that have one that serves
+    under ``model``."""
+    rows = _active_adapter_rows()
+    found = {}
+    for site_id in site_ids:
+        if site_id in rows:
+            adapter = load_site_adapter(model, *rows[site_id])
+            if adapter is not None:
+                found[site_id] = adapter
+    return found
+
+
+def adapted_thresholds(
+    model_thresholds: Mapping[str, Mapping[str, float]], adapter: SiteAdapter | None
+) -> dict[str, dict[str, float]]:
+    """The model's thresholds with ``adapter``'s (for the label it re-scores) over them: what the site's own
+    overrides (``policy.thresholds_for``) are then merged over."""
+    merged = {label: dict(cuts) for label, cuts in model_thresholds.items()}
+    if adapter is not None:
+        merged.update({label: dict(cuts) for label, cuts in adapter.thresholds.items() if label in merged})
+    return merged
+
+
+@dataclass(frozen=True)
+class SiteScores:
+    """Scores of a batch of comments from several sites: ``scores[i]`` for text i, with the label of each
+    site's adapter re-scored; ``adapters``: site id -> the adapter that re-scored that site's rows."""
+
+    scores: list[dict[str, float]]
+    adapters: dict[int, SiteAdapter] = field(default_factory=dict)
+
+    def adapter_version(self, site_id: int | None) -> str:
+        adapter = self.adapters.get(site_id) if site_id is not None else None
+        return adapter.version if adapter is not None else ""
+
+    def thresholds(
+        self, model_thresholds: Mapping[str, Mapping[str, float]], site_id: int | None
+    ) -> dict[str, dict[str, float]]:
+        """The base thresholds for ``site_id``'s comments: ``adapted_thresholds`` of its adapter if one
+        scored them, the model's otherwise."""
+        adapter = self.adapters.get(site_id) if site_id is not None else None
+        return adapted_thresholds(model_thresholds, adapter)
+
+
+def score_for_sites(model: ModelArtifact, texts: Sequence[str], site_ids: Sequence[int | None]) -> SiteScores:
+    """Score ``texts`` (``site_ids[i]``: the site of text i) in one model call; the rows of a site with an
+    active adapter are re-scored by it from the same call's feature matrix (one normalisation, one feature
+    transform). Raises what ``model.score`` raises; an adapter that fails leaves its site the shared scores
+    (logged), it never fails the batch."""
+    texts = list(texts)
+    adapters = site_adapters(model, {site_id for site_id in site_ids if site_id is not None}) if texts else {}
+    if not adapters:
+        return SiteScores(model.score(texts))
+    scores, features = model.score_with_features(texts)
+    applied: dict[int, SiteAdapter] = {}
+    for site_id, adapter in adapters.items():
+        rows = [i for i, found in enumerate(site_ids) if found == site_id]
+        try:
+            adapted = adapter.rescore([dict(scores[i]) for i in rows], features[rows])
+        except Exception:  # noqa: BLE001  a broken adapter costs its site the adaptation, not the decision
+            log.exception("site adapter %s failed to score; its site gets the shared scores", adapter.version)
+            continue
+        for i, row in zip(rows, adapted, strict=True):
+            scores[i] = row
+        applied[site_id] = adapter
+    return SiteScores(scores, applied)
+
+
+def reset_for_tests(keep_model: bool = False) -> None:
+    """Forget the loaded models and adapters and the cached registry reads (tests switch versions within one
+    process). ``keep_model``: keep the model loaded (a test whose registry row names the same file does not
+    load it again)."""
     global _model, _failure, _active, _active_read_at, _switch_failure, _shadow
+    global _adapter_rows, _adapter_rows_read_at
     with _lock:
+        kept = _model if keep_model else None
         _model = _failure = _active = _active_read_at = _switch_failure = _shadow = None
+        _model = kept
+    with _adapter_lock:
+        _adapter_rows, _adapter_rows_read_at = {}, None
+        _adapters.clear()
+        _adapter_failures.clear()
+        _adapter_warned.clear()
 
 
 # --- The verdict --------------------------------------------------------------------------------------------
@@ -237,6 +400,8 @@ class Verdict:
     language_supported: bool = True
     # The reason codes of the labels that fired, most severe first (policy.LABEL_CODES).
     codes: list[str] = field(default_factory=list)
+    # The site adapter that re-scored a label of ``scores`` ("" for the shared scores; score_for_sites).
+    adapter_version: str = ""
 
     @property
     def severity(self) -> int:
@@ -253,13 +418,18 @@ def judge(
     declared_language: str = "",
     error: str = "",
     signals: Sequence[Signal] = (),
+    adapter_version: str = "",
 ) -> Verdict:
     """THE verdict for one comment: the policy's outcome at ``thresholds`` (the site's, see
     ``policy.thresholds_for``), with the language gate when ``text`` is given (a comment in a language the
     model was not trained on goes to a person whatever its scores), then the site's context ``signals``
     (``policy.apply_signals``: commenter state, story controls, word lists). ``scores`` None: the model could
-    not score it (``error`` says why), and a person decides unless a signal rejects it."""
+    not score it (``error`` says why), and a person decides unless a signal rejects it. ``adapter_version``:
+    the site adapter that re-scored ``scores`` (``score_for_sites``), whose thresholds ``thresholds`` holds;
+    it is recorded beside the model version."""
     verdict = _judge_text(scores, thresholds, model_version, text, declared_language, error)
+    if adapter_version and scores is not None:
+        verdict = replace(verdict, adapter_version=adapter_version)
     if not signals:
         return verdict
     outcome, reasons, codes = apply_signals(verdict.outcome, verdict.reasons, verdict.codes, signals)
@@ -316,13 +486,16 @@ def has_words(text: str) -> bool:
 def verdicts(
     site: Any, texts: Sequence[str], signals: Sequence[Sequence[Signal]] | None = None
 ) -> list[Verdict]:
-    """Score ``texts`` (one model call) and judge each at ``site``'s thresholds, with each text's context
-    ``signals`` if given (``signals[i]`` for ``texts[i]``). Raises ModelUnavailable when no model can be
-    served, and whatever the model raises when scoring fails."""
+    """Score ``texts`` (one model call, with ``site``'s adapter if it has an active one) and judge each at
+    ``site``'s thresholds, with each text's context ``signals`` if given (``signals[i]`` for ``texts[i]``).
+    Raises ModelUnavailable when no model can be served, and whatever the model raises when scoring fails."""
     model = current_model()
-    thresholds = thresholds_for(site, model.thresholds)
+    site_id = getattr(site, "pk", None)
+    scored = score_for_sites(model, list(texts), [site_id] * len(texts))
+    thresholds = thresholds_for(site, scored.thresholds(model.thresholds, site_id))
+    adapter_version = scored.adapter_version(site_id)
     found = signals if signals is not None else [() for _ in texts]
     return [
-        judge(scores, thresholds, model.version, text=text, signals=context)
-        for text, scores, context in zip(texts, model.score(list(texts)), found, strict=True)
+        judge(scores, thresholds, model.version, text=text, signals=context, adapter_version=adapter_version)
+        for text, scores, context in zip(texts, scored.scores, found, strict=True)
     ]

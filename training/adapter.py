@@ -78,11 +78,17 @@ class SiteAdapter:
         """`model.score(texts)` with `label` replaced by the adapted score. Raises `ArtifactError` if `model`
         is not the one the adapter was fitted on."""
         self.check_model(model)
-        scores = model.score(texts)
+        scores, features = model.score_with_features(texts)
+        return self.rescore(scores, features)
+
+    def rescore(self, scores: list[dict[str, float]], features) -> list[dict[str, float]]:
+        """Replace `label` in each of the model's score dicts `scores` (in place; returned) by the adapted
+        score, `features` being the model's fast-stage feature matrix for the same rows
+        (`ModelArtifact.score_with_features`). The caller has checked the model (`check_model`)."""
         if not scores:
             return scores
         base = np.array([[s[name] for name in self.base_labels] for s in scores])
-        adapted = self.adapted(base, model.feature_matrix(texts))
+        adapted = self.adapted(base, features)
         for row, value in zip(scores, adapted.tolist(), strict=True):
             row[self.label] = value
         return scores
@@ -157,12 +163,14 @@ def save_adapter(adapter: SiteAdapter, path: Path | str, model: ModelArtifact, s
     return load_adapter(path, model)
 
 
-def load_adapter(path: Path | str, model: ModelArtifact | None = None) -> SiteAdapter:
-    """Verify (``training.verify.verify_artifact``: sidecar, size, sha256, library versions, the pickle's
-    allow-list) and load an adapter; with `model`, also refuse it unless it was fitted on that model. Raises
-    `ArtifactError` naming the file and the failed check."""
+def load_adapter(
+    path: Path | str, model: ModelArtifact | None = None, expected_sha256: str | None = None
+) -> SiteAdapter:
+    """Verify (``training.verify.verify_artifact``: sidecar, size, sha256, pinned to `expected_sha256` when
+    given, library versions, the pickle's allow-list) and load an adapter; with `model`, also refuse it
+    unless it was fitted on that model. Raises `ArtifactError` naming the file and the failed check."""
     path = Path(path)
-    payload, metadata = verify_artifact(path)
+    payload, metadata = verify_artifact(path, expected_sha256=expected_sha256)
     if not isinstance(payload, dict) or payload.get("kind") != "site_adapter":
         raise ArtifactError(
             f"{path} is not a site adapter (a model? adapters come from `python -m training adapt`)"

@@ -234,20 +234,27 @@ class ModelArtifact:
         The whole batch goes through one feature transform, so pass many texts at once. Raises `TypeError`
         if `texts` is a bare string or holds a non-string.
         """
+        return self.score_with_features(texts)[0]
+
+    def score_with_features(self, texts: list[str]):
+        """(`score(texts)`, `feature_matrix(texts)`) from one normalisation and one feature transform: what a
+        site adapter (`training.adapter`) re-scores from. The matrix is None for no texts. Raises as `score`.
+        """
         if isinstance(texts, str):
             raise TypeError("score() takes a list of texts, not a single str; wrap it: score([text])")
         texts = list(texts)
         if not texts:
-            return []
+            return [], None
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"texts[{i}] must be str, got {type(text).__name__}")
         normalised = self._normalizer.transform(texts)
-        proba = self._heads.predict_proba(self._matrix_of_normalised(normalised))
+        matrix = self._matrix_of_normalised(normalised)
+        proba = self._heads.predict_proba(matrix)
         if self._stage is not None:
             proba = self._second_stage(normalised, proba)
         labels = self.labels
-        return [dict(zip(labels, row, strict=True)) for row in proba.tolist()]
+        return [dict(zip(labels, row, strict=True)) for row in proba.tolist()], matrix.tocsr()
 
     def _second_stage(self, normalised: list[str], proba: np.ndarray) -> np.ndarray:
         """Re-score the stage's label, and its further heads' labels, for the rows in its band (chosen on the

@@ -215,6 +215,10 @@ def _comment_state() -> dict[str, Any]:
                 "items": _REASON_CODE,
             },
             "model_version": nullable_string,
+            "adapter_version": {
+                "type": ["string", "null"],
+                "description": "the site's adapter that re-scored toxicity; null: the shared model's scores",
+            },
             "decided_by": nullable_string,
             "submitted_at": nullable_string,
             "decided_at": nullable_string,
@@ -686,6 +690,7 @@ def openapi_document() -> dict[str, Any]:
                         "reasons": {"type": "array", "items": {"type": "string"}},
                         "reason_codes": {"type": "array", "items": _REASON_CODE},
                         "model_version": {"type": "string"},
+                        "adapter_version": {"type": ["string", "null"]},
                         "language": {"type": ["string", "null"]},
                     },
                 },

@@ -72,6 +72,8 @@ def comment_state(comment: Comment) -> dict[str, Any]:
         "reasons": comment.reasons,
         "reason_codes": comment.reason_codes,
         "model_version": comment.model_version,
+        # The site adapter that re-scored its toxicity (issue 20), null for the shared model's scores.
+        "adapter_version": comment.adapter_version or None,
         "decided_by": comment.decided_by or None,
         "submitted_at": comment.submitted_at.isoformat() if comment.submitted_at else None,
         "decided_at": comment.decided_at.isoformat() if comment.decided_at else None,
@@ -291,6 +293,7 @@ def check(request: HttpRequest) -> JsonResponse:
             "reasons": verdict.reasons,
             "reason_codes": verdict.codes,
             "model_version": verdict.model_version,
+            "adapter_version": verdict.adapter_version or None,
             "language": verdict.language,
         }
     )

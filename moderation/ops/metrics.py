@@ -26,7 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from moderation.models import AuditEntry, Comment, Decision, ModelVersion, WebhookDelivery
+from moderation.models import AuditEntry, Comment, Decision, ModelVersion, SiteAdapterVersion, WebhookDelivery
 from moderation.ops.access import authorised
 from moderation.queue import producer, queue_names, redis_from_broker_url, submission_backlog
 from moderation.scoring import ModelUnavailable, current_model
@@ -82,6 +82,7 @@ class ModerationCollector(Collector):
         yield self.latency()
         yield from self.broker()
         yield from self.model()
+        yield self.adapters()
         yield self.webhooks()
 
     def comments(self) -> Iterator[Metric]:
@@ -200,6 +201,24 @@ class ModerationCollector(Collector):
         yield GaugeMetricFamily(
             "moderation_model_loaded", "1 if a verified model is active.", value=int(model is not None)
         )
+
+    def adapters(self) -> Metric:
+        """One series per site's active adapter; ``serves="false"``: it was fitted on another model than the
+        registry's active one, so the workers do not serve it and the site gets the shared scores (alert on
+        it after a promote or rollback)."""
+        info = GaugeMetricFamily(
+            "moderation_site_adapter_info",
+            "Active site adapters; serves=false: fitted on another model than the active one (not served).",
+            labels=["site", "version", "serves"],
+        )
+        active_sha = ModelVersion.objects.filter(is_active=True).values_list("sha256", flat=True).first()
+        rows = SiteAdapterVersion.objects.filter(is_active=True).values_list(
+            "site__slug", "version", "base_model_sha256"
+        )
+        for site, version, base in rows:
+            serves = active_sha is None or base == active_sha
+            info.add_metric([site, version, "true" if serves else "false"], 1)
+        return info
 
     def webhooks(self) -> Metric:
         deliveries = GaugeMetricFamily(

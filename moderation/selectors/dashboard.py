@@ -213,6 +213,7 @@ def queue_queryset(filters: QueueFilters, thresholds: dict | None = None, user=N
         "reason_codes",
         "severity",
         "model_version",
+        "adapter_version",
         "submitted_at",
         "decided_at",
         "decided_by",

@@ -48,6 +48,7 @@ COLUMNS = [
     *[f"score_{label}" for label in LABELS],
     "scores",
     "model_version",
+    "adapter_version",  # the site adapter that re-scored score_toxicity, "" for the shared model's
     "decided_at",
     "decided_by",
 ]
@@ -100,6 +101,7 @@ def _suggested_rows(since: datetime, until: datetime | None, site: str | None = 
                 **{f"score_{name}": f"{scores[name]:.6f}" if name in scores else "" for name in LABELS},
                 "scores": json.dumps(scores, sort_keys=True),
                 "model_version": "",
+                "adapter_version": "",
                 "decided_at": row.created_at.isoformat(),
                 "decided_by": "",
             }
@@ -167,6 +169,7 @@ def label_rows(
                 **{f"score_{name}": f"{scores[name]:.6f}" if name in scores else "" for name in LABELS},
                 "scores": json.dumps(scores, sort_keys=True),
                 "model_version": decision.model_version,
+                "adapter_version": decision.adapter_version,
                 "decided_at": decision.created_at.isoformat(),
                 "decided_by": decision.moderator.get_username() if decision.moderator else "",
             }

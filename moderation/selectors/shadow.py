@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from moderation.models import Decision, DecisionKind, ModelVersion, ShadowScore
-from moderation.policy import band
+from moderation.models import Decision, DecisionKind, ModelVersion, ShadowScore, Site, SiteAdapterVersion
+from moderation.policy import band, thresholds_for
 from moderation.selectors.tuning import moderator_labels
 
 
@@ -20,9 +20,10 @@ def shadow_report(version: str) -> dict[str, Any]:
     decided the comment and the shadow's). ``changes`` compares stored outcomes and counts every comment;
     the per-label figures need the deciding version's thresholds, from its registry row, so comments decided
     by a version with no row are left out of them and counted in ``unregistered`` (``manage.py bootstrap``
-    registers the shipped model). Raises ModelVersion.DoesNotExist for an unknown ``version``."""
-    shadow_row = ModelVersion.objects.get(version=version)
-    shadow_thresholds = shadow_row.metadata.get("thresholds", {})
+    registers the shipped model). ``version`` may be a site's shadow adapter (issue 20): its thresholds are
+    then its base model's with the adapter's over them, and both sides are read at the site's own overrides
+    (as its comments were decided). Raises ModelVersion.DoesNotExist for an unknown ``version``."""
+    shadow_thresholds, site = _shadow_thresholds(version)
     rows = list(
         ShadowScore.objects.filter(model_version=version).values_list("comment_id", "scores", "outcome")
     )
@@ -35,7 +36,7 @@ def shadow_report(version: str) -> dict[str, Any]:
     }
     deciding = {model_version for _, _, model_version in auto.values()}
     active_thresholds = {
-        v: m.get("thresholds", {})
+        v: thresholds_for(site, m.get("thresholds", {})) if site is not None else m.get("thresholds", {})
         for v, m in ModelVersion.objects.filter(version__in=deciding).values_list("version", "metadata")
     }
     moderated = moderator_labels(ids)  # comment -> moderator rejected (latest moderator decision)
@@ -77,3 +78,18 @@ def shadow_report(version: str) -> dict[str, Any]:
         "labels": labels,
         "unregistered": unregistered,
     }
+
+
+def _shadow_thresholds(version: str) -> tuple[dict[str, Any], Site | None]:
+    """(the shadow's thresholds, the site whose adapter it is, or None for a model)."""
+    row = ModelVersion.objects.filter(version=version).first()
+    if row is not None:
+        return row.metadata.get("thresholds", {}), None
+    adapter = SiteAdapterVersion.objects.select_related("site").filter(version=version).first()
+    if adapter is None:
+        raise ModelVersion.DoesNotExist(f"no registered model or site adapter {version!r}")
+    base_row = ModelVersion.objects.filter(sha256=adapter.base_model_sha256)
+    base = base_row.values_list("metadata", flat=True).first() or {}
+    merged = {label: dict(cuts) for label, cuts in base.get("thresholds", {}).items()}
+    merged.update({label: dict(cuts) for label, cuts in adapter.thresholds.items()})
+    return thresholds_for(adapter.site, merged), adapter.site

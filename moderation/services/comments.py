@@ -69,6 +69,8 @@ def _snapshot(comment: Comment) -> dict[str, Any]:
         "decided_by": comment.decided_by,
         "scores": comment.scores,
         "model_version": comment.model_version,
+        # Only when a site adapter scored it, so entries of sites without one keep their shape.
+        **({"adapter_version": comment.adapter_version} if comment.adapter_version else {}),
     }
 
 
@@ -121,6 +123,8 @@ class ModelVerdict:
     # The comment's revision the scores are for (None: any). A verdict on a text that was edited since is
     # not written: the edit's own decision follows.
     revision: int | None = None
+    # The site adapter that re-scored ``scores`` (scoring.score_for_sites), "" for the shared scores.
+    adapter_version: str = ""
 
     def verdict(self) -> Verdict:
         """The decision, built by the one verdict function (``moderation.scoring.judge``)."""
@@ -132,6 +136,7 @@ class ModelVerdict:
             declared_language=self.declared_language,
             error=self.error,
             signals=self.signals,
+            adapter_version=self.adapter_version,
         )
 
 
@@ -147,6 +152,7 @@ def _apply_verdict(comment: Comment, verdict: ModelVerdict, now) -> tuple[Decisi
     comment.severity = judged.severity
     comment.label_bands = dict(judged.bands)
     comment.model_version = verdict.model_version
+    comment.adapter_version = judged.adapter_version
     comment.decided_at = now
     comment.decided_by = "model"
     comment.last_error = verdict.error
@@ -158,6 +164,7 @@ def _apply_verdict(comment: Comment, verdict: ModelVerdict, now) -> tuple[Decisi
         reasons=reasons,
         label_bands=dict(judged.bands),
         model_version=verdict.model_version,
+        adapter_version=judged.adapter_version,
         revision=comment.revision,
     )
     audit = AuditEntry(
@@ -258,6 +265,7 @@ _DECIDED_FIELDS = (
     "severity",
     "label_bands",
     "model_version",
+    "adapter_version",
     "decided_at",
     "decided_by",
     "last_error",
@@ -411,6 +419,7 @@ def apply_moderator_action(
             scores=comment.scores,
             reasons=comment.reasons,
             model_version=comment.model_version,
+            adapter_version=comment.adapter_version,
             moderator=user,
             reason_code=reason_code,
             note=note,
@@ -566,6 +575,7 @@ def moderate_comments(
                     scores=comment.scores,
                     reasons=comment.reasons,
                     model_version=comment.model_version,
+                    adapter_version=comment.adapter_version,
                     moderator=user,
                     reason_code=reason_code,
                     note=note,
@@ -674,6 +684,7 @@ def undo_moderator_actions(audit_ids: Iterable[int], user: AbstractBaseUser) -> 
                 scores=comment.scores,
                 reasons=comment.reasons,
                 model_version=comment.model_version,
+                adapter_version=comment.adapter_version,
                 moderator=user,
                 reason_code="undo",
                 note=f"undo of audit entry {entry.pk}",
@@ -715,14 +726,21 @@ def create_webhook_endpoint(site: Site, url: str, secrets: str | None = None, ac
 
 
 def thresholds_by_comment(
-    comment_ids: Iterable[int], model_thresholds: Mapping[str, Mapping[str, float]]
+    comment_ids: Iterable[int],
+    model_thresholds: Mapping[str, Mapping[str, float]],
+    base_by_site: Mapping[int, Mapping[str, Mapping[str, float]]] | None = None,
 ) -> dict[int, dict[str, dict[str, float]]]:
     """{comment id: thresholds_for(its site), with its story's stricter thresholds merged over them (issue
-    21)} for a worker deciding a batch of stored comments."""
+    21)} for a worker deciding a batch of stored comments. ``base_by_site``: a site's thresholds to merge its
+    overrides over instead of ``model_thresholds`` (its adapter's: ``scoring.SiteScores.thresholds``)."""
     rows = list(Comment.objects.filter(pk__in=list(comment_ids)).values_list("pk", "site_id", "story_id"))
     site_ids = {site_id for _, site_id, _ in rows}
     sites = Site.objects.in_bulk(site_ids) if site_ids else {}
-    per_site = {site_id: thresholds_for(sites.get(site_id), model_thresholds) for site_id in site_ids}
+    base_by_site = base_by_site or {}
+    per_site = {
+        site_id: thresholds_for(sites.get(site_id), base_by_site.get(site_id, model_thresholds))
+        for site_id in site_ids
+    }
     stories = stories_with_thresholds(
         ((site_id, story_id) for _, site_id, story_id in rows), sites=sites.values()
     )
@@ -786,6 +804,7 @@ def revise_comments(site: Site, cleans: Iterable[Mapping[str, Any]]) -> list[Com
             comment.status = CommentStatus.QUEUED
             comment.scores, comment.reasons, comment.reason_codes, comment.severity = {}, [], [], 0
             comment.decided_at, comment.decided_by, comment.model_version = None, "", ""
+            comment.adapter_version = ""
             comment.attempts, comment.last_error = 0, ""
             comment.revised = True
             audits.append(

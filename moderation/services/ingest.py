@@ -11,7 +11,13 @@ from django.conf import settings
 
 from moderation.models import Comment, CommentStatus, Site
 from moderation.queue import enqueue_decide
-from moderation.scoring import ModelUnavailable, current_model
+from moderation.scoring import (
+    ModelUnavailable,
+    SiteScores,
+    adapted_thresholds,
+    current_model,
+    score_for_sites,
+)
 from moderation.selectors.context import ContextItem, signals_for
 from moderation.services.comments import (
     ModelVerdict,
@@ -57,6 +63,7 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
     if not stored:
         return []
     rows = [(pk, text, lang) for pk, text, lang, *_ in stored]
+    site_of = {pk: site_id for pk, _, _, site_id, *_ in stored}
     # The revision each text is (issue 21): a verdict on a text edited meanwhile is not written.
     revisions = {pk: revision for pk, *_, revision in stored}
     signals = dict(
@@ -82,31 +89,42 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
 
     verdicts: list[ModelVerdict] = []
     retry: list[int] = []
-    # Each comment's site's thresholds (per-site policy_overrides, issue 5).
-    thresholds = thresholds_by_comment([pk for pk, _, _ in rows], model.thresholds)
+    # Each comment's site's thresholds (per-site policy_overrides, issue 5), over its adapter's where one
+    # scored the site's comments (issue 20); one read per set of adapters that scored (one, but for a batch
+    # scored one by one where an adapter failed on some).
+    thresholds_cache: dict[tuple, dict[int, dict]] = {}
 
-    def verdict(pk: int, text: str, lang: str, scores) -> ModelVerdict:
+    def thresholds(pk: int, scored: SiteScores) -> dict:
+        key = tuple(sorted((site_id, adapter.version) for site_id, adapter in scored.adapters.items()))
+        if key not in thresholds_cache:
+            thresholds_cache[key] = thresholds_by_comment(
+                [pk for pk, _, _ in rows],
+                model.thresholds,
+                {sid: adapted_thresholds(model.thresholds, a) for sid, a in scored.adapters.items()},
+            )
+        return thresholds_cache[key][pk]
+
+    def verdict(pk: int, text: str, lang: str, scores, scored: SiteScores) -> ModelVerdict:
         return ModelVerdict(
             pk,
             scores,
             model.version,
-            thresholds[pk],
+            thresholds(pk, scored),
             text=text,
             declared_language=lang,
             signals=signals[pk],
             revision=revisions[pk],
+            adapter_version=scored.adapter_version(site_of[pk]),
         )
 
     try:
-        all_scores = model.score([text for _, text, _ in rows])
-        verdicts = [
-            verdict(pk, text, lang, scores) for (pk, text, lang), scores in zip(rows, all_scores, strict=True)
-        ]
+        scored = score_for_sites(model, [text for _, text, _ in rows], [site_of[pk] for pk, _, _ in rows])
     except Exception:
         log.exception("batch scoring of %d comments failed; scoring one by one", len(rows))
         for pk, text, lang in rows:
             try:
-                (scores,) = model.score([text])
+                one = score_for_sites(model, [text], [site_of[pk]])
+                (scores,) = one.scores
             except Exception as exc:
                 log.exception("scoring comment %s failed", pk)
                 comment = record_scoring_failure(
@@ -115,7 +133,13 @@ def decide_comments(comment_ids: list[int]) -> list[int]:
                 if comment is not None and comment.status == CommentStatus.QUEUED:
                     retry.append(pk)
                 continue
-            verdicts.append(verdict(pk, text, lang, scores))
+            verdicts.append(verdict(pk, text, lang, scores, one))
+    else:
+        # Outside the try: a failure reading the thresholds is not a scoring failure to retry one by one.
+        verdicts = [
+            verdict(pk, text, lang, scores, scored)
+            for (pk, text, lang), scores in zip(rows, scored.scores, strict=True)
+        ]
     record_model_decisions(verdicts)
     return retry
 
@@ -161,9 +185,13 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
         verdicts = [ModelVerdict(0, None, "", {}, error=str(exc), signals=found) for found in signals]
     else:
         try:
-            all_scores = model.score([clean["text"] for clean in new])
-            # The site's thresholds, and a story's stricter ones where it has them (issue 21).
-            thresholds, by_story = thresholds_by_story(site, {c["story_id"] for c in new}, model.thresholds)
+            scored = score_for_sites(model, [clean["text"] for clean in new], [site.pk] * len(new))
+            # The site's thresholds (over its adapter's, if one scored), and a story's stricter ones where it
+            # has them (issue 21).
+            thresholds, by_story = thresholds_by_story(
+                site, {c["story_id"] for c in new}, scored.thresholds(model.thresholds, site.pk)
+            )
+            adapter_version = scored.adapter_version(site.pk)
             verdicts = [
                 ModelVerdict(
                     0,
@@ -173,8 +201,9 @@ def submit_and_decide(site: Site, cleans: list[dict], source: str = "celery") ->
                     text=clean["text"],
                     declared_language=clean["language"],
                     signals=found,
+                    adapter_version=adapter_version,
                 )
-                for clean, scores, found in zip(new, all_scores, signals, strict=True)
+                for clean, scores, found in zip(new, scored.scores, signals, strict=True)
             ]
         except Exception:
             log.exception(

@@ -105,6 +105,8 @@ def event_data(comment: Comment, decision: str, reason_code: str = "") -> dict[s
         "reason_codes": list(comment.reason_codes or []),
         "scores": dict(comment.scores or {}),
         "model_version": comment.model_version,
+        # Issue 20: the site's adapter that re-scored toxicity, null for the shared model's scores.
+        "adapter_version": comment.adapter_version or None,
         # Issue 21: an edited comment is decided again; the revision says which text a decision is about.
         "revision": comment.revision,
     }

@@ -77,8 +77,8 @@ def analyze(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         return _method_not_allowed()
     try:
-        authenticate(request)
-        return JsonResponse(analyze_comment(read_request(request)))
+        site = authenticate(request)
+        return JsonResponse(analyze_comment(read_request(request), site))
     except PerspectiveError as exc:
         return exc.response()
 

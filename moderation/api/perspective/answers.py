@@ -21,7 +21,7 @@ from moderation.api.perspective.requests import (
     suggestions,
 )
 from moderation.models import Site
-from moderation.scoring import ModelUnavailable, current_model
+from moderation.scoring import ModelUnavailable, current_model, score_for_sites
 from moderation.services.perspective import record_suggested_scores
 
 # --- Scoring ------------------------------------------------------------------------------------------------
@@ -51,8 +51,10 @@ def _score(value: float, score_type: str) -> dict[str, Any]:
     return {"value": value, "type": score_type}
 
 
-def analyze_comment(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Answer an AnalyzeComment request body (already decoded). Raises PerspectiveError."""
+def analyze_comment(data: Mapping[str, Any], site: Site | None = None) -> dict[str, Any]:
+    """Answer an AnalyzeComment request body (already decoded) for ``site`` (the API key's): with its active
+    adapter, the site's TOXICITY is the adapted score, as its own comments are scored. Raises
+    PerspectiveError."""
     text = comment_text(data)
     check_context(data)
     attributes = requested_attributes(data)
@@ -69,7 +71,8 @@ def analyze_comment(data: Mapping[str, Any]) -> dict[str, Any]:
             f"The scoring model is unavailable: {exc}", status="UNAVAILABLE", error_type=None
         ) from exc
     spans = sentence_spans(text) if want_spans else []
-    scored = model.score([text] + [text[b:e] for b, e in spans])
+    texts = [text] + [text[b:e] for b, e in spans]
+    scored = score_for_sites(model, texts, [site.pk if site is not None else None] * len(texts)).scores
     summary, span_rows = scored[0], scored[1:]
 
     attribute_scores: dict[str, Any] = {}

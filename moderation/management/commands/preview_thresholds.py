@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.models import Site
-from moderation.scoring import ModelUnavailable, current_model
+from moderation.scoring import ModelUnavailable, adapted_thresholds, current_model, site_adapters
 from moderation.selectors.tuning import OUTCOMES, fit_budget, preview_thresholds
 from moderation.services import set_policy_overrides
 
@@ -82,8 +82,12 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(f"--budget: {exc}") from None
             proposed = fitted["overrides"]
+        # A site whose adapter serves is decided at the adapter's thresholds for its label, its stored scores
+        # are the adapted ones: preview over those, not the shared model's.
+        adapter = site_adapters(model, {target.pk}).get(target.pk)
+        base = adapted_thresholds(model.thresholds, adapter)
         try:
-            report = preview_thresholds(target, proposed, model.thresholds, days)
+            report = preview_thresholds(target, proposed, base, days)
         except ValidationError as exc:
             raise CommandError(exc.messages[0]) from None
         if fitted is not None:

@@ -63,6 +63,9 @@ class HeadsConfig:
     alpha: float | None = None  # None: the stage's own blend weight
     seed: int | None = None  # None: the model's seed (the same hash split)
     cap_seed: int = 0  # which rows a capped source keeps
+    # Every source, in every split, cut to this many rows (None: only `caps`, on the training split): quick
+    # runs and tests.
+    max_rows_per_source: int | None = None
     max_iter: int = 3000
 
 
@@ -73,7 +76,7 @@ def _rows(corpora, config: HeadsConfig):
     texts, ys, ws, names = [], [], [], []
     for corpus in corpora:
         known = np.flatnonzero((~np.isnan(corpus.y[:, cols])).any(axis=1))
-        cap = config.caps.get(corpus.name)
+        cap = min((c for c in (config.caps.get(corpus.name), config.max_rows_per_source) if c), default=None)
         if cap and len(known) > cap:
             known = np.sort(rng.choice(known, cap, replace=False))
         texts += [corpus.texts[i] for i in known]
@@ -128,6 +131,15 @@ def fit_heads(
     seed = int(staged.metadata.get("config", {}).get("seed", 0) if config.seed is None else config.seed)
     (t_tr, y_tr, w_tr, _), (t_va, y_va, _, _), (t_te, y_te, _, _), split = split_rows(config, seed)
     progress(f"heads: {len(t_tr)} training, {len(t_va)} validation, {len(t_te)} test rows")
+    for label in config.labels:  # before the embedding, which is the cost
+        j = LABELS.index(label)
+        known = ~np.isnan(y_tr[:, j])
+        positives = int((y_tr[known, j] >= 0.5).sum())
+        if not 0 < positives < int(known.sum()):
+            raise ValueError(
+                f"head {label}: the training rows need both classes; {positives} of {int(known.sum())} "
+                "rows are positive (raise max_rows_per_source or add a source that labels it)"
+            )
 
     def vectors(texts: list[str], what: str) -> np.ndarray:
         return _encode_cached(staged._normalizer.transform(texts), progress, what, staged._embedder)

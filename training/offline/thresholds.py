@@ -65,8 +65,9 @@ class ThresholdRule:
     min_flagged_news: int = 10
     untrusted: list[str] = field(default_factory=lambda: ["identity_attack"])
     # Labels the second stage re-scores from sentence vectors (`training.offline.heads`: identity hate,
-    # threats): each may hold at most this share of the validation comments rated civil, on top of the
-    # general budget (severity first: these are the comments a desk most needs to see).
+    # threats): each may hold at most this share of the validation comments rated civil. They count against
+    # the review budget like every label (toxicity's review threshold rises to keep the total): severity
+    # first, within the queue a desk can keep up with.
     severe_review_share: float = 0.005
 
 

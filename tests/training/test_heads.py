@@ -1,0 +1,55 @@
+"""`python -m training heads` (training.offline.heads): identity hate and threat heads on the second stage's
+sentence vectors, fitted on the real hate sets through the shipped model's ONNX encoder (a few dozen rows a
+source, so it takes seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training.offline.heads import HeadsConfig, fit_heads
+from training.onnx_encoder import onnx_available
+from training.runtime import load_model
+
+pytestmark = [
+    pytest.mark.skipif(not onnx_available(), reason="needs onnxruntime and tokenizers"),
+    pytest.mark.trains,
+]
+
+TEXTS = [
+    "Thanks, this was a useful article about the border talks.",
+    "Those people are vermin and should be wiped out of this country.",
+    "The minister's statement on the refugees was careful and measured.",
+]
+
+
+def test_heads_rescore_identity_attack_from_the_stage_and_record_what_they_learned(tmp_path):
+    config = HeadsConfig(labels=("identity_attack",), max_rows_per_source=15)
+    model = fit_heads(None, tmp_path / "heads.joblib", config, progress=lambda _: None)
+    staged = load_model(model.path, second_stage=True)
+    assert staged.stage_head_labels == ["identity_attack"]
+    head = staged._payload["second_stage"].heads[0]
+    assert head.coef.shape == (384,) and np.isfinite(head.coef).all() and head.thresholds == {}
+    # only identity_attack moves, and only for rows in the stage's band
+    fast = load_model(model.path, second_stage=False).score(TEXTS)
+    scored = staged.score(TEXTS)
+    low, high = staged._payload["second_stage"].band
+    for f, s in zip(fast, scored, strict=True):
+        assert s["threat"] == f["threat"] and s["spam"] == f["spam"]
+        if low <= f["toxicity"] <= high:
+            assert s["identity_attack"] != f["identity_attack"]
+    sidecar = json.loads(model.path.with_suffix(".json").read_text())
+    entry = sidecar["metrics"]["second_stage"]["heads"]["identity_attack"]
+    assert entry["training_rows"] > 50 and entry["training_positives"] > 5
+    names = {d["name"]: d for d in sidecar["stage_heads"]["training_data"]}
+    assert {"hatexplain", "stormfront_hate", "toxigen_seed_statements"} <= set(names)
+    assert "share-alike" in names["stormfront_hate"]["licence"]
+    assert sidecar["stage_heads"]["from_model"] == load_model().version
+
+
+def test_a_label_nobody_labels_in_the_sample_is_refused_by_name(tmp_path):
+    config = HeadsConfig(labels=("threat",), max_rows_per_source=3)
+    with pytest.raises(ValueError, match="head threat: the training rows need both classes"):
+        fit_heads(None, tmp_path / "heads.joblib", config, progress=lambda _: None)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from moderation.models import AuditEntry, Site, SiteAdapterVersion
 from moderation.scoring import SMOKE_TEXTS, VerificationError, current_model
+from moderation.services.shadow import mark_shadow
 from training.adapter import SiteAdapter, load_adapter
 from training.runtime import ArtifactError, ModelArtifact
 from training.verify import read_metadata
@@ -155,19 +156,7 @@ def activate_adapter(
 def remove_adapter(site: Site, actor_label: str = "system") -> SiteAdapterVersion | None:
     """Stop adapting the site's scores: its comments get the shared model's again (the registration stays,
     to activate again). Returns the adapter that was active, if any."""
-    with transaction.atomic():
-        row = SiteAdapterVersion.objects.select_for_update().filter(site=site, is_active=True).first()
-        if row is None:
-            return None
-        row.is_active = False
-        row.save(update_fields=["is_active"])
-        AuditEntry.objects.create(
-            actor_label=actor_label,
-            action="adapter_removed",
-            before={"site": site.slug, "adapter": row.version},
-            after={"site": site.slug, "adapter": None},
-        )
-    return row
+    return _switch_off(site, "is_active", "adapter_removed", "adapter", actor_label)
 
 
 def shadow_adapter(site: Site, version: str | None = None, actor_label: str = "system") -> SiteAdapterVersion:
@@ -179,35 +168,33 @@ def shadow_adapter(site: Site, version: str | None = None, actor_label: str = "s
     if row.is_active:
         raise ValueError(f"{row.version} is {site.slug}'s active adapter; shadow a candidate instead")
     _check_serves(row)
-    with transaction.atomic():
-        previous = SiteAdapterVersion.objects.select_for_update().filter(site=site, is_shadow=True).first()
-        if previous and previous.pk != row.pk:
-            previous.is_shadow = False
-            previous.save(update_fields=["is_shadow"])
-        if not row.is_shadow:
-            row.is_shadow, row.shadow_since = True, timezone.now()
-            row.save(update_fields=["is_shadow", "shadow_since"])
-        AuditEntry.objects.create(
-            actor_label=actor_label,
-            action="adapter_shadow_started",
-            before={"site": site.slug, "shadow": previous.version if previous else None},
-            after={"site": site.slug, "shadow": row.version},
-        )
-    return row
+    return mark_shadow(
+        SiteAdapterVersion.objects.filter(site=site),
+        row,
+        "adapter_shadow_started",
+        actor_label,
+        context={"site": site.slug},
+    )
 
 
 def stop_adapter_shadow(site: Site, actor_label: str = "system") -> SiteAdapterVersion | None:
     """Stop shadowing the site's shadow adapter (its stored shadow scores stay). Returns it, if any."""
+    return _switch_off(site, "is_shadow", "adapter_shadow_stopped", "shadow", actor_label)
+
+
+def _switch_off(site: Site, flag: str, action: str, key: str, actor_label: str) -> SiteAdapterVersion | None:
+    """Clear ``flag`` (is_active / is_shadow) on the site's adapter that has it, audited as ``action`` with
+    the version under ``key``. Returns that adapter, or None if none had it."""
     with transaction.atomic():
-        row = SiteAdapterVersion.objects.select_for_update().filter(site=site, is_shadow=True).first()
+        row = SiteAdapterVersion.objects.select_for_update().filter(site=site, **{flag: True}).first()
         if row is None:
             return None
-        row.is_shadow = False
-        row.save(update_fields=["is_shadow"])
+        setattr(row, flag, False)
+        row.save(update_fields=[flag])
         AuditEntry.objects.create(
             actor_label=actor_label,
-            action="adapter_shadow_stopped",
-            before={"site": site.slug, "shadow": row.version},
-            after={"site": site.slug, "shadow": None},
+            action=action,
+            before={"site": site.slug, key: row.version},
+            after={"site": site.slug, key: None},
         )
     return row

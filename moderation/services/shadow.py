@@ -51,8 +51,16 @@ def start_shadow(version: str, actor_label: str = "system") -> ModelVersion:
     if row.is_active:
         raise ValueError(f"{version} is the active model; shadow a candidate instead")
     load_verified(row.path, row.sha256)
+    return mark_shadow(ModelVersion.objects.all(), row, "model_shadow_started", actor_label)
+
+
+def mark_shadow(candidates, row, action: str, actor_label: str, context: dict | None = None):
+    """Make ``row`` the one shadow among ``candidates`` (model versions, or one site's adapters: rows with
+    ``is_shadow`` and ``shadow_since``), the previous one unmarked, audited as ``action`` in the same
+    transaction (``context`` added to both sides of the entry). Returns ``row``."""
+    context = context or {}
     with transaction.atomic():
-        previous = ModelVersion.objects.select_for_update().filter(is_shadow=True).first()
+        previous = candidates.select_for_update().filter(is_shadow=True).first()
         if previous and previous.pk != row.pk:
             previous.is_shadow = False
             previous.save(update_fields=["is_shadow"])
@@ -61,9 +69,9 @@ def start_shadow(version: str, actor_label: str = "system") -> ModelVersion:
             row.save(update_fields=["is_shadow", "shadow_since"])
         AuditEntry.objects.create(
             actor_label=actor_label,
-            action="model_shadow_started",
-            before={"shadow": previous.version if previous else None},
-            after={"shadow": row.version},
+            action=action,
+            before={**context, "shadow": previous.version if previous else None},
+            after={**context, "shadow": row.version},
         )
     return row
 

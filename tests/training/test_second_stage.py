@@ -218,11 +218,18 @@ def test_shipped_model_with_its_second_stage():
     ]
     for text, score in zip(abuse, on.score(abuse), strict=True):
         assert score["toxicity"] >= review, (text, score["toxicity"])
+    # The stage re-scores toxicity and its heads' labels (identity hate, threat); every other label is the fast
+    # stage's, untouched.
+    restaged = {"toxicity", *on.stage_head_labels}
+    assert {"identity_attack", "threat"} <= restaged
     texts = IDENTITY_MENTIONS + abuse
     for a, b in zip(fast.score(texts), on.score(texts), strict=True):
-        assert {k: v for k, v in a.items() if k != "toxicity"} == {
-            k: v for k, v in b.items() if k != "toxicity"
+        assert {k: v for k, v in a.items() if k not in restaged} == {
+            k: v for k, v in b.items() if k not in restaged
         }
+    (hate,) = on.score(["Muslims are filthy animals"])
+    (mention,) = on.score(["My neighbour is Jewish"])
+    assert hate["identity_attack"] > mention["identity_attack"]
 
 
 def test_train_cli_without_the_extra_says_what_to_install(tmp_path, monkeypatch, capsys):

@@ -200,15 +200,16 @@ def test_an_active_adapter_changes_its_sites_toxicity_and_verdict_only(fresh_eng
     assert decide_comments([c.pk for c in ours + theirs]) == []
     for comment, scores in zip(theirs, shared, strict=True):
         comment.refresh_from_db()
-        assert comment.scores == scores  # exactly the shared model's
+        # the shared model's (to float noise: the encoder pads a batch to its longest text)
+        assert comment.scores == pytest.approx(scores, abs=1e-9)
         assert (comment.status, comment.adapter_version) == ("approved", "")
     review = row.thresholds["toxicity"]["review"]
     for comment, scores in zip(ours, shared, strict=True):
         comment.refresh_from_db()
         assert comment.adapter_version == row.version
-        assert {k: v for k, v in comment.scores.items() if k != "toxicity"} == {
-            k: v for k, v in scores.items() if k != "toxicity"
-        }
+        assert {k: v for k, v in comment.scores.items() if k != "toxicity"} == pytest.approx(
+            {k: v for k, v in scores.items() if k != "toxicity"}, abs=1e-9
+        )
         assert comment.scores["toxicity"] != scores["toxicity"]
         decision = Decision.objects.get(comment=comment, kind="auto")
         assert (decision.adapter_version, decision.model_version) == (row.version, model.version)
@@ -226,15 +227,12 @@ def test_an_active_adapter_changes_its_sites_toxicity_and_verdict_only(fresh_eng
     submit_and_decide(fruit, [validate_submission(comment_payload("celery-1", text=ADVERTS[0]))])
     celery = Comment.objects.get(site=fruit, site_comment_id="c-celery-1")
     assert (celery.status, celery.adapter_version) == ("needs_review", row.version)
-    assert celery.scores == adverts[0].scores
+    assert celery.scores == pytest.approx(adverts[0].scores, abs=1e-9)
     (checked,) = engine.verdicts(fruit, [ADVERTS[0]])
     (shared_check,) = engine.verdicts(plain, [ADVERTS[0]])
     assert (checked.outcome, checked.adapter_version) == ("needs_review", row.version)
-    assert (shared_check.outcome, shared_check.adapter_version, shared_check.scores) == (
-        "approved",
-        "",
-        shared[0],
-    )
+    assert (shared_check.outcome, shared_check.adapter_version) == ("approved", "")
+    assert shared_check.scores == pytest.approx(shared[0], abs=1e-9)
 
     # The site's own override is merged over the adapter's threshold: it stays the site's last word.
     set_policy_overrides(fruit, {"toxicity": {"review": 0.999, "reject": 1.0}}, actor_label="ed")
@@ -246,7 +244,8 @@ def test_an_active_adapter_changes_its_sites_toxicity_and_verdict_only(fresh_eng
     remove_adapter(fruit, actor_label="ds")
     (back,) = engine.verdicts(plain, [ADVERTS[0]])
     (fruit_back,) = engine.verdicts(fruit, [ADVERTS[0]])
-    assert fruit_back.scores == back.scores == shared[0] and fruit_back.adapter_version == ""
+    assert fruit_back.scores == back.scores == pytest.approx(shared[0], abs=1e-9)
+    assert fruit_back.adapter_version == ""
     assert AuditEntry.objects.filter(action="adapter_removed", before__adapter=row.version).exists()
 
 

@@ -253,6 +253,13 @@ class _AllowListUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+# sha256s of pickles whose opcode scan passed in this process. The scan reads every opcode of a file of tens of
+# MB (seconds); bytes with the same sha256 import the same globals, so a reload of the same file (a worker's
+# hot-reload check, a rollback to a model it served before) needs only the sha256 check above, and the
+# allow-list unpickler still refuses any global the scan would have. Bounded: one entry per distinct file.
+_SCANNED: set[str] = set()
+
+
 def verify_artifact(path: Path | str, expected_sha256: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Verify the artifact at `path` (all checks of the module docstring, in that order) and only then
     unpickle it. Returns (the unpickled payload, the sidecar dict). `expected_sha256`: an optional pin the
@@ -266,7 +273,7 @@ def verify_artifact(path: Path | str, expected_sha256: str | None = None) -> tup
         data = path.read_bytes()
     except OSError as exc:
         raise ArtifactError(f"model file {path} is unreadable: {exc}") from None
-    _check_bytes(path, data, metadata, expected_sha256)
+    sha = _check_bytes(path, data, metadata, expected_sha256)
     _check_versions(path, metadata)
     if data[:2] != GZIP_MAGIC:
         raise ArtifactError(
@@ -277,10 +284,12 @@ def verify_artifact(path: Path | str, expected_sha256: str | None = None) -> tup
         raw = gzip.decompress(data)
     except Exception as exc:  # noqa: BLE001  bad gzip data: EOFError, OSError, zlib.error
         raise ArtifactError(f"model file {path} does not decompress: {exc}") from None
-    try:
-        check_pickle(raw)
-    except ArtifactError as exc:
-        raise ArtifactError(f"model file {path} refused: {exc}") from None
+    if sha not in _SCANNED:
+        try:
+            check_pickle(raw)
+        except ArtifactError as exc:
+            raise ArtifactError(f"model file {path} refused: {exc}") from None
+        _SCANNED.add(sha)
     try:
         payload = _AllowListUnpickler(io.BytesIO(raw)).load()
     except ArtifactError as exc:

@@ -195,3 +195,27 @@ def test_a_worker_started_with_it_refuses_it(evil, marker):
     assert result.returncode == 3, result.stdout + result.stderr
     assert "posix.system" in result.stdout and "not on the allow-list" in result.stdout
     assert not marker.exists()
+
+
+def test_a_reload_of_the_same_bytes_skips_only_the_opcode_scan(tmp_path, marker, monkeypatch):
+    """The scan of a file already scanned in this process is remembered by its sha256; a file with other
+    bytes (the evil one, under the name of one that passed) is scanned again and refused."""
+    import training.verify as verify
+
+    scans = []
+    real = verify.check_pickle
+    monkeypatch.setattr(verify, "check_pickle", lambda raw: (scans.append(1), real(raw))[1])
+    monkeypatch.setattr(verify, "_SCANNED", set())
+    good = tmp_path / "good.joblib"
+    good.write_bytes(default_model_path().read_bytes())
+    good.with_suffix(".json").write_bytes(default_model_path().with_suffix(".json").read_bytes())
+    load_model(good, second_stage=False)
+    load_model(good, second_stage=False)
+    assert len(scans) == 1
+    (tmp_path / "x").mkdir()
+    evil = evil_artifact(tmp_path / "x", marker)
+    good.write_bytes(evil.read_bytes())
+    good.with_suffix(".json").write_bytes(evil.with_suffix(".json").read_bytes())
+    with pytest.raises(ArtifactError, match="posix.system"):
+        load_model(good, second_stage=False)
+    assert len(scans) == 2 and not marker.exists()

@@ -269,7 +269,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(SiteAdapterVersion)
-class SiteAdapterVersionAdmin(admin.ModelAdmin):
+class SiteAdapterVersionAdmin(ReadOnlyAdmin):
     """Read-only: adapters are registered, shadowed and activated by ``manage.py register_adapter`` and
     ``manage.py adapter`` (services.adapters), which verify the file and write the audit entry."""
 
@@ -277,15 +277,6 @@ class SiteAdapterVersionAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "is_shadow", "site")
     readonly_fields = [*(field.name for field in SiteAdapterVersion._meta.fields), "shadow_comparison"]
     shadow_comparison = ModelVersionAdmin.shadow_comparison  # the same report, for a shadowed adapter
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Issue 5: moderators limited to some sites (none = every site; superusers always see every site) --------

@@ -253,10 +253,10 @@ class _AllowListUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-# sha256s of pickles whose opcode scan passed in this process. The scan reads every opcode of a file of tens of
-# MB (seconds); bytes with the same sha256 import the same globals, so a reload of the same file (a worker's
-# hot-reload check, a rollback to a model it served before) needs only the sha256 check above, and the
-# allow-list unpickler still refuses any global the scan would have. Bounded: one entry per distinct file.
+# sha256s of pickles whose opcode scan passed in this process. The scan reads every opcode of a file of tens
+# of MB (seconds); bytes with the same sha256 import the same globals, so a reload of the same file (a
+# worker's hot-reload check, a rollback to a model it served before) needs only the sha256 check above, and
+# the allow-list unpickler still refuses any global the scan would have. Bounded: one entry per distinct file.
 _SCANNED: set[str] = set()
 
 

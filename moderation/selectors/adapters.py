@@ -20,6 +20,18 @@ def stale_adapters(model_sha256: str) -> list[SiteAdapterVersion]:
     )
 
 
+def stale_adapter_warnings(model: ModelVersion) -> list[str]:
+    """One warning line per adapter `stale_adapters` finds under the newly active `model`: what promote and
+    rollback print."""
+    return [
+        f"warning: site {adapter.site.slug}'s adapter {adapter.version} was fitted on model "
+        f"{adapter.base_model_version}: not served under {model.version}, the site gets the shared scores "
+        "until an adapter fitted on it is registered (`python -m training adapt`, "
+        "`manage.py register_adapter`)"
+        for adapter in stale_adapters(model.sha256)
+    ]
+
+
 def site_adapter_rows(site: Site) -> list[dict[str, Any]]:
     """The site's registered adapters, newest first, each with its state (active / shadow / registered) and
     whether the registry's active model can serve it (``serves``: it was fitted on that model; None without an

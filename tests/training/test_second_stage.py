@@ -218,8 +218,8 @@ def test_shipped_model_with_its_second_stage():
     ]
     for text, score in zip(abuse, on.score(abuse), strict=True):
         assert score["toxicity"] >= review, (text, score["toxicity"])
-    # The stage re-scores toxicity and its heads' labels (identity hate, threat); every other label is the fast
-    # stage's, untouched.
+    # The stage re-scores toxicity and its heads' labels (identity hate, threat); every other label is the
+    # fast stage's, untouched.
     restaged = {"toxicity", *on.stage_head_labels}
     assert {"identity_attack", "threat"} <= restaged
     texts = IDENTITY_MENTIONS + abuse

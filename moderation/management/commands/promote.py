@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.models import ModelVersion
-from moderation.selectors.adapters import stale_adapters
+from moderation.selectors.adapters import stale_adapter_warnings
 from moderation.services.registry import VerificationError, promote
 
 
@@ -25,10 +25,5 @@ class Command(BaseCommand):
         except VerificationError as exc:
             raise CommandError(f"refused, the active version is unchanged: {exc}") from None
         self.stdout.write(f"active model: {row.version}")
-        for adapter in stale_adapters(row.sha256):
-            self.stderr.write(
-                f"warning: site {adapter.site.slug}'s adapter {adapter.version} was fitted on model "
-                f"{adapter.base_model_version}: not served under {row.version}, the site gets the shared "
-                "scores until an adapter fitted on it is registered (`python -m training adapt`, "
-                "`manage.py register_adapter`)"
-            )
+        for warning in stale_adapter_warnings(row):
+            self.stderr.write(warning)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import random
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -35,32 +34,18 @@ from moderation.services.registry import ACTIVATED, VerificationError, register_
 from moderation.services.shadow import score_pending
 from moderation.validation import validate_submission
 from tests.conftest import comment_payload
+from tests.training.test_adapter import _site as _labels
 from training.adapter import save_adapter
 from training.offline.adapt import fit_adapter
 from training.runtime import default_model_path, file_sha256, load_model
 
 pytestmark = pytest.mark.django_db
 
-FRUITS = ["pineapple", "mango", "papaya", "durian", "lychee", "guava"]
-TOPICS = ["the council vote", "the new bridge", "the school budget", "the bus route", "the harbour plan"]
 ADVERTS = [
     "buy fresh mango today, best guava deals in town",
     "buy fresh durian today, best lychee deals in town",
 ]
 CIVIL = ["I think the new bridge is a reasonable idea, thanks for reporting 7"]
-
-
-def _labels(n: int, seed: int) -> tuple[list[str], list[int]]:
-    rng = random.Random(seed)
-    texts, y = [], []
-    for i in range(n):
-        if i % 3 == 0:
-            texts.append(f"buy fresh {rng.choice(FRUITS)} today, best {rng.choice(FRUITS)} deals in town")
-            y.append(1)
-        else:
-            texts.append(f"I think {rng.choice(TOPICS)} is a reasonable idea, thanks for reporting {i}")
-            y.append(0)
-    return texts, y
 
 
 @pytest.fixture(scope="module")

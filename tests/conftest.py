@@ -13,6 +13,33 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Fixtures through which a test reaches the database (pytest-django's, and every fixture built on them: an
+# item's fixturenames is the closure).
+_DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    "live_server",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """MODERATION_DB_TESTS_ONLY=1 (set by .ci/run for its PostgreSQL pass) deselects every test that never
+    touches the database: the SQLite pass has run them, and running them on PostgreSQL would test nothing
+    new."""
+    if os.environ.get("MODERATION_DB_TESTS_ONLY") != "1":
+        return
+    keep, drop = [], []
+    for item in items:
+        touches = item.get_closest_marker("django_db") is not None or bool(
+            _DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        )
+        (keep if touches else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
 
 @pytest.fixture
 def site(db):

@@ -4,12 +4,18 @@ Each run gets its own var/ directory (SQLite test database file, secret key), it
 Redis key prefix, so parallel runs and a developer's running stack never collide. Set DATABASE_URL to run the
 suite on PostgreSQL (the test database is test_<name>)."""
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 
 _run = uuid.uuid4().hex[:8]
-os.environ.setdefault("MODERATION_VAR_DIR", tempfile.mkdtemp(prefix=f"moderation-tests-{_run}-"))
+if "MODERATION_VAR_DIR" not in os.environ:
+    # Created, and removed at exit, by the process that runs the suite; the worker and stack processes it
+    # starts inherit the variable and leave the directory alone.
+    os.environ["MODERATION_VAR_DIR"] = tempfile.mkdtemp(prefix=f"moderation-tests-{_run}-")
+    atexit.register(shutil.rmtree, os.environ["MODERATION_VAR_DIR"], True)
 os.environ.setdefault("MODERATION_ENV", "test")
 os.environ.setdefault("MODERATION_QUEUE", f"moderation-test-{_run}")
 os.environ.setdefault("MODERATION_REDIS_KEY_PREFIX", f"moderation-test-{_run}:")

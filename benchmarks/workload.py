@@ -15,7 +15,11 @@ measures the fast stage alone. Sets:
   evaluation only;
 - ``news_desk``: our own hand-written comments on political stories
   (``benchmarks/data/news_desk_comments.csv``): a regression check, never a tuning target. Its spam rows are
-  reported apart, with every kind, in ``news_desk_by_kind``.
+  reported apart, with every kind, in ``news_desk_by_kind``;
+- ``hatecheck``: the 3,728 HateCheck cases (functional tests, not comments: no caught-at-held ranking), with
+  the share of its hateful cases held or rejected, of its non-hateful ones held, and of its threat cases
+  (functionality ``threat_*``) held or rejected, the issue's 90% target; per functionality in
+  ``by_functionality``.
 
 Per set: the share of civil comments approved / held / rejected (``clearly_civil_rejected`` on the clearly
 civil rows, see ``training.offline.news``), the share of toxic comments held or rejected, the precision of
@@ -167,6 +171,25 @@ def no_words(model) -> dict:
     return out
 
 
+def hatecheck(verdicts, rows: list[dict]) -> dict:
+    """What the policy does to HateCheck's cases: shares held or rejected, overall and per functionality."""
+    from moderation.policy import APPROVED
+
+    flagged = np.array([v.outcome != APPROVED for v in verdicts])
+    hateful = np.array([r["hateful"] == "1" for r in rows])
+    threat = np.array([r["functionality"].startswith("threat") for r in rows])
+    by_functionality: dict[str, Counter] = {}
+    for row, verdict in zip(rows, verdicts, strict=True):
+        by_functionality.setdefault(row["functionality"], Counter())[verdict.outcome] += 1
+    return {
+        "n": len(rows),
+        "hateful_held_or_rejected": share(int((flagged & hateful).sum()), int(hateful.sum())),
+        "not_hateful_held_or_rejected": share(int((flagged & ~hateful).sum()), int((~hateful).sum())),
+        "threat_held_or_rejected": share(int((flagged & threat).sum()), int(threat.sum())),
+        "by_functionality": {name: dict(c) for name, c in sorted(by_functionality.items())},
+    }
+
+
 def run(model_path: Path | None, second_stage: bool | None) -> dict:
     _django()
     from moderation.scoring import judge
@@ -211,6 +234,12 @@ def run(model_path: Path | None, second_stage: bool | None) -> dict:
             for t, v, toxic in zip(desk.texts, verdicts, desk.toxic, strict=True)
             if not toxic and v.outcome == "rejected"
         ]
+    from training.offline import datasets
+
+    cases = datasets.read_rows(
+        datasets.data_dir() / "hatecheck" / "test_suite_cases.csv", ["text", "hateful", "functionality"]
+    )
+    result["hatecheck"] = hatecheck(decide([r["text"] for r in cases]), cases)
     return result
 
 
@@ -231,6 +260,12 @@ def _print(result: dict) -> None:
         )
     for kind, counts in result.get("news_desk_by_kind", {}).items():
         print(f"  news_desk {kind:28s} {counts}")
+    if "hatecheck" in result:
+        h = result["hatecheck"]
+        print(
+            f"hatecheck: hateful held or rejected {pct(h['hateful_held_or_rejected'])}, not hateful "
+            f"{pct(h['not_hateful_held_or_rejected'])}, threats {pct(h['threat_held_or_rejected'])}"
+        )
 
 
 def main() -> None:

@@ -188,3 +188,28 @@ def test_compare_and_evaluate_refuse_the_candidates_training_rows(trained, tmp_p
     assert (
         main(["evaluate", "--model", str(model_path), "--data", str(unseen), "--label-column", "label"]) == 0
     )
+
+
+def test_a_sites_label_wins_over_a_public_copy_of_the_same_text(tmp_path):
+    """The site's moderators called an SMS-collection 'ham' text spam: training keeps their label, and counts
+    the public copy as a conflicting label of its own source."""
+    from training.labels import LABELS
+    from training.offline.pipeline import TrainingConfig, load_corpora
+
+    text = "Ok lar... Joking wif u oni..."
+    export = _write(tmp_path / "export.csv", [(text, "spam"), ("A fair point, well made.", "ok")])
+    config = TrainingConfig(
+        sources={"sms_spam_collection": 0.7}, moderator_exports=[{"path": str(export), "weight": 2.0}]
+    )
+    corpora = load_corpora(config, datasets.data_dir())
+    assert corpora[0].name.startswith("moderator_export:")
+    split = datasets.dedupe_and_split(corpora, set(), config.seed)
+    kept = [
+        (corpus.name, corpus.y[i, LABELS.index("spam")])
+        for part in (split.train, split.val, split.test)
+        for corpus in part
+        for i, t in enumerate(corpus.texts)
+        if t == text
+    ]
+    assert kept == [(corpora[0].name, 1.0)]
+    assert split.dropped_by_reason["sms_spam_collection"].get("conflicting_label") == 1

@@ -240,18 +240,21 @@ def build_features(config: TrainingConfig) -> FeatureUnion:
 
 
 def load_corpora(config: TrainingConfig, root: Path) -> list[Corpus]:
-    """The training corpora `config` names (sources with weight > 0, then its moderator exports), read from
+    """The training corpora `config` names (its moderator exports, then sources with weight > 0), read from
     the shared data under `root` and sampled to `config.max_rows_per_source` with `config.seed`. Raises
-    what the dataset loaders raise for a missing or malformed file."""
-    corpora = []
+    what the dataset loaders raise for a missing or malformed file.
+
+    The exports come first because `datasets.dedupe_and_split` keeps the first copy of a text: where a site's
+    moderators and a public set label the same comment, the site's decision is the one trained on (the public
+    copy is counted as a duplicate or a conflicting label of its own source)."""
+    corpora = [
+        datasets.load_moderator_export(export["path"], weight=float(export.get("weight", 1.0)))
+        for export in config.moderator_exports
+    ]
     for name, loader in datasets.TRAINING_LOADERS.items():
         weight = config.sources.get(name, 0.0)
         if weight > 0:
             corpora.append(loader(root, weight=weight))
-    for export in config.moderator_exports:
-        corpora.append(
-            datasets.load_moderator_export(export["path"], weight=float(export.get("weight", 1.0)))
-        )
     if config.max_rows_per_source:
         rng = np.random.default_rng(config.seed)
         sampled = []

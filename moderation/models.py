@@ -227,10 +227,11 @@ class Comment(models.Model):
             # Issue 21, context signals: one commenter's recent comments (bursts, approvals), and recent
             # copies of a text on a site.
             models.Index(fields=["site", "author_id", "submitted_at"], name="comment_site_author_time"),
+            # Not partial (it was, on text_fingerprint != ""): SQLite cannot prove that `fingerprint IN (...)`
+            # excludes "", so it never used the partial index and counted copies by scanning the site's rows
+            # (40 ms a decision at 100,000 comments, against 0.1 ms with this one).
             models.Index(
-                fields=["site", "text_fingerprint", "submitted_at"],
-                name="comment_site_fingerprint",
-                condition=~Q(text_fingerprint=""),
+                fields=["site", "text_fingerprint", "submitted_at"], name="comment_site_fingerprint"
             ),
         ]
 

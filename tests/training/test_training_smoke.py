@@ -33,6 +33,35 @@ def test_small_training_round_trips(small_model):
         assert set(row) == set(LABELS) and all(0 <= v <= 1 for v in row.values())
 
 
+def test_a_saved_model_keeps_its_vocabularies_as_plain_ints_and_scores_the_same(tmp_path):
+    """scikit-learn fits vocabularies with numpy integers (one pickled constructor call each); save_model
+    stores Python ints, so loading and the pre-load scan read a third of the opcodes. The same scores, to the
+    bit."""
+    import gzip
+    import pickletools
+    from io import BytesIO
+
+    from training.offline.pipeline import compact_vocabularies
+
+    model = train_model(small_config(max_rows_per_source=80), progress=lambda _: None)
+    vectorizers = [v for _, v in model._payload["features"].transformer_list if hasattr(v, "vocabulary_")]
+    assert vectorizers and all(
+        isinstance(i, np.integer) for v in vectorizers for i in v.vocabulary_.values()
+    )
+    texts = ["what a lovely idea", "you idiot", "win a free iphone, click here", "y o u  m0r0n"]
+    before = model.score(texts)
+    saved = save_model(model, tmp_path / "m.joblib")
+    reloaded = load_model(saved.path)
+    assert reloaded.score(texts) == before
+    for _, v in reloaded._payload["features"].transformer_list:
+        if hasattr(v, "vocabulary_"):
+            assert all(type(i) is int for i in v.vocabulary_.values())
+    raw = gzip.decompress(saved.path.read_bytes())
+    reduces = sum(op.name == "REDUCE" for op, _, _ in pickletools.genops(BytesIO(raw)))
+    assert reduces < sum(len(v.vocabulary_) for v in vectorizers) / 10  # was one per vocabulary entry
+    compact_vocabularies({})  # a payload without features is left alone
+
+
 def test_training_is_reproducible(small_model, tmp_path):
     config = TrainingConfig(**small_model.metadata["config"])
     again = train_model(config, progress=lambda _: None)

@@ -45,9 +45,7 @@ def test_a_saved_model_keeps_its_vocabularies_as_plain_ints_and_scores_the_same(
 
     model = train_model(small_config(max_rows_per_source=80), progress=lambda _: None)
     vectorizers = [v for _, v in model._payload["features"].transformer_list if hasattr(v, "vocabulary_")]
-    assert vectorizers and all(
-        isinstance(i, np.integer) for v in vectorizers for i in v.vocabulary_.values()
-    )
+    assert vectorizers and all(isinstance(i, np.integer) for v in vectorizers for i in v.vocabulary_.values())
     texts = ["what a lovely idea", "you idiot", "win a free iphone, click here", "y o u  m0r0n"]
     before = model.score(texts)
     saved = save_model(model, tmp_path / "m.joblib")

@@ -66,15 +66,13 @@ def measure(model) -> dict:
     )
     out: dict = {}
 
-    rows = datasets.read_rows(
-        root / "hatecheck" / "test_suite_cases.csv", ["text", "hateful", "functionality"]
-    )
+    rows = datasets.hatecheck_cases(root)
     texts = [r["text"] for r in rows]
     y = np.array([int(r["hateful"]) for r in rows])
     s_ia, s_thr = ia(texts), thr(texts)
     out["hatecheck_ia"] = _auc(y, s_ia)
     out["hatecheck_tox"] = _auc(y, tox(texts))
-    threats = np.array(["threat" in r["functionality"] for r in rows])
+    threats = np.array([datasets.is_hatecheck_threat(r) for r in rows])
     out["threat_share"] = round(float((s_thr[threats] >= 0.5).mean()), 3)
     out["threat_or_ia_share"] = round(float((np.maximum(s_thr, s_ia)[threats] >= 0.5).mean()), 3)
     out["hatecheck_threat_median"] = round(float(np.median(s_thr[threats])), 3)

@@ -174,10 +174,11 @@ def no_words(model) -> dict:
 def hatecheck(verdicts, rows: list[dict]) -> dict:
     """What the policy does to HateCheck's cases: shares held or rejected, overall and per functionality."""
     from moderation.policy import APPROVED
+    from training.offline import datasets
 
     flagged = np.array([v.outcome != APPROVED for v in verdicts])
     hateful = np.array([r["hateful"] == "1" for r in rows])
-    threat = np.array([r["functionality"].startswith("threat") for r in rows])
+    threat = np.array([datasets.is_hatecheck_threat(r) for r in rows])
     by_functionality: dict[str, Counter] = {}
     for row, verdict in zip(rows, verdicts, strict=True):
         by_functionality.setdefault(row["functionality"], Counter())[verdict.outcome] += 1
@@ -234,11 +235,9 @@ def run(model_path: Path | None, second_stage: bool | None) -> dict:
             for t, v, toxic in zip(desk.texts, verdicts, desk.toxic, strict=True)
             if not toxic and v.outcome == "rejected"
         ]
-    from training.offline import datasets
+    from training.offline.datasets import hatecheck_cases
 
-    cases = datasets.read_rows(
-        datasets.data_dir() / "hatecheck" / "test_suite_cases.csv", ["text", "hateful", "functionality"]
-    )
+    cases = hatecheck_cases()
     result["hatecheck"] = hatecheck(decide([r["text"] for r in cases]), cases)
     return result
 

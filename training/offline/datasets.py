@@ -576,6 +576,19 @@ SHARE_ALIKE = {"stormfront_hate": "CC BY-SA 3.0 ES"}
 # ---------------------------------------------------------------------------------- evaluation-only sets
 
 
+def hatecheck_cases(root: Path | None = None) -> list[dict[str, str]]:
+    """HateCheck's 3,728 functional test cases (evaluation only): ``text``, ``hateful`` ("1"/"0") and
+    ``functionality``."""
+    return read_rows(
+        (root or data_dir()) / "hatecheck" / "test_suite_cases.csv", ["text", "hateful", "functionality"]
+    )
+
+
+def is_hatecheck_threat(case: dict[str, str]) -> bool:
+    """A HateCheck threat case (functionalities ``threat_dir_h`` and ``threat_norm_h``: 273 cases)."""
+    return case["functionality"].startswith("threat_")
+
+
 def eval_only_keys(root: Path) -> set[str]:
     """Match keys of every evaluation-only text, to keep them out of training (wiki set ⊂ Jigsaw)."""
     files = [

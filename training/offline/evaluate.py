@@ -17,6 +17,7 @@ from training.offline.datasets import (
     MODERATOR_VOCABULARY,
     data_dir,
     decode_hashes,
+    hatecheck_cases,
     moderator_label,
     read_rows,
     text_hashes,
@@ -365,8 +366,7 @@ ABUSIVE_NOT_HATEFUL = (
 def hatecheck_report(model, root: Path | None = None) -> dict:
     """HateCheck: overall AUC, and per functionality the accuracy of "toxicity >= review threshold" as the
     hateful prediction (non-hateful profanity counts as an error: HateCheck's labels are about hate)."""
-    root = root or data_dir()
-    rows = read_rows(root / "hatecheck" / "test_suite_cases.csv", ["text", "hateful", "functionality"])
+    rows = hatecheck_cases(root)
     texts = [r["text"] for r in rows]
     y = np.array([int(r["hateful"]) for r in rows])
     s = scorer_for(model, "toxicity")(texts)

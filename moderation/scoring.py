@@ -15,6 +15,7 @@ keeps serving.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import re
@@ -138,6 +139,17 @@ def _registered_active() -> tuple[str, str, str] | None:
     return _active
 
 
+def keep_out_of_collector() -> None:
+    """Move every object alive now to the collector's permanent generation (``gc.freeze``); called after a
+    model loads. A loaded model and Django are long-lived objects (a worker's oldest generation holds ~170k),
+    and every full collection walked them all: 53 ms on two cores for the model alone. Full collections are
+    rare in a worker (none in a 10 s run at 200 comments/s), but each was a pause in whichever decision set it
+    off. Unfrozen and collected first, so a replaced model's cycles are freed."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def _switch_to(version: str, path: str, sha256: str) -> None:
     """Load and verify the registered file, then swap it in. On failure the current model (if any) stays."""
     global _model, _switch_failure, _failure
@@ -153,6 +165,7 @@ def _switch_to(version: str, path: str, sha256: str) -> None:
         return
     previous = _model.version if _model else None
     _model, _switch_failure, _failure = verified.model, None, None
+    keep_out_of_collector()
     log.info("switched model %s -> %s (%s)", previous, _model.version, path)
 
 
@@ -186,6 +199,7 @@ def current_model() -> ModelArtifact:
             log.error("%s", _failure[1])
             raise ModelUnavailable(_failure[1]) from exc
         _failure = None
+        keep_out_of_collector()
         log.info("loaded model %s from %s", _model.version, path)
         return _model
 
@@ -213,6 +227,7 @@ def shadow_model(row: ModelVersion) -> ModelArtifact | None:
             except VerificationError as exc:
                 log.error("shadow model %s failed verification, not scoring with it: %s", row.version, exc)
                 return None
+            keep_out_of_collector()
         return _shadow[1]
 
 

@@ -168,7 +168,6 @@ def test_the_engine_switches_to_the_promoted_version_without_a_restart(second_mo
     assert engine.current_model().version == b.version
 
 
-
 def test_a_loaded_model_is_kept_out_of_the_collectors_way_and_a_replaced_one_is_freed(
     second_model, fresh_engine
 ):
@@ -190,6 +189,8 @@ def test_a_loaded_model_is_kept_out_of_the_collectors_way_and_a_replaced_one_is_
     del first, vocabulary
     gc.collect()
     assert gone() is None
+
+
 def test_the_engine_reads_the_active_version_at_most_every_few_seconds(
     second_model, settings, django_assert_num_queries
 ):

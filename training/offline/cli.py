@@ -1,4 +1,4 @@
-"""`python -m training {train,evaluate,predict,compare,export-onnx,heads,report,thresholds,adapt}` — the
+"""`python -m training {train,evaluate,predict,compare,export-onnx,heads,refit,report,thresholds,adapt}` — the
 offline command line.
 
 Errors name the bad argument and exit with status 2 (argparse convention); a model that fails verification
@@ -196,6 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model_arg(p)
     p.add_argument("--out", type=Path, required=True, help="artifact path for the copy (a new version)")
+
+    p = sub.add_parser(
+        "refit",
+        help="copy a model with some fast-stage label heads fitted again on another mix of sources, over its "
+        "own features (training.offline.refit; choose thresholds with `thresholds` afterwards)",
+    )
+    model_arg(p)
+    p.add_argument("--out", type=Path, required=True, help="artifact path for the copy (a new version)")
+    p.add_argument("--labels", nargs="+", choices=LABELS, default=["spam"], help="the heads refitted (spam)")
+    p.add_argument(
+        "--config",
+        type=_existing_file,
+        default=None,
+        help="a training config JSON whose sources (and max_rows_per_source) are used (default: the "
+        "default sources)",
+    )
 
     p = sub.add_parser(
         "adapt",
@@ -479,6 +495,23 @@ def cmd_heads(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refit(args: argparse.Namespace) -> int:
+    from training.offline.pipeline import ConfigError, TrainingConfig
+    from training.offline.refit import RefitConfig, refit_heads
+
+    config = RefitConfig(labels=tuple(args.labels))
+    if args.config is not None:
+        try:
+            training = TrainingConfig.from_file(args.config)
+        except ConfigError as exc:
+            print(f"error: --config: {exc}", file=sys.stderr)
+            return 2
+        config.sources, config.max_rows_per_source = training.sources, training.max_rows_per_source
+    model = refit_heads(args.model, args.out, config, progress=lambda line: print(line, flush=True))
+    print(f"wrote {args.out} ({model.version}); now choose its thresholds: python -m training thresholds")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -498,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_thresholds(args)
     if args.command == "heads":
         return cmd_heads(args)
+    if args.command == "refit":
+        return cmd_refit(args)
     if args.command == "adapt":
         return cmd_adapt(args)
     parser.error(f"unknown command {args.command!r}")  # unreachable: argparse enforces the choices

@@ -395,6 +395,37 @@ def _per_label_metrics(
     return out
 
 
+def training_thresholds(
+    p_val: np.ndarray,
+    y_val: np.ndarray,
+    usable: np.ndarray,
+    config: TrainingConfig,
+    labels: tuple[str, ...] = tuple(LABELS),
+) -> tuple[dict, dict]:
+    """The thresholds training chooses (label -> {"reject", "review"}) and how, for `labels` (columns of
+    LABELS in `p_val` / `y_val`), on the validation rows marked `usable` (the `THRESHOLD_SOURCES`'): reject at
+    `config.reject_precision`, review at `config.review_recall`; a label with fewer than
+    `config.threshold_min_positives` positives, or average precision under 0.5, gets none (except
+    `ALWAYS_THRESHOLDED`), and `NEVER_THRESHOLDED` never does. `training.offline.thresholds` then fits them to
+    a news desk."""
+    thresholds: dict = {}
+    details: dict = {}
+    for label in labels:
+        j = LABELS.index(label)
+        m = usable & ~np.isnan(y_val[:, j])
+        yy = _hard(y_val[m, j])
+        if label in NEVER_THRESHOLDED:
+            continue
+        if yy.sum() < (1 if label in ALWAYS_THRESHOLDED else config.threshold_min_positives) or yy.all():
+            continue
+        chosen = choose_thresholds(yy, p_val[m, j], config.reject_precision, config.review_recall)
+        ap = chosen["validation"]["average_precision"] or 0.0
+        if label in ALWAYS_THRESHOLDED or ap >= 0.5:
+            thresholds[label] = {"reject": chosen["reject"], "review": chosen["review"]}
+            details[label] = chosen
+    return thresholds, details
+
+
 def train_model(
     config: TrainingConfig | None = None, progress: Callable[[str], None] = print
 ) -> ModelArtifact:
@@ -449,21 +480,8 @@ def train_model(
         return heads.predict_proba(features.transform(normalizer.transform(t))), yy, src
 
     p_val, y_val, src_val = proba(split.val)
-    thresholds: dict = {}
-    threshold_details: dict = {}
     usable = np.isin(src_val, [i for i, c in enumerate(split.val) if c.name in THRESHOLD_SOURCES])
-    for j, label in enumerate(LABELS):
-        m = usable & ~np.isnan(y_val[:, j])
-        yy = _hard(y_val[m, j])
-        if label in NEVER_THRESHOLDED:
-            continue
-        if yy.sum() < (1 if label in ALWAYS_THRESHOLDED else config.threshold_min_positives) or yy.all():
-            continue
-        chosen = choose_thresholds(yy, p_val[m, j], config.reject_precision, config.review_recall)
-        ap = chosen["validation"]["average_precision"] or 0.0
-        if label in ALWAYS_THRESHOLDED or ap >= 0.5:
-            thresholds[label] = {"reject": chosen["reject"], "review": chosen["review"]}
-            threshold_details[label] = chosen
+    thresholds, threshold_details = training_thresholds(p_val, y_val, usable, config)
     progress(f"thresholds: {thresholds}")
 
     p_test, y_test, src_test = proba(split.test)

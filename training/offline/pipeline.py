@@ -50,6 +50,12 @@ DEFAULT_SOURCES = {
     "youtube_spam_2014_extra": 5.0,
     "sms_spam_collection": 0.7,
     "spamassassin": 0.15,
+    # Spam that knows scams (investment, fund recovery, fake support) and link drops, added 2026-12-03
+    # (issue 22; `training.offline.refit` refitted the shipped spam head on them): their toxicity is unknown,
+    # so only spam and the vocabulary learn from them. WordPress spam is positives only; the real comments
+    # above are its ham (`TrainingConfig.validate`).
+    "instagram_scam_comments": 1.0,
+    "wordpress_blog_spam": 1.0,
 }
 # Sources whose validation rows pick the thresholds: real comments at a realistic class balance. The
 # positives-only, tweet, e-mail and synthetic sources would make precision look better than it is.

@@ -19,7 +19,12 @@ measures the fast stage alone. Sets:
 - ``hatecheck``: the 3,728 HateCheck cases (functional tests, not comments: no caught-at-held ranking), with
   the share of its hateful cases held or rejected, of its non-hateful ones held, and of its threat cases
   (functionality ``threat_*``) held or rejected, the issue's 90% target; per functionality in
-  ``by_functionality``.
+  ``by_functionality``;
+- ``identity_civil_held``: civil template sentences that name one group ("Zoe is a kind Muslim"), 60 per
+  identity, from bias madlibs and from its templates rewritten with the groups political news names: the share
+  held or rejected, per identity and the worst. The decision-level bias figure: the BPSN AUCs of
+  ``benchmarks signals`` say how scores rank, this says how often naming a group sends a civil comment to
+  review.
 
 Per set: the share of civil comments approved / held / rejected (``clearly_civil_rejected`` on the clearly
 civil rows, see ``training.offline.news``), the share of toxic comments held or rejected, the precision of
@@ -191,6 +196,64 @@ def hatecheck(verdicts, rows: list[dict]) -> dict:
     }
 
 
+IDENTITY_ROWS = 60  # civil madlibs sentences per identity (a fixed, seeded sample: the whole set is 77k)
+
+
+def identity_rows(per_identity: int = IDENTITY_ROWS, seed: int = 0) -> list[tuple[str, str, str]]:
+    """(set, identity, text) of civil sentences naming one identity each: bias madlibs' own identities, and
+    its templates rewritten with the groups political news names (`evaluate.news_identity_madlibs`). Up to
+    ``per_identity`` each, drawn with a fixed seed."""
+    from training.offline import datasets
+    from training.offline.evaluate import identities_in, news_identity_madlibs
+
+    rng = np.random.default_rng(seed)
+    root = datasets.data_dir()
+    path = root / "bias_madlibs" / "bias_madlibs_77k.csv"
+    if not path.is_file():
+        return []
+    by_identity: dict[tuple[str, str], list[str]] = {}
+    for row in datasets.read_rows(path, ["text", "toxic"]):
+        groups = identities_in(row["text"])
+        if row["toxic"] == "0" and len(groups) == 1:
+            by_identity.setdefault(("madlibs", next(iter(groups))), []).append(row["text"])
+    texts, toxic, groups = news_identity_madlibs(root)
+    for text, label, group in zip(texts, toxic, groups, strict=True):
+        if not label:
+            by_identity.setdefault(("news_madlibs", next(iter(group))), []).append(text)
+    out = []
+    for (name, identity), pool in sorted(by_identity.items()):
+        picked = rng.choice(len(pool), min(per_identity, len(pool)), replace=False)
+        out += [(name, identity, pool[i]) for i in sorted(picked)]
+    return out
+
+
+def identity_holds(verdicts, rows: list[tuple[str, str, str]]) -> dict:
+    """What the policy does to civil sentences that name a group: per set, the share held or rejected overall,
+    per identity, and the worst identity. A model that holds "X is a kind Muslim" for review more often than
+    the same sentence about another group treats naming that group as a reason."""
+    from moderation.policy import APPROVED
+
+    out: dict = {}
+    for name in sorted({r[0] for r in rows}):
+        counts: dict[str, list[int]] = {}
+        for (set_name, identity, _), verdict in zip(rows, verdicts, strict=True):
+            if set_name == name:
+                c = counts.setdefault(identity, [0, 0])
+                c[0] += verdict.outcome != APPROVED
+                c[1] += 1
+        per = {identity: share(k, n) for identity, (k, n) in sorted(counts.items())}
+        worst = max(per, key=lambda i: per[i]["share"])
+        out[name] = {
+            "civil_held_or_rejected": share(
+                sum(k for k, _ in counts.values()), sum(n for _, n in counts.values())
+            ),
+            "worst_identity": worst,
+            "worst": per[worst],
+            "by_identity": per,
+        }
+    return out
+
+
 def run(model_path: Path | None, second_stage: bool | None) -> dict:
     _django()
     from moderation.scoring import judge
@@ -239,6 +302,9 @@ def run(model_path: Path | None, second_stage: bool | None) -> dict:
 
     cases = hatecheck_cases()
     result["hatecheck"] = hatecheck(decide([r["text"] for r in cases]), cases)
+    rows = identity_rows()
+    if rows:
+        result["identity_civil_held"] = identity_holds(decide([r[2] for r in rows]), rows)
     return result
 
 
@@ -264,6 +330,11 @@ def _print(result: dict) -> None:
         print(
             f"hatecheck: hateful held or rejected {pct(h['hateful_held_or_rejected'])}, not hateful "
             f"{pct(h['not_hateful_held_or_rejected'])}, threats {pct(h['threat_held_or_rejected'])}"
+        )
+    for name, r in result.get("identity_civil_held", {}).items():
+        print(
+            f"civil sentences naming a group ({name}): held or rejected {pct(r['civil_held_or_rejected'])}, "
+            f"worst {r['worst_identity']} {pct(r['worst'])}"
         )
 
 

@@ -53,3 +53,18 @@ def test_a_label_nobody_labels_in_the_sample_is_refused_by_name(tmp_path):
     config = HeadsConfig(labels=("threat",), max_rows_per_source=3)
     with pytest.raises(ValueError, match="head threat: the training rows need both classes"):
         fit_heads(None, tmp_path / "heads.joblib", config, progress=lambda _: None)
+
+
+def test_the_identity_counterweight_weighs_as_much_as_the_positives(tmp_path, monkeypatch):
+    from training.offline import identity_augment
+
+    civil = identity_augment.every_identity_sentence()
+    assert len(civil) == len(identity_augment.TEMPLATES) * len(identity_augment.IDENTITIES)
+    monkeypatch.setattr(identity_augment, "every_identity_sentence", lambda: civil[:40])
+    config = HeadsConfig(labels=("identity_attack",), max_rows_per_source=15, identity_counterweight=True)
+    model = fit_heads(None, tmp_path / "heads.joblib", config, progress=lambda _: None)
+    entry = json.loads(model.path.with_suffix(".json").read_text())["metrics"]["second_stage"]["heads"][
+        "identity_attack"
+    ]
+    assert entry["identity_counterweight_rows"] == 40
+    assert entry["identity_counterweight_each"] > 0

@@ -144,6 +144,17 @@ def identity_sentences(seed: int = 0, per_identity: int = 12) -> list[str]:
     return out
 
 
+def every_identity_sentence() -> list[str]:
+    """Every template with every identity, template by template (3,124 sentences): the identity hate head's
+    civil counterweight (`training.offline.heads`)."""
+    out = []
+    for template in TEMPLATES:
+        for adjective, plural in IDENTITIES:
+            sentence = template.format(a=adjective, p=plural)
+            out.append(sentence[0].upper() + sentence[1:])
+    return out
+
+
 # Words that only name a group. Not in the list: words that are also the group noun of a template ("people").
 _GENERIC = {"people", "folks", "families", "couples", "scholars"}
 # Gendered pronouns too: Jigsaw/Civil Comments attacks on women made "she" alone look toxic.

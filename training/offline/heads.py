@@ -127,7 +127,7 @@ def fit_heads(
     from sklearn.metrics import roc_auc_score
 
     from training.embedding import StageHead
-    from training.offline.pipeline import _encode_cached, save_model
+    from training.offline.pipeline import _encode_cached, require_both_classes, save_model
     from training.runtime import load_model
 
     config = config or HeadsConfig()
@@ -141,15 +141,7 @@ def fit_heads(
     seed = int(staged.metadata.get("config", {}).get("seed", 0) if config.seed is None else config.seed)
     (t_tr, y_tr, w_tr, _), (t_va, y_va, _, _), (t_te, y_te, _, _), split = split_rows(config, seed)
     progress(f"heads: {len(t_tr)} training, {len(t_va)} validation, {len(t_te)} test rows")
-    for label in config.labels:  # before the embedding, which is the cost
-        j = LABELS.index(label)
-        known = ~np.isnan(y_tr[:, j])
-        positives = int((y_tr[known, j] >= 0.5).sum())
-        if not 0 < positives < int(known.sum()):
-            raise ValueError(
-                f"head {label}: the training rows need both classes; {positives} of {int(known.sum())} "
-                "rows are positive (raise max_rows_per_source or add a source that labels it)"
-            )
+    require_both_classes(y_tr, config.labels)  # before the embedding, which is the cost
 
     def vectors(texts: list[str], what: str) -> np.ndarray:
         return _encode_cached(staged._normalizer.transform(texts), progress, what, staged._embedder)

@@ -133,26 +133,25 @@ TEMPLATES: list[str] = [
 ]
 
 
+def _sentence(template: str, adjective: str, plural: str) -> str:
+    sentence = template.format(a=adjective, p=plural)
+    return sentence[0].upper() + sentence[1:]
+
+
 def identity_sentences(seed: int = 0, per_identity: int = 12) -> list[str]:
     """A deterministic sample of `per_identity` sentences per identity (different templates for each)."""
     rng = random.Random(seed)
-    out: list[str] = []
-    for adjective, plural in IDENTITIES:
-        for template in rng.sample(TEMPLATES, k=min(per_identity, len(TEMPLATES))):
-            sentence = template.format(a=adjective, p=plural)
-            out.append(sentence[0].upper() + sentence[1:])
-    return out
+    return [
+        _sentence(template, adjective, plural)
+        for adjective, plural in IDENTITIES
+        for template in rng.sample(TEMPLATES, k=min(per_identity, len(TEMPLATES)))
+    ]
 
 
 def every_identity_sentence() -> list[str]:
     """Every template with every identity, template by template (3,124 sentences): the identity hate head's
     civil counterweight (`training.offline.heads`)."""
-    out = []
-    for template in TEMPLATES:
-        for adjective, plural in IDENTITIES:
-            sentence = template.format(a=adjective, p=plural)
-            out.append(sentence[0].upper() + sentence[1:])
-    return out
+    return [_sentence(t, adjective, plural) for t in TEMPLATES for adjective, plural in IDENTITIES]
 
 
 # Words that only name a group. Not in the list: words that are also the group noun of a template ("people").

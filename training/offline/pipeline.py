@@ -401,6 +401,20 @@ def _per_label_metrics(
     return out
 
 
+def require_both_classes(y: np.ndarray, labels) -> None:
+    """Raise ValueError naming the first of `labels` (columns of LABELS in `y`) whose known training rows are
+    all positive or all negative: no head can be fitted on them."""
+    for label in labels:
+        j = LABELS.index(label)
+        known = ~np.isnan(y[:, j])
+        positives = int((y[known, j] >= 0.5).sum())
+        if not 0 < positives < int(known.sum()):
+            raise ValueError(
+                f"head {label}: the training rows need both classes; {positives} of {int(known.sum())} "
+                "rows are positive (raise max_rows_per_source or add a source that labels it)"
+            )
+
+
 def training_thresholds(
     p_val: np.ndarray,
     y_val: np.ndarray,

@@ -21,6 +21,7 @@ before and after).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -79,6 +80,7 @@ def refit_heads(
         identity_corpus,
         load_corpora,
         neutralize_identity_features,
+        require_both_classes,
         save_model,
         training_thresholds,
     )
@@ -90,25 +92,10 @@ def refit_heads(
         raise ValueError(f"labels: {unknown or 'none'} given; choose from {LABELS}")
     started = time.perf_counter()
     model = load_model(model_path, second_stage=False)
-    trained = model.metadata.get("config", {})
-    training = TrainingConfig(
+    # The model's own training config (seed, C, NB labels, identity handling, thresholds), new sources.
+    training = dataclasses.replace(
+        TrainingConfig(**model.metadata.get("config", {})),
         sources=dict(config.sources),
-        seed=int(trained.get("seed", TrainingConfig.seed)),
-        **{
-            key: trained[key]
-            for key in (
-                "identity_augmentation_weight",
-                "identity_sentences_per_identity",
-                "neutralize_identity_features",
-                "identity_attack_identity_cap_quantile",
-                "nb_labels",
-                "C",
-                "reject_precision",
-                "review_recall",
-                "threshold_min_positives",
-            )
-            if key in trained
-        },
         max_rows_per_source=config.max_rows_per_source,
     )
     training.validate()
@@ -128,14 +115,7 @@ def refit_heads(
 
     texts, y, w, names, _ = rows(split.train)
     progress(f"refit {list(config.labels)}: {len(texts)} training rows from {len(set(names))} sources")
-    for label, j in zip(config.labels, cols, strict=True):
-        known = ~np.isnan(y[:, j])
-        positives = int((y[known, j] >= 0.5).sum())
-        if not 0 < positives < int(known.sum()):
-            raise ValueError(
-                f"head {label}: the training rows need both classes; {positives} of {int(known.sum())} "
-                "rows are positive"
-            )
+    require_both_classes(y, config.labels)
     x = features.transform(normalizer.transform(texts))
     progress(f"features: {x.shape} ({time.perf_counter() - started:.0f}s)")
     fitted = LinearHeads(

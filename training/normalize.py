@@ -433,6 +433,19 @@ def normalize(text: str) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"normalize() expects str, got {type(text).__name__}")
+    if len(text) <= _RECENT_MAX_CHARS:
+        return _normalize_recent(text)
+    return _normalize(text)
+
+
+# One comment is normalised three or four times on its way to a decision (context signals, word lists, the
+# model's features, the stored fingerprint), each ~50-150 µs: the last few thousand short texts are kept. At
+# most 2,048 x 2 x 2,000 characters, a few MB for real comments.
+_RECENT_TEXTS = 2048
+_RECENT_MAX_CHARS = 2000
+
+
+def _normalize(text: str) -> str:
     if "&" in text:  # "&#39;", "&amp;" from sites that store escaped HTML
         text = html.unescape(text)
     if not text.isascii():
@@ -461,6 +474,9 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
+_normalize_recent = functools.lru_cache(maxsize=_RECENT_TEXTS)(_normalize)
+
+
 def match_key(text: str) -> str:
     """Loose identity of a text for de-duplication and overlap checks: normalised, alphanumerics only.
     Training drops repeats by it; the label export keeps hold-out texts out of its training file by it."""
@@ -468,7 +484,7 @@ def match_key(text: str) -> str:
 
 
 def _clear_word_caches() -> None:
-    for cached in (_deleet, _join_inner_punct_word, _undouble_word):
+    for cached in (_deleet, _join_inner_punct_word, _undouble_word, _normalize_recent):
         cached.cache_clear()
 
 

@@ -228,3 +228,22 @@ def test_deobfuscates_links(raw, expected):
 def test_strips_variation_selectors_supplement():
     # U+E0100..E01EF render as nothing; found by the hypothesis fuzz test of normalize().
     assert normalize("id\U000e0100io\U000e01eft") == "idiot"
+
+
+def test_recent_texts_are_remembered_and_forgotten_with_the_word_list():
+    """normalize keeps recent short texts (a comment is normalised three or four times on its way to a
+    decision); swapping the known-word list clears them, so a cached answer never outlives its word list."""
+    from training.normalize import _RECENT_MAX_CHARS, _normalize_recent, without_known_words
+
+    text = "what an idiiot"
+    assert normalize(text) == "what an idiot"
+    hits = _normalize_recent.cache_info().hits
+    assert normalize(text) == "what an idiot"
+    assert _normalize_recent.cache_info().hits == hits + 1
+    with without_known_words():
+        assert normalize(text) == "what an idiiot"
+    assert normalize(text) == "what an idiot"
+    long_text = "idiiot " * (_RECENT_MAX_CHARS // 7 + 1)
+    size = _normalize_recent.cache_info().currsize
+    assert normalize(long_text).startswith("idiot idiot")
+    assert _normalize_recent.cache_info().currsize == size  # long texts are not kept

@@ -217,10 +217,12 @@ class Comment(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "submitted_at"], name="comment_status_submitted"),
-            # Dashboard: a queue page is ordered by (submitted_at, id) within a status; author history and
-            # "reject all pending by this author" look up one author's comments by status; the story filter.
+            # Dashboard: a queue page is ordered by (submitted_at, id) within a status; author history,
+            # "reject all pending by this author" and the context signals' "established" (approved comments)
+            # look up one commenter's comments by status (covering: the site is in it, as author ids are a
+            # site's own); the story filter.
             models.Index(fields=["status", "submitted_at", "id"], name="comment_queue_page"),
-            models.Index(fields=["author_id", "status"], name="comment_author_status"),
+            models.Index(fields=["site", "author_id", "status"], name="comment_site_author_status"),
             models.Index(fields=["story_id", "status"], name="comment_story_status"),
             models.Index(fields=["decided_at"], name="comment_decided_at"),
             models.Index(fields=["status", "severity", "submitted_at"], name="comment_queue_severity"),

@@ -19,10 +19,12 @@
   - More than ``MODERATION_BURST_LIMIT`` comments from one commenter within
     ``MODERATION_BURST_WINDOW_SECONDS`` are held: code ``burst``.
 
-Each answers a whole batch with one or two indexed queries (``Comment`` indexes ``comment_site_author_time``,
-``comment_site_fingerprint``, ``comment_author_status``; ``Commenter``'s unique (site, author_id)). "Earlier"
-counts the stored comments outside the batch and the earlier items of the batch (stored or not), so a comment
-decided again (a retry) is not its own copy; the queries return counts, never rows, however big a campaign.
+A batch costs three queries: the commenters' states, the sites' link lists, and one statement of counts
+(``_capped_counts``), each counted up to what the signal needs (3 approved, 10 recent, 100 copies) by an index
+(``Comment``'s ``comment_site_author_status``, ``comment_site_author_time``, ``comment_site_fingerprint``), so
+a commenter's long history or a campaign's thousand copies cost no more than a newcomer. "Earlier" counts the
+stored comments outside the batch and the earlier items of the batch (stored or not), so a comment decided
+again (a retry) is not its own copy.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Count
+from django.db import connections, router
 from django.utils import timezone
 
 from moderation.models import (
@@ -154,18 +156,83 @@ def contact_in(text: str, allowed=(), normal: str | None = None) -> str:
     return ""
 
 
-def _counts(rows, keys: int) -> Counter:
-    """{the first ``keys`` values of each row: the last value (a count)}."""
-    return Counter({tuple(row[:keys]): row[keys] for row in rows})
+# PostgreSQL takes at most 1,664 entries in a select list, SQLite 2,000 columns and 32,766 parameters.
+_COUNTS_PER_STATEMENT = 200
+# Copies are counted up to this many (the reason says "at least" beyond it): enough to tell a campaign, and a
+# bound on what each batch reads while one runs.
+_COPIES_COUNTED_UP_TO = 100
+_COLUMNS = {
+    "site": "site",
+    "author": "author_id",
+    "status": "status",
+    "submitted": "submitted_at",
+    "fingerprint": "text_fingerprint",
+    "id": "id",
+}
+
+
+def _capped_counts(arms: Sequence[tuple[str, list, int]]) -> list[int]:
+    """For each ``(condition, params, cap)``, how many comments match the condition, counted up to ``cap``:
+    one statement of scalar subqueries per 200 conditions, each stopping after ``cap`` rows (``LIMIT``), so an
+    indexed lookup reads at most ``cap`` entries however many rows match (a regular's ten thousand approved
+    comments, a spammer's thousand a minute). A condition names columns as ``{site}``, ``{author}``,
+    ``{status}``, ``{submitted}``, ``{fingerprint}`` and ``{id}``, and takes ``%s`` parameters."""
+    connection = connections[router.db_for_read(Comment)]
+    quote = connection.ops.quote_name
+    columns = {name: quote(Comment._meta.get_field(field).column) for name, field in _COLUMNS.items()}
+    table = quote(Comment._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    dates: dict[datetime, object] = {}  # a batch's few windows, each adapted once, not once an arm
+    counts: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(arms), _COUNTS_PER_STATEMENT):
+            chunk = arms[start : start + _COUNTS_PER_STATEMENT]
+            selects = [
+                f"(SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {condition.format(**columns)} "
+                f"LIMIT {max(int(cap), 0)}) AS capped)"
+                for condition, _, cap in chunk
+            ]
+            params = [
+                (dates.get(value) or dates.setdefault(value, adapt(value)))
+                if isinstance(value, datetime)
+                else value
+                for _, arm_params, _ in chunk
+                for value in arm_params
+            ]
+            cursor.execute("SELECT " + ", ".join(selects), params)
+            counts.extend(cursor.fetchone())
+    return counts
+
+
+def _earlier(condition: str, params: list, last_stored: int | None, batch_ids: Sequence[int]) -> tuple:
+    """``condition`` narrowed to comments other than this batch's stored ones (a stored batch, on the decide
+    path, counts its own earlier items as an unstored one does), and stored before its last one (comments
+    stored after it are not earlier)."""
+    if last_stored is not None:
+        condition += " AND {id} < %s"
+        params = [*params, last_stored]
+    if batch_ids:
+        condition += " AND {id} NOT IN (" + ", ".join(["%s"] * len(batch_ids)) + ")"
+        params = [*params, *batch_ids]
+    return condition, params
+
+
+def _times(copies: int, capped: bool, note: str = "") -> str:
+    """ "2 times before (copy 3)", or where the stored copies were counted up to the cap only, "at least 100
+    times before"; ``note`` joins the parenthesis."""
+    if capped:
+        return f"at least {copies} times before" + (f" ({note})" if note else "")
+    return f"{copies} times before (copy {copies + 1}" + (f", {note})" if note else ")")
 
 
 def context_signals(
     items: Sequence[ContextItem], trusted: set[tuple[int, str]] = frozenset()
 ) -> list[tuple[Signal, ...]]:
-    """Collector: new commenters' links, copies of one text, bursts (three indexed queries a batch). A
-    commenter in ``trusted`` ((site_id, author_id)) counts as established whatever their record."""
+    """Collector: new commenters' links, copies of one text, bursts (two queries a batch: the sites' link
+    lists, and every count at once). A commenter in ``trusted`` ((site_id, author_id)) counts as established
+    whatever their record."""
     now = timezone.now()
-    sites, authors = _keys(items)
+    sites = {item.site_id for item in items}
     established_after = settings.MODERATION_ESTABLISHED_AFTER
     burst_limit = settings.MODERATION_BURST_LIMIT
     copy_limit = settings.MODERATION_COPY_LIMIT
@@ -173,58 +240,84 @@ def context_signals(
     own_copy_since = now - timedelta(seconds=settings.MODERATION_COMMENTER_COPY_WINDOW_SECONDS)
     burst_since = now - timedelta(seconds=settings.MODERATION_BURST_WINDOW_SECONDS)
 
-    approved = Counter(
-        {
-            (site_id, author_id): n
-            for site_id, author_id, n in Comment.objects.filter(
-                site_id__in=sites, author_id__in=authors, status=CommentStatus.APPROVED
-            )
-            .values_list("site_id", "author_id")
-            .annotate(n=Count("id"))
-            .order_by()
-        }
-    )
-    # Stored comments other than this batch's (a stored batch, on the decide path, counts its own earlier
-    # items as an unstored one does; comments stored after the batch's last one are not earlier).
-    stored_ids = [item.comment_id for item in items if item.comment_id is not None]
-    others = Comment.objects.filter(site_id__in=sites).exclude(pk__in=stored_ids)
-    if stored_ids:
-        others = others.filter(pk__lt=max(stored_ids))
-    # Counts, not rows: a commenter's minute or a campaign's hour can hold thousands of comments.
-    recent = _counts(
-        others.filter(author_id__in=authors, submitted_at__gte=burst_since)
-        .values_list("site_id", "author_id")
-        .annotate(n=Count("id"))
-        .order_by(),
-        2,
-    )
     lists = {
         pk: (allowed or [], denied or [])
         for pk, allowed, denied in Site.objects.filter(pk__in=sites).values_list(
             "pk", "allowed_link_domains", "denied_link_domains"
         )
     }
-    normals = [normalize(item.text) for item in items]  # once a comment: ~50 µs each
+    normals = [normalize(item.text) for item in items]  # the model's features reuse it (normalize caches)
     prints = [fingerprint_of_normalized(normal) for normal in normals]
-    wanted = {fp for fp in prints if fp}
-    own_copies: Counter = Counter()
-    site_copies: Counter = Counter()
-    if wanted:
-        copies = others.filter(text_fingerprint__in=wanted)
-        own_copies = _counts(
-            copies.filter(author_id__in=authors, submitted_at__gte=own_copy_since)
-            .values_list("site_id", "text_fingerprint", "author_id")
-            .annotate(n=Count("id"))
-            .order_by(),
-            3,
+
+    stored_by_key: dict[tuple[int, str], list[int]] = defaultdict(list)
+    stored_by_print: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for item, fp in zip(items, prints, strict=True):
+        if item.comment_id is not None:
+            stored_by_key[(item.site_id, item.author_id)].append(item.comment_id)
+            if fp:
+                stored_by_print[(item.site_id, fp)].append(item.comment_id)
+    stored_ids = [item.comment_id for item in items if item.comment_id is not None]
+    last = max(stored_ids) if stored_ids else None
+    keys = sorted({(item.site_id, item.author_id) for item in items})
+    print_keys = sorted({(item.site_id, fp) for item, fp in zip(items, prints, strict=True) if fp})
+    own_keys = sorted(
+        {(item.site_id, fp, item.author_id) for item, fp in zip(items, prints, strict=True) if fp}
+    )
+    approved_value = CommentStatus.APPROVED.value
+    counts = iter(
+        _capped_counts(
+            [
+                *(
+                    (
+                        "{site} = %s AND {author} = %s AND {status} = %s",
+                        [*key, approved_value],
+                        established_after,
+                    )
+                    for key in keys
+                ),
+                *(
+                    (
+                        *_earlier(
+                            "{site} = %s AND {author} = %s AND {submitted} >= %s",
+                            [*key, burst_since],
+                            last,
+                            stored_by_key.get(key, ()),
+                        ),
+                        burst_limit,
+                    )
+                    for key in keys
+                ),
+                *(
+                    (
+                        *_earlier(
+                            "{site} = %s AND {fingerprint} = %s AND {author} = %s AND {submitted} >= %s",
+                            [site_id, fp, author_id, own_copy_since],
+                            last,
+                            stored_by_print.get((site_id, fp), ()),
+                        ),
+                        _COPIES_COUNTED_UP_TO,
+                    )
+                    for site_id, fp, author_id in own_keys
+                ),
+                *(
+                    (
+                        *_earlier(
+                            "{site} = %s AND {fingerprint} = %s AND {submitted} >= %s",
+                            [site_id, fp, copy_since],
+                            last,
+                            stored_by_print.get((site_id, fp), ()),
+                        ),
+                        _COPIES_COUNTED_UP_TO,
+                    )
+                    for site_id, fp in print_keys
+                ),
+            ]
         )
-        site_copies = _counts(
-            copies.filter(submitted_at__gte=copy_since)
-            .values_list("site_id", "text_fingerprint")
-            .annotate(n=Count("id"))
-            .order_by(),
-            2,
-        )
+    )
+    approved = {key: next(counts) for key in keys}
+    recent = {key: next(counts) for key in keys}
+    own_copies = {key: next(counts) for key in own_keys}
+    site_copies = {key: next(counts) for key in print_keys}
 
     out: list[tuple[Signal, ...]] = []
     batch_posts: Counter = Counter()
@@ -234,25 +327,17 @@ def context_signals(
         new = approved[key] < established_after and key not in trusted
         found: list[Signal] = []
         if fp:
-            own = own_copies[(item.site_id, fp, item.author_id)]
-            own += batch_copies[(item.site_id, fp)].count(item.author_id)
-            anyone = site_copies[(item.site_id, fp)] + len(batch_copies[(item.site_id, fp)])
+            stored_own = own_copies[(item.site_id, fp, item.author_id)]
+            own = stored_own + batch_copies[(item.site_id, fp)].count(item.author_id)
+            stored_anyone = site_copies[(item.site_id, fp)]
+            anyone = stored_anyone + len(batch_copies[(item.site_id, fp)])
             if own >= copy_limit:
-                found.append(
-                    Signal(
-                        "reject",
-                        "spam",
-                        f"the same text was posted by this commenter {own} times before (copy {own + 1})",
-                    )
-                )
+                times = _times(own, stored_own >= _COPIES_COUNTED_UP_TO)
+                found.append(Signal("reject", "spam", f"the same text was posted by this commenter {times}"))
             elif new and anyone >= copy_limit:
+                times = _times(anyone, stored_anyone >= _COPIES_COUNTED_UP_TO, "from a new commenter")
                 found.append(
-                    Signal(
-                        "reject",
-                        "spam",
-                        f"the same text was posted {anyone} times before by commenters on this site "
-                        f"(copy {anyone + 1}, from a new commenter)",
-                    )
+                    Signal("reject", "spam", f"the same text was posted by commenters on this site {times}")
                 )
         allowed, denied = lists.get(item.site_id, ([], []))
         if denied:
@@ -267,14 +352,12 @@ def context_signals(
                     break
         posts = recent[key] + batch_posts[key]
         if posts >= burst_limit:
-            found.append(
-                Signal(
-                    "review",
-                    "burst",
-                    f"{posts + 1} comments from this commenter within "
-                    f"{settings.MODERATION_BURST_WINDOW_SECONDS} s (more than {burst_limit})",
-                )
-            )
+            within = f"comments from this commenter within {settings.MODERATION_BURST_WINDOW_SECONDS} s"
+            # The stored ones are counted up to the limit only.
+            if recent[key] >= burst_limit:
+                found.append(Signal("review", "burst", f"more than {burst_limit} {within}"))
+            else:
+                found.append(Signal("review", "burst", f"{posts + 1} {within} (more than {burst_limit})"))
         if new and not any(signal.action == "reject" for signal in found):
             what = contact_in(item.text, allowed, normal)
             if what:

@@ -297,7 +297,7 @@ def author_history(comments) -> dict[tuple[int, str], dict[str, int]]:
     if not keys:
         return history
     rows = (
-        Comment.objects.filter(author_id__in={a for _, a in keys})
+        Comment.objects.filter(site_id__in={s for s, _ in keys}, author_id__in={a for _, a in keys})
         .values_list("site_id", "author_id", "status")
         .annotate(n=Count("id"))
         .order_by()

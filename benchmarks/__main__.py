@@ -9,6 +9,8 @@ import sys
 
 BENCHMARKS = {
     "pipeline": ("benchmarks.pipeline", ["--json"]),
+    # the same without the context lookups (issue 21: what they cost, side by side with the run above)
+    "pipeline-lookups-off": ("benchmarks.pipeline", ["--json", "--context-lookups", "off"]),
     # --quality: the issue's targets are quality figures too (AUC per set, paired against the peer)
     "model": ("benchmarks.model", ["--json", "--quality"]),
     "dashboard": ("benchmarks.dashboard", ["--json"]),

@@ -181,8 +181,15 @@ def _capped_counts(arms: Sequence[tuple[str, list, int]]) -> list[int]:
     quote = connection.ops.quote_name
     columns = {name: quote(Comment._meta.get_field(field).column) for name, field in _COLUMNS.items()}
     table = quote(Comment._meta.db_table)
-    adapt = connection.ops.adapt_datetimefield_value
     dates: dict[datetime, object] = {}  # a batch's few windows, each adapted once, not once an arm
+
+    def prepare(value):
+        if not isinstance(value, datetime):
+            return value
+        if value not in dates:
+            dates[value] = connection.ops.adapt_datetimefield_value(value)
+        return dates[value]
+
     counts: list[int] = []
     with connection.cursor() as cursor:
         for start in range(0, len(arms), _COUNTS_PER_STATEMENT):
@@ -192,13 +199,7 @@ def _capped_counts(arms: Sequence[tuple[str, list, int]]) -> list[int]:
                 f"LIMIT {max(int(cap), 0)}) AS capped)"
                 for condition, _, cap in chunk
             ]
-            params = [
-                (dates.get(value) or dates.setdefault(value, adapt(value)))
-                if isinstance(value, datetime)
-                else value
-                for _, arm_params, _ in chunk
-                for value in arm_params
-            ]
+            params = [prepare(value) for _, arm_params, _ in chunk for value in arm_params]
             cursor.execute("SELECT " + ", ".join(selects), params)
             counts.extend(cursor.fetchone())
     return counts
@@ -218,8 +219,8 @@ def _earlier(condition: str, params: list, last_stored: int | None, batch_ids: S
 
 
 def _times(copies: int, capped: bool, note: str = "") -> str:
-    """ "2 times before (copy 3)", or where the stored copies were counted up to the cap only, "at least 100
-    times before"; ``note`` joins the parenthesis."""
+    """How many copies came before, in words: "2 times before (copy 3)", or where the stored ones were counted
+    up to the cap only, "at least 100 times before"; ``note`` joins the parenthesis."""
     if capped:
         return f"at least {copies} times before" + (f" ({note})" if note else "")
     return f"{copies} times before (copy {copies + 1}" + (f", {note})" if note else ")")

@@ -159,6 +159,14 @@ class Workers:
             time.sleep(0.01)
         return time.monotonic()
 
+    def log_tails(self, lines: int = 15) -> str:
+        """The last lines of each worker's log, with its exit code if it ended."""
+        out = []
+        for proc, log in zip(self.procs, self.logs, strict=True):
+            text = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+            out.append(f"-- {log.name} (exit code {proc.poll()}):\n" + "\n".join(text))
+        return "\n".join(out)
+
     def stop(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
@@ -208,8 +216,8 @@ def drain_rate(n: int, fill, done, workers: int) -> float:
         elapsed = time.monotonic() - start
         if not done():
             raise RuntimeError(
-                "workers did not finish within 300 s; see worker logs under "
-                + os.environ["MODERATION_VAR_DIR"]
+                f"workers did not finish within 300 s ({queue_depth(client)} of {n} messages left); "
+                f"the end of their logs (removed with the run's directory):\n{pool.log_tails()}"
             )
     finally:
         pool.stop()

@@ -3,6 +3,7 @@ on them, and the audit trail of every state change."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -132,11 +133,19 @@ def text_fingerprint(text: str) -> str:
 
 
 def fingerprint_of_normalized(normal: str) -> str:
-    """``text_fingerprint`` of a text already normalised (``training.normalize.normalize``)."""
+    """``text_fingerprint`` of a text already normalised (``training.normalize.normalize``). Computed twice a
+    decision (the context signals, then the insert): the last 2,048 short texts' are kept."""
+    return _recent_fingerprint(normal) if len(normal) <= 2000 else _fingerprint(normal)
+
+
+def _fingerprint(normal: str) -> str:
     words = _FINGERPRINT_WORD_RE.findall(normal)
     if len(words) < FINGERPRINT_MIN_WORDS:
         return ""
     return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=8).hexdigest()
+
+
+_recent_fingerprint = functools.lru_cache(maxsize=2048)(_fingerprint)
 
 
 class FingerprintField(models.CharField):

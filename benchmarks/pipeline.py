@@ -5,10 +5,10 @@
 Prints one JSON object:
 - ``per_message``: one comment per message (``moderation.submit_comment``), queue filled first, all N stored
   and decided: ``decisions_per_s``; ``celery_noop_per_s``: N no-op tasks in the same worker layout, same run;
-  ``ratio`` = first / second.
+  ``ratio`` = first / second; ``outcomes``: {status: comments}.
 - ``bulk``: ``moderation.submit_comments`` with many comments per message, producer included:
   ``decisions_per_s``; ``in_process_scoring_per_s``: the same model scoring the same texts in batches in this
-  process; ``ratio``.
+  process; ``ratio``; ``outcomes``.
 - ``latency_ms``: ``{p50, p95, p99}`` from submission to stored decision at ``--rate`` comments/s offered.
 - ``check_latency_ms``: ``{p50, p99}`` of ``POST /api/v1/check`` at 50 requests/s (gunicorn, 2 processes).
 
@@ -265,6 +265,22 @@ def decided_count(prefix: str) -> int:
     )
 
 
+def outcomes(prefix: str) -> dict[str, int]:
+    """{status: comments} of a run: with the context lookups on, the benchmark's 500 readers post faster than
+    the burst limit and repeat texts, so many are held or rejected that the lookups-off run approves."""
+    from django.db.models import Count
+
+    from moderation.models import Comment
+
+    rows = (
+        Comment.objects.filter(site_comment_id__startswith=prefix + "-")
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return dict(sorted(rows))
+
+
 def bench_per_message(n: int, workers: int) -> dict:
     from django.conf import settings
 
@@ -294,6 +310,7 @@ def bench_per_message(n: int, workers: int) -> dict:
         "decisions_per_s": round(decide_rate, 1),
         "celery_noop_per_s": round(noop_rate, 1),
         "ratio": round(decide_rate / noop_rate, 3),
+        "outcomes": outcomes("pm"),
     }
 
 
@@ -335,6 +352,7 @@ def bench_bulk(n: int, workers: int, per_message: int) -> dict:
         "decisions_per_s": round(rate, 1),
         "in_process_scoring_per_s": round(scoring_rate, 1),
         "ratio": round(rate / scoring_rate, 3),
+        "outcomes": outcomes("bulk"),
     }
 
 

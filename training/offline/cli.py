@@ -196,6 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model_arg(p)
     p.add_argument("--out", type=Path, required=True, help="artifact path for the copy (a new version)")
+    p.add_argument(
+        "--identity-swaps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="copies of each identity_attack-positive training row that names a group, the group swapped "
+        "for another (HeadsConfig.identity_swaps; default 0: off)",
+    )
+    p.add_argument(
+        "--identity-swap-weight",
+        type=float,
+        default=1.0,
+        metavar="W",
+        help="each copy's weight, as a share of its row's (default 1.0)",
+    )
+    p.add_argument("--identity-swap-seed", type=int, default=0, metavar="SEED", help="(default 0)")
 
     p = sub.add_parser(
         "refit",
@@ -488,9 +504,16 @@ def cmd_adapt(args) -> int:
 
 
 def cmd_heads(args: argparse.Namespace) -> int:
-    from training.offline.heads import fit_heads
+    from training.offline.heads import HeadsConfig, fit_heads
 
-    model = fit_heads(args.model, args.out, progress=lambda line: print(line, flush=True))
+    if args.identity_swaps < 0 or args.identity_swap_weight <= 0:
+        raise SystemExit("--identity-swaps must be >= 0 and --identity-swap-weight > 0")
+    config = HeadsConfig(
+        identity_swaps=args.identity_swaps,
+        identity_swap_weight=args.identity_swap_weight,
+        identity_swap_seed=args.identity_swap_seed,
+    )
+    model = fit_heads(args.model, args.out, config, progress=lambda line: print(line, flush=True))
     print(f"wrote {args.out} ({model.version}); now choose its thresholds: python -m training thresholds")
     return 0
 

@@ -69,6 +69,14 @@ class HeadsConfig:
     # madlibs sentences (5.0% -> 3.7%) but fewer HateCheck hateful cases too (68.3% -> 65.5%), and not fewer
     # civil news comments.
     identity_counterweight: bool = False
+    # Counterfactual group swaps: every identity_attack-positive training row that names a group of
+    # `identity_augment.IDENTITIES` is copied this many times with the group replaced by another
+    # (`identity_augment.swap_groups`, seeded by `identity_swap_seed` and the text), as positives of
+    # identity_attack only, each copy weighing `identity_swap_weight` times its row. Copies that match an
+    # evaluation text or any row of any split are dropped. 0: off.
+    identity_swaps: int = 0
+    identity_swap_weight: float = 1.0
+    identity_swap_seed: int = 0
     C: float = 1.0
     alpha: float | None = None  # None: the stage's own blend weight
     seed: int | None = None  # None: the model's seed (the same hash split)
@@ -94,6 +102,62 @@ def _rows(corpora, config: HeadsConfig):
         ws.append(corpus.weight[known])
         names += [corpus.name] * len(known)
     return texts, np.vstack(ys), np.concatenate(ws), np.array(names)
+
+
+def swap_banned_keys(split, root: Path) -> set[str]:
+    """Match keys a counterfactual copy must not have: every evaluation-only text (`datasets.eval_only_keys`),
+    the bias templates and their news rewrite, the Gab Hate Corpus (evaluation only), and every row of every
+    split (a copy equal to a validation or test row would leak it; one equal to a training row adds
+    nothing)."""
+    from training.normalize import match_key
+    from training.offline.evaluate import news_identity_madlibs
+
+    keys = set(datasets.eval_only_keys(root))
+    for folder, name in (
+        ("bias_madlibs", "bias_madlibs_77k.csv"),
+        ("bias_madlibs", "intersectional_madlibs.csv"),
+        ("gab_hate_corpus", "data.csv"),
+    ):
+        path = root / folder / name
+        if path.is_file():
+            keys.update(match_key(r["text"]) for r in datasets.read_rows(path, ["text"]))
+    keys.update(match_key(t) for t in news_identity_madlibs(root)[0])
+    for part in (split.train, split.val, split.test):
+        for corpus in part:
+            keys.update(match_key(t) for t in corpus.texts)
+    return keys
+
+
+def identity_swap_rows(
+    texts: list[str], y: np.ndarray, w: np.ndarray, config: HeadsConfig, banned: set[str]
+) -> tuple[list[str], np.ndarray, dict]:
+    """The counterfactual copies (`HeadsConfig.identity_swaps`) of the identity_attack-positive rows among
+    `texts` (the training split only: callers pass nothing else), their weights, and counts."""
+    from training.normalize import match_key
+    from training.offline.identity_augment import swap_groups
+
+    j = LABELS.index("identity_attack")
+    positive = np.flatnonzero(~np.isnan(y[:, j]) & (y[:, j] >= 0.5))
+    copies, weights, seen = [], [], set()
+    named = dropped = 0
+    for i in positive:
+        swapped = swap_groups(texts[i], config.identity_swaps, config.identity_swap_seed)
+        named += bool(swapped)
+        for text in swapped:
+            key = match_key(text)
+            if not key or key in banned or key in seen:
+                dropped += 1
+                continue
+            seen.add(key)
+            copies.append(text)
+            weights.append(config.identity_swap_weight * float(w[i]))
+    counts = {
+        "identity_swap_positives": int(len(positive)),
+        "identity_swap_rows_naming_a_group": int(named),
+        "identity_swap_rows": len(copies),
+        "identity_swap_dropped": int(dropped),
+    }
+    return copies, np.asarray(weights, dtype=float), counts
 
 
 def split_rows(config: HeadsConfig, seed: int, root: Path | None = None):
@@ -158,6 +222,14 @@ def fit_heads(
         stage.in_band(p_te[:, LABELS.index(stage.label)]),
     )
 
+    swaps = None
+    if config.identity_swaps > 0 and "identity_attack" in config.labels:
+        s_texts, s_w, s_counts = identity_swap_rows(
+            t_tr, y_tr, w_tr, config, swap_banned_keys(split, datasets.data_dir())
+        )
+        progress(f"heads: {s_counts}")
+        swaps = (vectors(s_texts, "identity swaps"), s_w, s_counts)
+
     counterweight = None
     if config.identity_counterweight and "identity_attack" in config.labels:
         from training.offline.identity_augment import every_identity_sentence
@@ -179,6 +251,12 @@ def fit_heads(
                 "identity_counterweight_rows": len(counterweight),
                 "identity_counterweight_each": round(each, 4),
             }
+        if label == "identity_attack" and swaps is not None:
+            s_vec, s_w, s_counts = swaps
+            x = np.vstack([x, s_vec])
+            y = np.concatenate([y, np.ones(len(s_vec), dtype=int)])
+            w = np.concatenate([w, s_w])
+            extra = {**extra, **s_counts, "identity_swap_weight": config.identity_swap_weight}
         fit = LogisticRegression(C=config.C, max_iter=config.max_iter).fit(x, y, sample_weight=w)
         head = StageHead(
             label=label,

@@ -8,6 +8,7 @@ set), show the same words in civil, everyday and news-comment contexts with a no
 from __future__ import annotations
 
 import random
+import re
 
 # (adjective form, plural group noun). Written for this project; broader than any one test set on purpose.
 IDENTITIES: list[tuple[str, str]] = [
@@ -196,3 +197,91 @@ def identity_words() -> set[str]:
         words.update(adjective.lower().split())
         words.update(plural.lower().split())
     return words - _GENERIC
+
+
+# Counterfactual group swaps (`swap_groups`): the identity hate head's positives that name a group, copied
+# with the group replaced by others, so that it learns what a sentence says about a group, not which group.
+# Words of `IDENTITIES` too common in another sense to be read as a group ("old news", "a straight
+# answer", "blind faith"); their plural group nouns ("older people") are still read, and every identity can
+# be a target.
+AMBIGUOUS_GROUP_WORDS = frozenset({"old", "young", "straight", "blind"})
+
+
+def _group_forms() -> dict[str, tuple[int, int]]:
+    """Lower-case form -> (index in `IDENTITIES`, 0 for the adjective form, 1 for the plural group)."""
+    forms: dict[str, tuple[int, int]] = {}
+    for i, (adjective, plural) in enumerate(IDENTITIES):
+        if adjective.lower() not in AMBIGUOUS_GROUP_WORDS:
+            forms.setdefault(adjective.lower(), (i, 0))
+        forms.setdefault(plural.lower(), (i, 1))
+    return forms
+
+
+_FORMS = _group_forms()
+# Longest first, so that "African Americans" is one mention, not "African" followed by a word.
+_GROUP_PATTERN = re.compile(
+    r"(?<!\w)(" + "|".join(re.escape(f) for f in sorted(_FORMS, key=len, reverse=True)) + r")(?!\w)",
+    re.IGNORECASE,
+)
+_ARTICLE_BEFORE = re.compile(r"(?<!\w)(a|an)(\s+)$", re.IGNORECASE)
+
+
+def named_groups(text: str) -> list[int]:
+    """Indexes in `IDENTITIES` of the groups `text` names (sorted, each once)."""
+    return sorted({_FORMS[m.group(0).lower()][0] for m in _GROUP_PATTERN.finditer(text)})
+
+
+def _cased(new: str, old: str, canonical: str, lower_text: bool) -> str:
+    """`new` written the way `old` is: in a text with no capital letter (HateXplain) in lower case, shouted in
+    upper case, capitalised at the start of a sentence; otherwise as `IDENTITIES` writes it."""
+    if lower_text:
+        return new.lower()
+    if old != canonical and old.isupper() and len(old) > 1:
+        return new.upper()
+    if old[0].isupper():
+        return new[0].upper() + new[1:]
+    return new
+
+
+def _article(article: str, following: str) -> str:
+    vowel = following[:1].lower() in "aeiou" and not following.lower().startswith(("eu", "uni"))
+    word = "an" if vowel else "a"
+    if article.isupper() and len(article) > 1:
+        return word.upper()
+    return word.capitalize() if article[0].isupper() else word
+
+
+def swap_group(text: str, source: int, target: int) -> str:
+    """`text` with every mention of group `source` (index in `IDENTITIES`) replaced by group `target`,
+    adjective form for adjective form and plural group for plural group, in the mention's case ("a"/"an"
+    agree)."""
+    out: list[str] = []
+    last = 0
+    lower_text = not any(ch.isupper() for ch in text)
+    for m in _GROUP_PATTERN.finditer(text):
+        index, kind = _FORMS[m.group(0).lower()]
+        if index != source:
+            continue
+        new = _cased(IDENTITIES[target][kind], m.group(0), IDENTITIES[source][kind], lower_text)
+        before = text[last : m.start()]
+        if article := _ARTICLE_BEFORE.search(before):
+            before = before[: article.start()] + _article(article.group(1), new) + article.group(2)
+        out += [before, new]
+        last = m.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
+def swap_groups(text: str, copies: int, seed: int = 0) -> list[str]:
+    """Up to `copies` copies of `text`, each with one group it names (`named_groups`) replaced by another
+    group of `IDENTITIES` that the text does not name, no target twice; [] when it names none. Seeded by
+    `seed` and the text itself, so a row gets the same copies whatever else is in the training set."""
+    named = named_groups(text)
+    if not named or copies <= 0:
+        return []
+    rng = random.Random(f"{seed}\0{text}")
+    others = [i for i in range(len(IDENTITIES)) if i not in named]
+    return [
+        swap_group(text, rng.choice(named), target)
+        for target in rng.sample(others, k=min(copies, len(others)))
+    ]

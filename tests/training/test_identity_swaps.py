@@ -57,17 +57,29 @@ def test_only_identity_attack_positives_that_name_a_group_are_copied_and_banned_
     y[:, j] = [1.0, 0.0, 1.0, 0.8, np.nan]
     w = np.array([0.5, 1.0, 1.0, 2.0, 1.0])
     config = HeadsConfig(identity_swaps=2, identity_swap_weight=0.3)
-    copies, weights, counts = identity_swap_rows(texts, y, w, config, banned=set())
+    copies, weights, labels, counts = identity_swap_rows(texts, y, w, config, banned=set())
     assert counts["identity_swap_positives"] == 3 and counts["identity_swap_rows_naming_a_group"] == 2
     assert len(copies) == 4 and all(c.endswith(" are vermin") for c in copies)
     assert "muslims are vermin" not in copies and "gay people are vermin" not in copies
-    assert np.allclose(sorted(weights), [0.15, 0.15, 0.6, 0.6])
+    assert np.allclose(sorted(weights), [0.15, 0.15, 0.6, 0.6]) and (labels == 1).all()
     from training.normalize import match_key
 
     banned = {match_key(copies[0])}
-    fewer, _, counts = identity_swap_rows(texts, y, w, config, banned=banned)
+    fewer, _, _, counts = identity_swap_rows(texts, y, w, config, banned=banned)
     assert copies[0] not in fewer and len(fewer) == 3 and counts["identity_swap_dropped"] == 1
 
 
+def test_with_negatives_the_civil_rows_naming_a_group_are_copied_as_negatives():
+    j = LABELS.index("identity_attack")
+    texts = ["muslims are vermin", "muslims live here", "you are vermin"]
+    y = np.full((len(texts), len(LABELS)), np.nan)
+    y[:, j] = [1.0, 0.0, 0.0]
+    config = HeadsConfig(identity_swaps=2, identity_swap_negatives=True)
+    copies, weights, labels, counts = identity_swap_rows(texts, y, np.ones(3), config, banned=set())
+    assert len(copies) == 4 and sorted(labels) == [0, 0, 1, 1]
+    assert all(c.endswith(" live here") for c, lab in zip(copies, labels, strict=True) if lab == 0)
+    assert counts["identity_swap_negative_rows"] == 2 and counts["identity_swap_rows"] == 2
+
+
 def test_swaps_are_off_by_default():
-    assert HeadsConfig().identity_swaps == 0
+    assert HeadsConfig().identity_swaps == 0 and not HeadsConfig().identity_swap_negatives

@@ -212,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="each copy's weight, as a share of its row's (default 1.0)",
     )
     p.add_argument("--identity-swap-seed", type=int, default=0, metavar="SEED", help="(default 0)")
+    p.add_argument(
+        "--identity-swap-negatives",
+        action="store_true",
+        help="copy identity_attack's negatives that name a group the same way, as negatives",
+    )
 
     p = sub.add_parser(
         "refit",
@@ -512,6 +517,7 @@ def cmd_heads(args: argparse.Namespace) -> int:
         identity_swaps=args.identity_swaps,
         identity_swap_weight=args.identity_swap_weight,
         identity_swap_seed=args.identity_swap_seed,
+        identity_swap_negatives=args.identity_swap_negatives,
     )
     model = fit_heads(args.model, args.out, config, progress=lambda line: print(line, flush=True))
     print(f"wrote {args.out} ({model.version}); now choose its thresholds: python -m training thresholds")

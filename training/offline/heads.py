@@ -77,6 +77,9 @@ class HeadsConfig:
     identity_swaps: int = 0
     identity_swap_weight: float = 1.0
     identity_swap_seed: int = 0
+    # The negatives of identity_attack that name a group are copied the same way, as negatives: each group
+    # then sees the training set's mix of hateful and civil sentences, not only its hateful ones.
+    identity_swap_negatives: bool = False
     C: float = 1.0
     alpha: float | None = None  # None: the stage's own blend weight
     seed: int | None = None  # None: the model's seed (the same hash split)
@@ -130,19 +133,24 @@ def swap_banned_keys(split, root: Path) -> set[str]:
 
 def identity_swap_rows(
     texts: list[str], y: np.ndarray, w: np.ndarray, config: HeadsConfig, banned: set[str]
-) -> tuple[list[str], np.ndarray, dict]:
+) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
     """The counterfactual copies (`HeadsConfig.identity_swaps`) of the identity_attack-positive rows among
-    `texts` (the training split only: callers pass nothing else), their weights, and counts."""
+    `texts` (the training split only: callers pass nothing else), and of its negatives too with
+    `identity_swap_negatives`: their texts, weights, 0/1 labels and counts."""
     from training.normalize import match_key
     from training.offline.identity_augment import swap_groups
 
     j = LABELS.index("identity_attack")
-    positive = np.flatnonzero(~np.isnan(y[:, j]) & (y[:, j] >= 0.5))
-    copies, weights, seen = [], [], set()
-    named = dropped = 0
-    for i in positive:
+    known = ~np.isnan(y[:, j])
+    label = np.zeros(len(texts), dtype=int)
+    label[known] = (y[known, j] >= 0.5).astype(int)
+    chosen = known & ((label == 1) | config.identity_swap_negatives)
+    copies, weights, labels, seen = [], [], [], set()
+    named = {0: 0, 1: 0}
+    dropped = 0
+    for i in np.flatnonzero(chosen):
         swapped = swap_groups(texts[i], config.identity_swaps, config.identity_swap_seed)
-        named += bool(swapped)
+        named[int(label[i])] += bool(swapped)
         for text in swapped:
             key = match_key(text)
             if not key or key in banned or key in seen:
@@ -151,13 +159,20 @@ def identity_swap_rows(
             seen.add(key)
             copies.append(text)
             weights.append(config.identity_swap_weight * float(w[i]))
+            labels.append(int(label[i]))
+    labels_arr = np.asarray(labels, dtype=int)
     counts = {
-        "identity_swap_positives": int(len(positive)),
-        "identity_swap_rows_naming_a_group": int(named),
-        "identity_swap_rows": len(copies),
+        "identity_swap_positives": int((known & (label == 1)).sum()),
+        "identity_swap_rows_naming_a_group": named[1],
+        "identity_swap_rows": int((labels_arr == 1).sum()),
         "identity_swap_dropped": int(dropped),
     }
-    return copies, np.asarray(weights, dtype=float), counts
+    if config.identity_swap_negatives:
+        counts.update(
+            identity_swap_negative_rows_naming_a_group=named[0],
+            identity_swap_negative_rows=int((labels_arr == 0).sum()),
+        )
+    return copies, np.asarray(weights, dtype=float), labels_arr, counts
 
 
 def split_rows(config: HeadsConfig, seed: int, root: Path | None = None):
@@ -224,11 +239,11 @@ def fit_heads(
 
     swaps = None
     if config.identity_swaps > 0 and "identity_attack" in config.labels:
-        s_texts, s_w, s_counts = identity_swap_rows(
+        s_texts, s_w, s_y, s_counts = identity_swap_rows(
             t_tr, y_tr, w_tr, config, swap_banned_keys(split, datasets.data_dir())
         )
         progress(f"heads: {s_counts}")
-        swaps = (vectors(s_texts, "identity swaps"), s_w, s_counts)
+        swaps = (vectors(s_texts, "identity swaps"), s_w, s_y, s_counts)
 
     counterweight = None
     if config.identity_counterweight and "identity_attack" in config.labels:
@@ -252,9 +267,9 @@ def fit_heads(
                 "identity_counterweight_each": round(each, 4),
             }
         if label == "identity_attack" and swaps is not None:
-            s_vec, s_w, s_counts = swaps
+            s_vec, s_w, s_y, s_counts = swaps
             x = np.vstack([x, s_vec])
-            y = np.concatenate([y, np.ones(len(s_vec), dtype=int)])
+            y = np.concatenate([y, s_y])
             w = np.concatenate([w, s_w])
             extra = {**extra, **s_counts, "identity_swap_weight": config.identity_swap_weight}
         fit = LogisticRegression(C=config.C, max_iter=config.max_iter).fit(x, y, sample_weight=w)

@@ -22,6 +22,13 @@ minutes on two cores. Thresholds for the new heads are chosen afterwards by `tra
 `HeadsConfig.identity_counterweight` (off by default) adds every civil identity template sentence as a
 negative, weighing as much as the positives: tried on 2026-12-03 against the civil madlibs sentences held for
 identity_attack, with the two other remedies tried; none shipped (model card, "Identity hate and threats").
+
+`HeadsConfig.identity_swaps` (off by default; `--identity-swaps N`) adds counterfactual copies of the
+training split's identity_attack-positive rows that name a group of `identity_augment.IDENTITIES`, the group
+swapped for others (`identity_augment.swap_groups`), and with `identity_swap_negatives` of its negatives too.
+Tried on 2026-12-03 (model card, "Identity hate and threats"): positives only, it raised every group's score
+(HateCheck IA 0.727 -> 0.717 at weight 1.0, mean BPSN on the madlibs lower); with the negatives, the worst
+BPSN rose (0.37 -> 0.46) and fewer civil madlibs were held, but HateCheck and Fox News IA fell. None shipped.
 """
 
 from __future__ import annotations

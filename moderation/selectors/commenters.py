@@ -257,64 +257,58 @@ def context_signals(
             stored_by_key[(item.site_id, item.author_id)].append(item.comment_id)
             if fp:
                 stored_by_print[(item.site_id, fp)].append(item.comment_id)
-    stored_ids = [item.comment_id for item in items if item.comment_id is not None]
-    last = max(stored_ids) if stored_ids else None
+    last = max((item.comment_id for item in items if item.comment_id is not None), default=None)
     keys = sorted({(item.site_id, item.author_id) for item in items})
     print_keys = sorted({(item.site_id, fp) for item, fp in zip(items, prints, strict=True) if fp})
     own_keys = sorted(
         {(item.site_id, fp, item.author_id) for item, fp in zip(items, prints, strict=True) if fp}
     )
-    approved_value = CommentStatus.APPROVED.value
-    counts = iter(
-        _capped_counts(
-            [
-                *(
-                    (
-                        "{site} = %s AND {author} = %s AND {status} = %s",
-                        [*key, approved_value],
-                        established_after,
-                    )
-                    for key in keys
-                ),
-                *(
-                    (
-                        *_earlier(
-                            "{site} = %s AND {author} = %s AND {submitted} >= %s",
-                            [*key, burst_since],
-                            last,
-                            stored_by_key.get(key, ()),
-                        ),
-                        burst_limit,
-                    )
-                    for key in keys
-                ),
-                *(
-                    (
-                        *_earlier(
-                            "{site} = %s AND {fingerprint} = %s AND {author} = %s AND {submitted} >= %s",
-                            [site_id, fp, author_id, own_copy_since],
-                            last,
-                            stored_by_print.get((site_id, fp), ()),
-                        ),
-                        _COPIES_COUNTED_UP_TO,
-                    )
-                    for site_id, fp, author_id in own_keys
-                ),
-                *(
-                    (
-                        *_earlier(
-                            "{site} = %s AND {fingerprint} = %s AND {submitted} >= %s",
-                            [site_id, fp, copy_since],
-                            last,
-                            stored_by_print.get((site_id, fp), ()),
-                        ),
-                        _COPIES_COUNTED_UP_TO,
-                    )
-                    for site_id, fp in print_keys
-                ),
-            ]
+    # One count per key and signal, each capped at what its signal needs; all four kinds in one statement.
+    approved_arms = [
+        (
+            "{site} = %s AND {author} = %s AND {status} = %s",
+            [*key, CommentStatus.APPROVED.value],
+            established_after,
         )
-    )
+        for key in keys
+    ]
+    recent_arms = [
+        (
+            *_earlier(
+                "{site} = %s AND {author} = %s AND {submitted} >= %s",
+                [*key, burst_since],
+                last,
+                stored_by_key.get(key, ()),
+            ),
+            burst_limit,
+        )
+        for key in keys
+    ]
+    own_copy_arms = [
+        (
+            *_earlier(
+                "{site} = %s AND {fingerprint} = %s AND {author} = %s AND {submitted} >= %s",
+                [site_id, fp, author_id, own_copy_since],
+                last,
+                stored_by_print.get((site_id, fp), ()),
+            ),
+            _COPIES_COUNTED_UP_TO,
+        )
+        for site_id, fp, author_id in own_keys
+    ]
+    site_copy_arms = [
+        (
+            *_earlier(
+                "{site} = %s AND {fingerprint} = %s AND {submitted} >= %s",
+                [site_id, fp, copy_since],
+                last,
+                stored_by_print.get((site_id, fp), ()),
+            ),
+            _COPIES_COUNTED_UP_TO,
+        )
+        for site_id, fp in print_keys
+    ]
+    counts = iter(_capped_counts(approved_arms + recent_arms + own_copy_arms + site_copy_arms))
     approved = {key: next(counts) for key in keys}
     recent = {key: next(counts) for key in keys}
     own_copies = {key: next(counts) for key in own_keys}

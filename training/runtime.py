@@ -297,8 +297,8 @@ class ModelArtifact:
         totals: dict[str, float] = {}
         for name, value in zip(names, contributions, strict=True):
             kind, _, feature = str(name).partition("__")
-            if kind == "shape":
-                continue  # link/length features (training.features.TextShapeFeatures) name no word to show
+            if kind in ("shape", "phone"):
+                continue  # link/length and phone-number features (training.features) name no word to show
             if kind == "char":
                 gram = feature.strip().strip(_PUNCTUATION)
                 # a fragment of punctuation or of no word ("iar.") names nothing: it is not credited

@@ -94,3 +94,39 @@ def test_linear_heads_nb_scaling_is_folded_into_the_coefficients():
     )
     plain = LinearHeads(labels=["a"], C=2.0).fit(x, y)
     assert not np.allclose(plain.coef_, heads.coef_)
+
+
+def test_phone_number_features_find_numbers_not_dates_addresses_or_prices():
+    from training.features import PhoneNumberFeatures
+    from training.normalize import normalize
+
+    numbers = [
+        "WhatsApp +1 555 0133 to start earning",
+        "Call the helpline +44 7700 900234",
+        "call 1-800-242-0363 now",
+        "ring (555) 123-4567",
+        "Call 09061701461 to claim your prize",
+        "freephone 0800 123 4567",
+        "+92 300 1234567",
+    ]
+    others = [
+        "edit from 24.36.54.238",
+        "on 2002-10-09",
+        "$50,000 a year",
+        "video id 1408122684",
+        "the score was 3-2",
+        "24/7 coverage",
+        "in 2016-17 and 2018-19",
+        "1,000,000 people",
+        "call 911",
+        "ISBN 978-0-14-044926-6",
+        "",
+    ]
+    phone = PhoneNumberFeatures(scale=1.0)
+    x = phone.fit_transform([normalize(t) for t in numbers + others]).toarray()
+    assert list(phone.get_feature_names_out()) == ["phone_number"]
+    assert x[: len(numbers), 0].tolist() == [1.0] * len(numbers)
+    assert x[len(numbers) :, 0].tolist() == [0.0] * len(others)
+    assert PhoneNumberFeatures(scale=3.0).transform(["call +1 555 0133"]).toarray().tolist() == [[3.0]]
+    with pytest.raises(ValueError, match="Iterable"):
+        phone.transform("+1 555 0133")

@@ -233,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a training config JSON whose sources (and max_rows_per_source) are used (default: the "
         "default sources)",
     )
+    p.add_argument(
+        "--add-phone-features",
+        action="store_true",
+        help="append the telephone-number feature (training.features.PhoneNumberFeatures) when the model has "
+        "none; the other heads get a zero weight for it, so their scores do not change",
+    )
 
     p = sub.add_parser(
         "adapt",
@@ -528,7 +534,7 @@ def cmd_refit(args: argparse.Namespace) -> int:
     from training.offline.pipeline import ConfigError, TrainingConfig
     from training.offline.refit import RefitConfig, refit_heads
 
-    config = RefitConfig(labels=tuple(args.labels))
+    config = RefitConfig(labels=tuple(args.labels), add_phone_features=args.add_phone_features)
     if args.config is not None:
         try:
             training = TrainingConfig.from_file(args.config)

@@ -25,7 +25,13 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score
 from sklearn.pipeline import FeatureUnion
 
 from training.embedding import MEAN_POOLED, NORMALISED, VECTORS
-from training.features import CachedCharTfidf, LinearHeads, TextNormalizer, TextShapeFeatures
+from training.features import (
+    CachedCharTfidf,
+    LinearHeads,
+    PhoneNumberFeatures,
+    TextNormalizer,
+    TextShapeFeatures,
+)
 from training.offline import datasets
 from training.offline.datasets import Corpus, concat
 from training.offline.evaluate import binary_metrics
@@ -100,6 +106,9 @@ class TrainingConfig:
     max_rows_per_source: int | None = None  # small-sample option for smoke tests
     nb_labels: list[str] = field(default_factory=lambda: ["toxicity"])  # NB-scaled features (LinearHeads)
     word_max_features: int = 50000
+    # The telephone-number feature (`training.features.PhoneNumberFeatures`), a block after the shape ones.
+    # Artifacts trained before 2026-12-04 have no such block (`refit --add-phone-features` adds one).
+    phone_features: bool = True
     char_max_features: int = 100000
     word_min_df: int = 2
     char_min_df: int = 3
@@ -211,7 +220,8 @@ class TrainingConfig:
 
 def build_features(config: TrainingConfig) -> FeatureUnion:
     """Word 1-2-gram and char_wb 2-5-gram TF-IDF on normalised text (vocabulary capped for file size), and
-    the few link/length features of `TextShapeFeatures`, last so the n-gram columns keep their offsets."""
+    the few link/length features of `TextShapeFeatures`, last so the n-gram columns keep their offsets, then
+    (`config.phone_features`) the telephone-number feature."""
     return FeatureUnion(
         [
             (
@@ -241,6 +251,7 @@ def build_features(config: TrainingConfig) -> FeatureUnion:
                 ),
             ),
             ("shape", TextShapeFeatures()),
+            *([("phone", PhoneNumberFeatures())] if config.phone_features else []),
         ]
     )
 

@@ -46,6 +46,25 @@ class RefitConfig:
     labels: tuple[str, ...] = ("spam",)
     sources: dict[str, float] = field(default_factory=_default_sources)
     max_rows_per_source: int | None = None  # quick runs and tests
+    # Append the telephone-number feature block (`training.features.PhoneNumberFeatures`) when the artifact
+    # has none; every head gets a zero coefficient for it, so only the refitted labels' scores change.
+    add_phone_features: bool = False
+
+
+def with_phone_features(features, heads):
+    """(features, heads, added): `features` (a fitted FeatureUnion) with the phone-number block appended and
+    `heads` with a zero coefficient row for it, so every score is unchanged until a head is fitted on it; the
+    inputs themselves as they were when the block is there already."""
+    from training.features import PhoneNumberFeatures
+
+    if any(name == "phone" for name, _ in features.transformer_list):
+        return features, heads, False
+    features = copy.copy(features)
+    features.transformer_list = [*features.transformer_list, ("phone", PhoneNumberFeatures())]
+    heads = copy.copy(heads)
+    heads.coef_ = np.vstack([heads.coef_, np.zeros((1, heads.coef_.shape[1]), dtype=heads.coef_.dtype)])
+    heads.n_features_in_ = heads.coef_.shape[0]
+    return features, heads, True
 
 
 def _auc_by_source(y: np.ndarray, before: np.ndarray, after: np.ndarray, names: np.ndarray) -> dict:
@@ -106,6 +125,10 @@ def refit_heads(
     split = datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), training.seed)
     cols = [LABELS.index(label) for label in config.labels]
     normalizer, features, heads = (model._payload[k] for k in ("normalizer", "features", "heads"))
+    added = False
+    if config.add_phone_features:
+        features, heads, added = with_phone_features(features, heads)
+        progress("phone-number feature block added" if added else "the artifact has a phone-number block")
 
     def rows(parts):
         texts, y, w, src = datasets.concat(parts)
@@ -153,14 +176,17 @@ def refit_heads(
     for label in config.labels:
         progress(f"head {label}: {report[label]}")
 
-    payload = dict(model._payload, heads=new_heads, thresholds=thresholds)
+    payload = dict(model._payload, features=features, heads=new_heads, thresholds=thresholds)
     metadata = dict(model.metadata, thresholds=thresholds)
+    has_phone = any(name == "phone" for name, _ in features.transformer_list)
+    metadata["config"] = {**metadata.get("config", {}), "phone_features": has_phone}
     metrics = dict(metadata.get("metrics", {}))
     metrics["validation_thresholds"] = {**metrics.get("validation_thresholds", {}), **details}
     metadata["metrics"] = metrics
     metadata["refit"] = {
         "config": asdict(config),
         "from_model": model.version,
+        "phone_features_added": added,
         "seconds": round(time.perf_counter() - started, 1),
         "report": report,
         "training_data": [

@@ -8,6 +8,11 @@ stage alone), beside alt-profanity-check's `predict_prob` on the same texts, the
 also measures the quality with the stage on (and its speed, when the default serves the fast stage alone):
 the share of comments it re-scores, and its AUC beside the fast stage's.
 
+`batch_comments_per_second_two_processes` is what the machine decides with both cores busy: two processes
+(the worker's default `--concurrency 2`), each with its own model, score the same batches at once; the rate
+is all their comments over the time from the first start to the last finish. The other speed figures are
+one process on one core.
+
 Speed figures depend on the machine; run it on a quiet one and quote the figures with the machine.
 """
 
@@ -46,6 +51,38 @@ def _rates(score, texts: list[str]) -> dict:
     }
 
 
+def _score_batches_when_both_ready(model_path, second_stage, ready, out) -> None:
+    """One of `two_process_rate`'s processes: load and warm up, wait for the other, score the batches."""
+    from training.runtime import load_model
+
+    model = load_model(model_path, second_stage=second_stage)
+    texts = _civil_texts()
+    model.score(texts[:200])
+    ready.wait()
+    started = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
+    for i in range(0, len(texts), 1000):
+        model.score(texts[i : i + 1000])
+    out.put((started, time.perf_counter(), len(texts)))
+
+
+def two_process_rate(model_path: Path | None, second_stage: bool | None, processes: int = 2) -> int:
+    """Comments a second decided by `processes` processes scoring batches of 1,000 at the same time."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ready, out = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(target=_score_batches_when_both_ready, args=(model_path, second_stage, ready, out))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    runs = [out.get(timeout=1800) for _ in workers]
+    for worker in workers:
+        worker.join()
+    return round(sum(n for _, _, n in runs) / (max(end for _, end, _ in runs) - min(s for s, _, _ in runs)))
+
+
 def peer_speed() -> dict:
     """alt-profanity-check's `predict_prob` on the same texts, measured the same way. Run after our model in
     the same process, so its load time excludes importing scikit-learn."""
@@ -80,6 +117,7 @@ def speed(model_path: Path | None, second_stage: bool | None = None) -> dict:
     loaded = time.perf_counter()
     texts = _civil_texts()
     rates = _rates(model.score, texts)
+    rates["batch_comments_per_second_two_processes"] = two_process_rate(model_path, second_stage)
     result = {
         "model_version": model.version,
         "stages": model.stages,

@@ -1,6 +1,6 @@
 """Spam on comments from a place the model never saw: train without one spam source, score that source.
 
-    python -m benchmarks.spam_transfer [--hold-out NAME ...] [--json]
+    python -m benchmarks.spam_transfer [--hold-out NAME ...] [--config FILE] [--json]
 
 There is no comment-spam set from a news site in ../shared/data, so this is the nearest honest measure of
 "comment spam from other sites": the shipped recipe (`TrainingConfig()`, fast stage, same seed) is trained
@@ -121,9 +121,20 @@ def main() -> None:
         choices=sorted(HOLD_OUTS),
         help=f"source to leave out (repeatable; default: {', '.join(DEFAULT_HOLD_OUTS)})",
     )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="a training config JSON (as `python -m training train --config`) to measure instead of the "
+        'shipped recipe, e.g. {"phone_features": false}',
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = {name: transfer(name) for name in args.hold_out or DEFAULT_HOLD_OUTS}
+    config = None
+    if args.config is not None:
+        from training.offline.pipeline import TrainingConfig
+
+        config = TrainingConfig.from_file(args.config)
+    result = {name: transfer(name, config) for name in args.hold_out or DEFAULT_HOLD_OUTS}
     if args.json:
         print(json.dumps(result, indent=1))
         return

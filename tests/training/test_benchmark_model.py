@@ -32,3 +32,9 @@ def test_a_paired_gap_prints_its_interval_and_p_value():
     # the Fox News figures of the shipped model with its second stage against the peer
     d = {"difference": 0.0461, "ci95": [0.0154, 0.0768], "p_value": 0.00321}
     assert bench._gap("stage - peer", d) == "stage - peer +0.046 [+0.015, +0.077] p=0.0032"
+
+
+def test_two_processes_each_score_every_batch_and_the_rate_counts_both():
+    # the fast stage, so it takes seconds; the figure itself is the benchmark's job
+    rate = bench.two_process_rate(None, second_stage=False)
+    assert isinstance(rate, int) and rate > 0

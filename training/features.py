@@ -17,7 +17,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from training.normalize import normalize
 
-__all__ = ["TextNormalizer", "LinearHeads", "CachedCharTfidf", "TextShapeFeatures", "PhoneNumberFeatures"]
+__all__ = [
+    "TextNormalizer",
+    "LinearHeads",
+    "CachedCharTfidf",
+    "TextShapeFeatures",
+    "PhoneNumberFeatures",
+    "phone_number",
+]
 
 
 class _StatelessTextTransformer(TransformerMixin, BaseEstimator):
@@ -161,6 +168,12 @@ _PHONE_RE = re.compile(
     r"|0\d{2,4}[ \-]?\d{3,4}[ \-]?\d{3,4}"
     r")(?![\w.,/]\w|\w)"
 )
+
+
+def phone_number(normalised: str) -> str | None:
+    """The first telephone number in a normalised text (`_PHONE_RE`), or None."""
+    match = _PHONE_RE.search(normalised)
+    return match.group(0) if match else None
 
 
 class PhoneNumberFeatures(_StatelessTextTransformer):

@@ -281,7 +281,8 @@ class ModelArtifact:
 
         A contribution is coefficient x feature value in the label's linear model (log-odds units). Character
         n-gram contributions are credited to the normalised words they occur in, so the result names words a
-        dashboard can highlight (in their normalised spelling). Only positive contributions are returned.
+        dashboard can highlight (in their normalised spelling); the telephone-number feature's to the number
+        the text gives (one term, its words as normalised). Only positive contributions are returned.
         Raises `KeyError` for an unknown label.
         """
         if label not in self.labels:
@@ -297,8 +298,15 @@ class ModelArtifact:
         totals: dict[str, float] = {}
         for name, value in zip(names, contributions, strict=True):
             kind, _, feature = str(name).partition("__")
-            if kind in ("shape", "phone"):
-                continue  # link/length and phone-number features (training.features) name no word to show
+            if kind == "shape":
+                continue  # link/length features (training.features.TextShapeFeatures) name no word to show
+            if kind == "phone":
+                from training.features import phone_number  # loaded with the model already
+
+                number = phone_number(normalized)
+                if number:
+                    totals[number] = totals.get(number, 0.0) + float(value)
+                continue
             if kind == "char":
                 gram = feature.strip().strip(_PUNCTUATION)
                 # a fragment of punctuation or of no word ("iar.") names nothing: it is not credited

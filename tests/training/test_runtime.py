@@ -118,6 +118,15 @@ def test_explain_names_the_offending_words(shipped_model):
         shipped_model.explain("x", "not-a-label")
 
 
+def test_explain_credits_a_telephone_number_as_one_term(shipped_model):
+    # the shipped spam head weighs the phone-number feature (4db15932); the term is the number as normalised
+    text = "Router not connecting? Dial tech support +1 555 0112 for a remote fix."
+    terms = dict(shipped_model.explain(text, "spam"))
+    assert "+1 55 0112" in terms and terms["+1 55 0112"] == max(terms.values())
+    assert "phone_number" not in terms
+    assert all("55 0112" not in t for t, _ in shipped_model.explain("Thanks for the article", "spam"))
+
+
 def test_sha256_mismatch_is_refused(artifact_copy):
     data = bytearray(artifact_copy.read_bytes())
     data[len(data) // 2] ^= 0xFF

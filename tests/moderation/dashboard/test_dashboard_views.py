@@ -389,6 +389,17 @@ shipped = pytest.mark.skipif(
 
 
 @shipped
+def test_a_spam_hold_for_a_telephone_number_highlights_the_number(logged_in, held):
+    comment = held(
+        text="Antivirus renewal support, call now +1 555 0190, certified technicians available.",
+        scores={"spam": 0.9},
+    )
+    page = logged_in.get(f"/dashboard/comments/{comment.pk}/").content.decode()
+    marked = re.findall(r'<mark class="why why-3" title="raises spam[^"]*">([^<]*)</mark>', page)
+    assert marked == ["+1", "555", "0190,"]
+
+
+@shipped
 def test_queue_and_item_highlight_why_with_the_shipped_model(logged_in, held):
     comment = held(text="You are a stupid idiot and everyone knows it", scores={"toxicity": 0.8})
     for url in ("/dashboard/", f"/dashboard/comments/{comment.pk}/"):

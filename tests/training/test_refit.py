@@ -106,5 +106,6 @@ def test_refit_with_the_phone_block_fits_spam_on_it_and_keeps_every_other_score(
         assert {k: v for k, v in a.items() if k != "spam"} == {k: v for k, v in b.items() if k != "spam"}
     sidecar = json.loads(model.path.with_suffix(".json").read_text())
     assert sidecar["config"]["phone_features"] is True
+    assert sidecar["n_features"] == refit.n_features
     # a phone number is never shown to a moderator as a word that raised the score
     assert all(word != "phone_number" for word, _ in refit.explain(TEXTS[1], "spam"))

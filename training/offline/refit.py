@@ -180,6 +180,7 @@ def refit_heads(
     metadata = dict(model.metadata, thresholds=thresholds)
     has_phone = any(name == "phone" for name, _ in features.transformer_list)
     metadata["config"] = {**metadata.get("config", {}), "phone_features": has_phone}
+    metadata["n_features"] = int(new_heads.coef_.shape[0])
     metrics = dict(metadata.get("metrics", {}))
     metrics["validation_thresholds"] = {**metrics.get("validation_thresholds", {}), **details}
     metadata["metrics"] = metrics

@@ -97,6 +97,28 @@ def test_the_head_starts_at_the_weighted_base_rate():
 
 
 @needs_embeddings
+def test_a_target_matrix_trains_one_head_per_column_and_skips_unknown_cells():
+    from training.offline.finetune import finetune_encoder
+
+    y = np.array([[1, np.nan], [0, np.nan], [0, 1], [0, 0], [np.nan, 0], [np.nan, 0]] * 6, dtype=np.float64)
+    w = np.ones(len(TEXTS))
+    tuned = finetune_encoder(
+        embedding.new_sentence_model(), TEXTS, y, w, layers=1, lr=1e-12, head_lr=1e-12, batch_size=12
+    )
+    assert tuned.coef.shape == (embedding.EMBEDDING_DIM,)
+    assert tuned.extra_coef.shape == (1, embedding.EMBEDDING_DIM) and tuned.extra_intercepts.shape == (1,)
+    # each head starts at the base rate of the rows that know its column: 1/4 and 1/4
+    assert tuned.intercept == pytest.approx(np.log(1 / 3), abs=1e-4)
+    assert tuned.extra_intercepts[0] == pytest.approx(np.log(1 / 3), abs=1e-4)
+    single = finetune_encoder(
+        embedding.new_sentence_model(), TEXTS, y[:, 0], w, layers=1, lr=1e-12, head_lr=1e-12, batch_size=12
+    )
+    assert single.extra_coef is None and single.extra_intercepts is None
+    with pytest.raises(ValueError, match="at least one known row"):
+        finetune_encoder(embedding.new_sentence_model(), TEXTS, np.full((len(TEXTS), 2), np.nan), w)
+
+
+@needs_embeddings
 def test_the_head_reads_at_scoring_time_the_vector_it_was_trained_on():
     """78cef803's head was trained on mean-pooled vectors and read L2-normalised ones when scoring."""
     import dataclasses

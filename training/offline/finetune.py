@@ -41,6 +41,10 @@ class FineTuned:
     intercept: float
     rows: int
     seconds: float
+    # With a target matrix (multi-task): the further heads' (k - 1, EMBEDDING_DIM) weights and intercepts,
+    # in the order of its columns after the first.
+    extra_coef: np.ndarray | None = None
+    extra_intercepts: np.ndarray | None = None
 
 
 def top_layers(n_layers_total: int, trainable: int) -> list[int]:
@@ -83,11 +87,18 @@ def finetune_encoder(
     and a linear head on its `vector`s (MEAN_POOLED: `without_normalize(model)`; NORMALISED: `model`'s own
     L2-normalised output; the stage must read the same: `SecondStage.vector`), for one epoch over `texts`
     with soft `targets` in [0, 1] and per-row `weights`. The trained layers are rounded to float16 and loaded
-    back into `model`, so what is measured afterwards is exactly what ships."""
+    back into `model`, so what is measured afterwards is exactly what ships.
+
+    `targets` may be a matrix (n_rows, k): one linear head per column, trained together with the layers (the
+    loss is the sum of the heads' weighted losses); NaN means the row says nothing about that column. The
+    first column's head is `coef`/`intercept`, the others' `extra_coef`/`extra_intercepts`."""
     import torch
 
-    if len(texts) != len(targets) or len(texts) != len(weights):
+    y_mat = np.asarray(targets, dtype=np.float64)
+    y_mat = y_mat.reshape(len(y_mat), -1)
+    if len(texts) != len(y_mat) or len(texts) != len(weights):
         raise ValueError("texts, targets and weights must have the same length")
+    k = y_mat.shape[1]
     if not len(texts):
         raise ValueError("no rows to fine-tune on")
     if vector not in VECTORS:
@@ -106,13 +117,20 @@ def finetune_encoder(
         p.requires_grad = name.startswith(prefixes)
         if p.requires_grad:
             params.append(p)
-    head = torch.nn.Linear(encoder.config.hidden_size, 1)
+    head = torch.nn.Linear(encoder.config.hidden_size, k)
     torch.nn.init.zeros_(head.weight)
     # Start at the base rate: one epoch of small steps cannot move a bias from 0 (probability 0.5) far enough,
     # and a head left near 0.5 pushes every blended score up (measured: neutral news sentences at 0.28-0.33).
-    w_arr, y_arr = np.asarray(weights, dtype=np.float64), np.asarray(targets, dtype=np.float64)
-    prior = float(np.clip((w_arr * y_arr).sum() / max(w_arr.sum(), 1e-12), 1e-4, 1 - 1e-4))
-    torch.nn.init.constant_(head.bias, float(np.log(prior / (1 - prior))))
+    w_arr = np.asarray(weights, dtype=np.float64)
+    known = ~np.isnan(y_mat)
+    if not known.any(axis=0).all():
+        raise ValueError("every target column needs at least one known row")
+    priors = []
+    for c in range(k):
+        w_c, y_c = w_arr[known[:, c]], y_mat[known[:, c], c]
+        priors.append(float(np.clip((w_c * y_c).sum() / max(w_c.sum(), 1e-12), 1e-4, 1 - 1e-4)))
+    with torch.no_grad():
+        head.bias.copy_(torch.tensor([np.log(p / (1 - p)) for p in priors], dtype=torch.float32))
     optimiser = torch.optim.AdamW(
         [{"params": params, "lr": lr}, {"params": head.parameters(), "lr": head_lr}], weight_decay=0.01
     )
@@ -123,16 +141,20 @@ def finetune_encoder(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
     )
-    y_all = torch.tensor(np.asarray(targets, dtype=np.float32))
-    w_all = torch.tensor(np.asarray(weights, dtype=np.float32))
+    y_all = torch.tensor(np.nan_to_num(y_mat, nan=0.0).astype(np.float32))
+    # a row's weight for each column, 0 where the row says nothing about it
+    w_all = torch.tensor((w_arr[:, None] * known).astype(np.float32))
     pooled_model.train()
     seen, loss_sum = 0, 0.0
     for step, batch in enumerate(batches, 1):
-        logits = head(sentence_vectors(pooled_model, [texts[i] for i in batch])).squeeze(-1)
+        logits = head(sentence_vectors(pooled_model, [texts[i] for i in batch]))
         idx = torch.from_numpy(batch)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, y_all[idx], weight=w_all[idx], reduction="sum"
-        ) / w_all[idx].sum().clamp(min=1e-9)
+        w_batch = w_all[idx]
+        # each column's weighted mean loss over the rows that know it, summed over the columns
+        per_column = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y_all[idx], weight=w_batch, reduction="none"
+        ).sum(dim=0) / w_batch.sum(dim=0).clamp(min=1e-9)
+        loss = per_column.sum()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params + list(head.parameters()), 1.0)
@@ -153,10 +175,13 @@ def finetune_encoder(
         if name.startswith(prefixes)
     }
     load_layers(model, state)
+    weight, bias = head.weight.detach().numpy().astype(np.float32), head.bias.detach().numpy()
     return FineTuned(
         state=state,
-        coef=head.weight.detach().numpy()[0].astype(np.float32),
-        intercept=float(head.bias.detach()[0]),
+        coef=weight[0],
+        intercept=float(bias[0]),
         rows=len(texts),
         seconds=round(time.perf_counter() - started, 1),
+        extra_coef=weight[1:] if k > 1 else None,
+        extra_intercepts=bias[1:].astype(np.float64) if k > 1 else None,
     )

@@ -1,5 +1,5 @@
-"""`python -m training {train,evaluate,predict,compare,export-onnx,heads,refit,report,thresholds,adapt}` — the
-offline command line.
+"""`python -m training {train,evaluate,predict,compare,export-onnx,heads,refit,restage,report,thresholds,
+adapt}` — the offline command line.
 
 Errors name the bad argument and exit with status 2 (argparse convention); a model that fails verification
 exits with status 3.
@@ -238,6 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="append the telephone-number feature (training.features.PhoneNumberFeatures) when the model has "
         "none; the other heads get a zero weight for it, so their scores do not change",
+    )
+
+    p = sub.add_parser(
+        "restage",
+        help="copy a model whose second stage's encoder layers are fine-tuned again on toxicity and on "
+        "identity hate and threats together (training.offline.restage; then heads, export-onnx, thresholds)",
+    )
+    model_arg(p)
+    p.add_argument("--out", type=Path, required=True, help="artifact path for the copy (a new version)")
+    p.add_argument(
+        "--hate-rows",
+        type=int,
+        default=12000,
+        help="rows of the hate and threat sources added to the toxicity rows (default 12000; 0: toxicity "
+        "alone)",
     )
 
     p = sub.add_parser(
@@ -547,6 +562,19 @@ def cmd_refit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restage(args: argparse.Namespace) -> int:
+    from training.offline.restage import RestageConfig, restage
+
+    if args.hate_rows < 0:
+        print("error: --hate-rows must be >= 0", file=sys.stderr)
+        return 2
+    model = restage(
+        args.model, args.out, RestageConfig(hate_rows=args.hate_rows), lambda line: print(line, flush=True)
+    )
+    print(f"wrote {args.out} ({model.version}); next: python -m training heads, export-onnx, thresholds")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -568,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_heads(args)
     if args.command == "refit":
         return cmd_refit(args)
+    if args.command == "restage":
+        return cmd_restage(args)
     if args.command == "adapt":
         return cmd_adapt(args)
     parser.error(f"unknown command {args.command!r}")  # unreachable: argparse enforces the choices

@@ -1,0 +1,53 @@
+"""`python -m training restage` (training.offline.restage): the second stage's encoder layers fine-tuned
+again on toxicity and the hate sets together, over the shipped fast stage (a few dozen rows, seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training import embedding
+from training.offline.cli import main
+from training.offline.restage import RestageConfig, restage
+from training.runtime import load_model
+
+pytestmark = [
+    pytest.mark.skipif(
+        not embedding.available(), reason=f"needs the embeddings extra ({embedding.INSTALL_HINT})"
+    ),
+    pytest.mark.trains,
+]
+
+TEXTS = ["Thanks, this was a useful article.", "Those people are vermin and should be wiped out."]
+
+
+def test_restage_trains_the_layers_with_a_head_per_label_and_keeps_the_fast_stage(tmp_path):
+    config = RestageConfig(hate_rows=40, max_rows_per_source=20, toxicity_rows=40)
+    model = restage(None, tmp_path / "restaged.joblib", config, lambda _: None)
+    shipped = load_model(second_stage=False)
+    fast = load_model(model.path, second_stage=False)
+    assert fast.score(TEXTS) == shipped.score(TEXTS)  # the fast stage is the artifact's
+    stage = fast._payload["second_stage"]
+    old = shipped._payload["second_stage"]
+    assert stage.onnx is None and stage.vector == embedding.MEAN_POOLED
+    assert set(stage.encoder_state) == set(old.encoder_state)
+    assert any(not np.array_equal(stage.encoder_state[k], old.encoder_state[k]) for k in stage.encoder_state)
+    assert stage.embedder["finetuned_sha256"] == embedding.state_digest(stage.encoder_state)
+    assert [head.label for head in stage.heads] == ["identity_attack", "threat"]
+    assert all(head.coef.shape == (embedding.EMBEDDING_DIM,) for head in stage.heads)
+    sidecar = json.loads(model.path.with_suffix(".json").read_text())
+    assert sidecar["restage"]["from_model"] == shipped.version
+    assert sidecar["restage"]["hate_rows"] == 40 and sidecar["restage"]["toxicity_rows"] == 40
+    # the torch path scores it (export-onnx would give the served graph)
+    staged = load_model(model.path, second_stage=True)
+    assert staged.stage_head_labels == ["identity_attack", "threat"]
+    assert all(0.0 <= s["identity_attack"] <= 1.0 for s in staged.score(TEXTS))
+
+
+def test_restage_refuses_a_negative_row_count(tmp_path, capsys):
+    assert main(["restage", "--out", str(tmp_path / "x.joblib"), "--hate-rows", "-1"]) == 2
+    assert "--hate-rows" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="hate_rows"):
+        restage(None, tmp_path / "x.joblib", RestageConfig(hate_rows=-1), lambda _: None)

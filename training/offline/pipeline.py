@@ -285,6 +285,17 @@ def load_corpora(config: TrainingConfig, root: Path) -> list[Corpus]:
     return corpora
 
 
+def training_split(config: TrainingConfig, root: Path | None = None) -> datasets.SplitCorpora:
+    """`config`'s corpora (with the civil identity sentences when it uses them), every evaluation-only text
+    dropped, hash-split by `config.seed`: the rows `train_model` trains on, read again by `refit` and
+    `restage` from a model's own config."""
+    root = root or datasets.data_dir()
+    corpora = load_corpora(config, root)
+    if config.identity_augmentation_weight > 0:
+        corpora.append(identity_corpus(config))
+    return datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), config.seed)
+
+
 def identity_corpus(config: TrainingConfig) -> Corpus:
     """Civil sentences naming identity groups (`identity_augment`), labelled non-toxic and not spam, with
     `config.identity_augmentation_weight`."""

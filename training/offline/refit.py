@@ -96,11 +96,10 @@ def refit_heads(
     from training.offline.pipeline import (
         THRESHOLD_SOURCES,
         TrainingConfig,
-        identity_corpus,
-        load_corpora,
         neutralize_identity_features,
         require_both_classes,
         save_model,
+        training_split,
         training_thresholds,
     )
     from training.runtime import load_model
@@ -118,11 +117,7 @@ def refit_heads(
         max_rows_per_source=config.max_rows_per_source,
     )
     training.validate()
-    root = datasets.data_dir()
-    corpora = load_corpora(training, root)
-    if training.identity_augmentation_weight > 0:
-        corpora.append(identity_corpus(training))
-    split = datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), training.seed)
+    split = training_split(training)
     cols = [LABELS.index(label) for label in config.labels]
     normalizer, features, heads = (model._payload[k] for k in ("normalizer", "features", "heads"))
     added = False

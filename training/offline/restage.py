@@ -56,7 +56,7 @@ def restage(
     from training.embedding import MEAN_POOLED, StageHead, embedder_identity, new_sentence_model, state_digest
     from training.offline.finetune import finetune_encoder
     from training.offline.heads import HeadsConfig, split_rows
-    from training.offline.pipeline import TrainingConfig, identity_corpus, load_corpora, save_model
+    from training.offline.pipeline import TrainingConfig, save_model, training_split
     from training.runtime import load_model
 
     config = config or RestageConfig()
@@ -69,11 +69,7 @@ def restage(
         raise ValueError(f"model {model.version} has no second stage to fine-tune again")
     training = TrainingConfig(**model.metadata.get("config", {}))
     training.max_rows_per_source = config.max_rows_per_source
-    root = datasets.data_dir()
-    corpora = load_corpora(training, root)
-    if training.identity_augmentation_weight > 0:
-        corpora.append(identity_corpus(training))
-    split = datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), training.seed)
+    split = training_split(training)
     texts, y, w, _ = datasets.concat(split.train)
     j = LABELS.index("toxicity")
     known = np.flatnonzero(~np.isnan(y[:, j]))
@@ -87,7 +83,7 @@ def restage(
     hate_used = 0
     if config.hate_rows:
         heads_config = HeadsConfig(max_rows_per_source=config.max_rows_per_source)
-        (h_texts, h_y, h_w, _), _, _, _ = split_rows(heads_config, training.seed, root)
+        (h_texts, h_y, h_w, _), _, _, _ = split_rows(heads_config, training.seed)
         seen = {datasets.match_key(t) for t in rows_texts}
         keep = [i for i, t in enumerate(h_texts) if datasets.match_key(t) not in seen]
         if len(keep) > config.hate_rows:

@@ -31,12 +31,16 @@ def _civil_texts() -> list[str]:
     return [r["text"] for r in read_rows(data_dir() / "civil_comments_samples_4k" / "data.csv", ["text"])]
 
 
+def _score_in_batches(score, texts: list[str]) -> None:
+    for i in range(0, len(texts), 1000):
+        score(texts[i : i + 1000])
+
+
 def _rates(score, texts: list[str]) -> dict:
     """Batch rate (batches of 1,000) and single-text latency of `score(list_of_texts)` on `texts`."""
     score(texts[:200])  # warm caches, as a running worker would be
     t0 = time.perf_counter()
-    for i in range(0, len(texts), 1000):
-        score(texts[i : i + 1000])
+    _score_in_batches(score, texts)
     batch_rate = len(texts) / (time.perf_counter() - t0)
     latencies = []
     for text in texts[-500:]:
@@ -60,8 +64,7 @@ def _score_batches_when_both_ready(model_path, second_stage, ready, out) -> None
     model.score(texts[:200])
     ready.wait()
     started = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
-    for i in range(0, len(texts), 1000):
-        model.score(texts[i : i + 1000])
+    _score_in_batches(model.score, texts)
     out.put((started, time.perf_counter(), len(texts)))
 
 

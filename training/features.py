@@ -177,7 +177,7 @@ def phone_number(normalised: str) -> str | None:
 
 
 class PhoneNumberFeatures(_StatelessTextTransformer):
-    """One dense feature of a normalised text: whether it gives a telephone number (`_PHONE_RE`). Scam and
+    """One dense feature of a normalised text: whether it gives a telephone number (`phone_number`). Scam and
     fake-support comments ask readers to call or message a number ("WhatsApp +1 555 0133", "call the helpline
     +44 7700 900678"); n-grams see only the pieces of a number that is new each time, and civil news comments
     almost never give one (0.1% of the Civil Comments samples; 56% of SMS spam, 25% of e-mail spam).
@@ -194,7 +194,7 @@ class PhoneNumberFeatures(_StatelessTextTransformer):
     def transform(self, X):  # noqa: N803
         if isinstance(X, str):
             raise ValueError("Iterable over normalised texts expected, string object received.")
-        values = np.asarray([float(_PHONE_RE.search(text) is not None) for text in X], dtype=np.float32)
+        values = np.asarray([float(phone_number(text) is not None) for text in X], dtype=np.float32)
         return sparse.csr_matrix(values.reshape(-1, 1) * self.scale)
 
     def get_feature_names_out(self, input_features=None):

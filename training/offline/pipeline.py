@@ -655,6 +655,19 @@ def _encode_cached(texts: list[str], progress: Callable[[str], None], what: str,
     return vectors
 
 
+def stage_rows(config: TrainingConfig, y: np.ndarray, cap: int | None = None) -> tuple[np.ndarray, int]:
+    """(row indexes, seed) of the training rows the second stage is fine-tuned on: those that know toxicity,
+    a seeded sample of at most `cap` (default `config.second_stage_max_rows`) of them; the seed is
+    `second_stage_seed`, else the model's. `restage` reads the same rows again."""
+    j = LABELS.index("toxicity")
+    known = np.flatnonzero(~np.isnan(y[:, j]))
+    seed = config.seed if config.second_stage_seed is None else config.second_stage_seed
+    cap = cap or config.second_stage_max_rows
+    if len(known) > cap:
+        known = np.sort(np.random.default_rng(seed).choice(known, cap, replace=False))
+    return known, seed
+
+
 def _train_second_stage(config, train, val, test, normalizer, progress):
     """Fine-tune the encoder's top layers with a head for `toxicity` (or fit a head on frozen embeddings when
     `second_stage_finetune_layers` is 0) on a sample of the training rows, choose the blended thresholds
@@ -669,11 +682,7 @@ def _train_second_stage(config, train, val, test, normalizer, progress):
 
     j = LABELS.index("toxicity")
     texts, y, w = train
-    known = np.flatnonzero(~np.isnan(y[:, j]))
-    stage_seed = config.seed if config.second_stage_seed is None else config.second_stage_seed
-    rng = np.random.default_rng(stage_seed)
-    if len(known) > config.second_stage_max_rows:
-        known = np.sort(rng.choice(known, config.second_stage_max_rows, replace=False))
+    known, stage_seed = stage_rows(config, y)
     train_texts = normalizer.transform([texts[i] for i in known])
     stage = SecondStage(
         label="toxicity",

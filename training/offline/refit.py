@@ -51,13 +51,18 @@ class RefitConfig:
     add_phone_features: bool = False
 
 
+def has_phone_block(features) -> bool:
+    """Whether a fitted FeatureUnion has the telephone-number block."""
+    return any(name == "phone" for name, _ in features.transformer_list)
+
+
 def with_phone_features(features, heads):
     """(features, heads, added): `features` (a fitted FeatureUnion) with the phone-number block appended and
     `heads` with a zero coefficient row for it, so every score is unchanged until a head is fitted on it; the
     inputs themselves as they were when the block is there already."""
     from training.features import PhoneNumberFeatures
 
-    if any(name == "phone" for name, _ in features.transformer_list):
+    if has_phone_block(features):
         return features, heads, False
     features = copy.copy(features)
     features.transformer_list = [*features.transformer_list, ("phone", PhoneNumberFeatures())]
@@ -173,8 +178,7 @@ def refit_heads(
 
     payload = dict(model._payload, features=features, heads=new_heads, thresholds=thresholds)
     metadata = dict(model.metadata, thresholds=thresholds)
-    has_phone = any(name == "phone" for name, _ in features.transformer_list)
-    metadata["config"] = {**metadata.get("config", {}), "phone_features": has_phone}
+    metadata["config"] = {**metadata.get("config", {}), "phone_features": has_phone_block(features)}
     metadata["n_features"] = int(new_heads.coef_.shape[0])
     metrics = dict(metadata.get("metrics", {}))
     metrics["validation_thresholds"] = {**metrics.get("validation_thresholds", {}), **details}

@@ -56,7 +56,7 @@ def restage(
     from training.embedding import MEAN_POOLED, StageHead, embedder_identity, new_sentence_model, state_digest
     from training.offline.finetune import finetune_encoder
     from training.offline.heads import HeadsConfig, split_rows
-    from training.offline.pipeline import TrainingConfig, save_model, training_split
+    from training.offline.pipeline import TrainingConfig, save_model, stage_rows, training_split
     from training.runtime import load_model
 
     config = config or RestageConfig()
@@ -71,12 +71,7 @@ def restage(
     training.max_rows_per_source = config.max_rows_per_source
     split = training_split(training)
     texts, y, w, _ = datasets.concat(split.train)
-    j = LABELS.index("toxicity")
-    known = np.flatnonzero(~np.isnan(y[:, j]))
-    seed = training.seed if training.second_stage_seed is None else training.second_stage_seed
-    cap = config.toxicity_rows or training.second_stage_max_rows
-    if len(known) > cap:
-        known = np.sort(np.random.default_rng(seed).choice(known, cap, replace=False))
+    known, seed = stage_rows(training, y, config.toxicity_rows)
     cols = [LABELS.index(label) for label in STAGE_LABELS]
     rows_texts = [texts[i] for i in known]
     rows_y, rows_w = y[known][:, cols], w[known]

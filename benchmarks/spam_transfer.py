@@ -131,9 +131,12 @@ def main() -> None:
     args = parser.parse_args()
     config = None
     if args.config is not None:
-        from training.offline.pipeline import TrainingConfig
+        from training.offline.pipeline import ConfigError, TrainingConfig
 
-        config = TrainingConfig.from_file(args.config)
+        try:
+            config = TrainingConfig.from_file(args.config)
+        except ConfigError as exc:
+            parser.error(f"--config: {exc}")
     result = {name: transfer(name, config) for name in args.hold_out or DEFAULT_HOLD_OUTS}
     if args.json:
         print(json.dumps(result, indent=1))

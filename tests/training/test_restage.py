@@ -46,8 +46,24 @@ def test_restage_trains_the_layers_with_a_head_per_label_and_keeps_the_fast_stag
     assert all(0.0 <= s["identity_attack"] <= 1.0 for s in staged.score(TEXTS))
 
 
+def test_restage_adds_group_swapped_copies_of_the_hate_rows(tmp_path):
+    config = RestageConfig(hate_rows=120, max_rows_per_source=60, toxicity_rows=20, identity_swaps=1)
+    lines: list[str] = []
+    model = restage(None, tmp_path / "swapped.joblib", config, lines.append)
+    counts = json.loads(model.path.with_suffix(".json").read_text())["restage"]["identity_swaps"]
+    # positives and negatives of identity_attack that name a group are both copied
+    assert counts["identity_swap_rows_naming_a_group"] > 0
+    assert counts["identity_swap_negative_rows_naming_a_group"] > 0
+    copies = counts["identity_swap_rows"] + counts["identity_swap_negative_rows"]
+    assert copies > 0
+    assert f"+ {copies} group-swapped copies" in lines[0]
+
+
 def test_restage_refuses_a_negative_row_count(tmp_path, capsys):
-    assert main(["restage", "--out", str(tmp_path / "x.joblib"), "--hate-rows", "-1"]) == 2
-    assert "--hate-rows" in capsys.readouterr().err
+    for flag in ("--hate-rows", "--identity-swaps"):
+        assert main(["restage", "--out", str(tmp_path / "x.joblib"), flag, "-1"]) == 2
+        assert f"{flag} must be >= 0" in capsys.readouterr().err
     with pytest.raises(ValueError, match="hate_rows"):
         restage(None, tmp_path / "x.joblib", RestageConfig(hate_rows=-1), lambda _: None)
+    with pytest.raises(ValueError, match="identity_swaps"):
+        restage(None, tmp_path / "x.joblib", RestageConfig(identity_swaps=-1), lambda _: None)

@@ -254,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows of the hate and threat sources added to the toxicity rows (default 12000; 0: toxicity "
         "alone)",
     )
+    p.add_argument(
+        "--identity-swaps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="copies of each hate row that names a group, the group swapped for another, with its "
+        "identity_attack label, positives and negatives alike (default 0: off)",
+    )
 
     p = sub.add_parser(
         "adapt",
@@ -565,12 +573,12 @@ def cmd_refit(args: argparse.Namespace) -> int:
 def cmd_restage(args: argparse.Namespace) -> int:
     from training.offline.restage import RestageConfig, restage
 
-    if args.hate_rows < 0:
-        print("error: --hate-rows must be >= 0", file=sys.stderr)
-        return 2
-    model = restage(
-        args.model, args.out, RestageConfig(hate_rows=args.hate_rows), lambda line: print(line, flush=True)
-    )
+    for flag, value in (("--hate-rows", args.hate_rows), ("--identity-swaps", args.identity_swaps)):
+        if value < 0:
+            print(f"error: {flag} must be >= 0, got {value}", file=sys.stderr)
+            return 2
+    config = RestageConfig(hate_rows=args.hate_rows, identity_swaps=args.identity_swaps)
+    model = restage(args.model, args.out, config, lambda line: print(line, flush=True))
     print(f"wrote {args.out} ({model.version}); next: python -m training heads, export-onnx, thresholds")
     return 0
 

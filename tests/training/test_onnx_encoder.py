@@ -207,6 +207,36 @@ def test_the_exporter_on_the_shipped_stage_matches_torch_in_fp32(shipped, tmp_pa
     assert saved.score(TEXTS[:3]) == saved.score(TEXTS[:3]) and saved.thresholds == shipped.thresholds
 
 
+@needs_embeddings
+def test_the_exporter_quantises_int8_with_a_scale_per_output_column(shipped):
+    """int8 weights get a scale per output column (per-channel), which keeps the blend closer to torch than
+    one scale per matrix; the encoder records how it was quantised, and its vectors stay near torch's."""
+    import onnx
+    from onnx import numpy_helper
+
+    from training.offline.export_onnx import QUANTIZATION, export_encoder, stage_model
+    from training.onnx_encoder import OnnxEmbedder
+
+    stage = dataclasses.replace(_stage(shipped), onnx=None)
+    model = stage_model(stage)
+    encoder = export_encoder(stage, INT8, model)
+    assert encoder.precision == INT8 and encoder.source["quantization"] == QUANTIZATION
+    graph = onnx.load_from_string(encoder.model).graph
+    weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    quantised = [name for name, w in weights.items() if w.dtype == np.int8 and w.ndim == 2]
+    assert quantised
+    # onnxruntime names a weight's scale after the weight: "<weight>_quantized" and "<weight>_scale"
+    scales = [weights.get(name.removesuffix("_quantized") + "_scale") for name in quantised]
+    assert all(scale is not None for scale in scales), quantised
+    for name, scale in zip(quantised, scales, strict=True):
+        assert scale.size == weights[name].shape[1] > 1, name  # one per output column, not one per matrix
+    normalised = shipped._normalizer.transform(TEXTS)
+    torch_vectors = embedding.stage_embedder(model, stage, {}).encode(normalised)
+    onnx_vectors = OnnxEmbedder(encoder, {}).encode(normalised)
+    head_gap = np.abs(stage.head_proba(onnx_vectors) - stage.head_proba(torch_vectors))
+    assert head_gap.max() < 0.05, head_gap
+
+
 def test_the_allow_list_accepts_the_onnx_artifact_and_its_bytes_are_covered_by_its_sha256(artifact_copy):
     raw = gzip.decompress(default_model_path().read_bytes())
     found = pickle_globals(raw)

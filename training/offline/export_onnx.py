@@ -7,7 +7,9 @@ all-MiniLM-L6-v2 with the stage's fine-tuned layers loaded over it (`load_layers
 attention mask, and the L2 normalisation when the stage reads NORMALISED vectors (`stage.vector`; the shipped
 78cef803 stage does). It is exported with eager attention (so onnxruntime's BERT optimiser can fuse attention,
 embeddings and layer norms; the SDPA graph does not fuse) and, for `int8`, dynamically quantised
-(`onnxruntime.quantization.quantize_dynamic`, int8 weights, activations quantised per run). The fp32 graph is
+(`onnxruntime.quantization.quantize_dynamic`, int8 weights with a scale per output column, activations
+quantised per run; `source["quantization"]` says so; artifacts exported before 2026-12-04 have one scale per
+matrix). The fp32 graph is
 about 90 MB (the word-piece embeddings alone are 47 MB), too big for a 50 MB artifact; int8 is about 23 MB.
 
 `compare` measures the ONNX encoder against torch on real comments (the blended toxicity's differences and
@@ -44,6 +46,7 @@ from training.runtime import ModelArtifact
 
 __all__ = ["AUC_TOLERANCE", "compare", "export_encoder", "export_model", "stage_model"]
 
+QUANTIZATION = "dynamic int8, a scale per output column"
 AUC_TOLERANCE = 0.005  # int8 is kept only if no comparison set's blended AUC moves by this much
 OPSET = 17
 # (name, folder, file, label column): other sites' comments, which the stage is for
@@ -152,6 +155,9 @@ def export_encoder(stage: SecondStage, precision: str = INT8, model=None) -> Onn
                     str(fused),
                     str(final),
                     weight_type=QuantType.QInt8,
+                    # a scale per output column, not one per matrix: half the error of per-tensor scales
+                    # against torch (mean |diff| of the blend 0.023 -> 0.012 on a restaged stage), same speed
+                    per_channel=True,
                     # the fused ops are onnxruntime's own, which ONNX shape inference does not know
                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
                 )
@@ -167,6 +173,8 @@ def export_encoder(stage: SecondStage, precision: str = INT8, model=None) -> Onn
         "exported_with": f"torch {torch.__version__}, onnx {onnx.__version__}, "
         f"onnxruntime {onnxruntime.__version__}, opset {OPSET}",
     }
+    if precision == INT8:
+        source["quantization"] = QUANTIZATION
     return OnnxEncoder(
         model=graph,
         tokenizer=tokenizer_json(),

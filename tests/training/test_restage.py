@@ -67,3 +67,10 @@ def test_restage_refuses_a_negative_row_count(tmp_path, capsys):
         restage(None, tmp_path / "x.joblib", RestageConfig(hate_rows=-1), lambda _: None)
     with pytest.raises(ValueError, match="identity_swaps"):
         restage(None, tmp_path / "x.joblib", RestageConfig(identity_swaps=-1), lambda _: None)
+    # swaps copy hate rows: asking for them without any is refused, not silently ignored
+    out = tmp_path / "x.joblib"
+    assert main(["restage", "--out", str(out), "--hate-rows", "0", "--identity-swaps", "1"]) == 2
+    assert "--identity-swaps copies hate rows" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="needs hate_rows"):
+        restage(None, out, RestageConfig(hate_rows=0, identity_swaps=1), lambda _: None)
+    assert not out.exists()

@@ -577,6 +577,9 @@ def cmd_restage(args: argparse.Namespace) -> int:
         if value < 0:
             print(f"error: {flag} must be >= 0, got {value}", file=sys.stderr)
             return 2
+    if args.identity_swaps and not args.hate_rows:
+        print("error: --identity-swaps copies hate rows: it needs --hate-rows > 0", file=sys.stderr)
+        return 2
     config = RestageConfig(hate_rows=args.hate_rows, identity_swaps=args.identity_swaps)
     model = restage(args.model, args.out, config, lambda line: print(line, flush=True))
     print(f"wrote {args.out} ({model.version}); next: python -m training heads, export-onnx, thresholds")

@@ -9,8 +9,8 @@ attention mask, and the L2 normalisation when the stage reads NORMALISED vectors
 embeddings and layer norms; the SDPA graph does not fuse) and, for `int8`, dynamically quantised
 (`onnxruntime.quantization.quantize_dynamic`, int8 weights with a scale per output column, activations
 quantised per run; `source["quantization"]` says so; artifacts exported before 2026-12-04 have one scale per
-matrix). The fp32 graph is
-about 90 MB (the word-piece embeddings alone are 47 MB), too big for a 50 MB artifact; int8 is about 23 MB.
+matrix). The fp32 graph is about 90 MB (the word-piece embeddings alone are 47 MB), too big for a 50 MB
+artifact; int8 is about 23 MB.
 
 `compare` measures the ONNX encoder against torch on real comments (the blended toxicity's differences and
 the blended AUC on news sites' comments): `--precision auto` keeps int8 only if no AUC moves by 0.005 or more.

@@ -23,17 +23,17 @@ positives and negatives of identity_attack alike): the same sentence about anoth
 Measured on 2026-12-04 (model card, "Identity hate and threats"): held-out identity_attack AUC 0.873 -> 0.896
 and HateCheck 0.727 -> 0.740, but HateCheck's threat cases held fell below 90%, so it did not ship. With
 30,000 hate rows, more abuse of every kind was held, but civil sentences that only name a group were held
-three times as often, so it did not ship either. About 11 minutes on two cores for 28,000 rows, 16 for
-46,000; needs the `embeddings` extra.
+three times as often, so it did not ship either; with one group swap per row, about half of that harm and
+half of the gain went. About 11 minutes on two cores for 28,000 rows, 16 for 46,000; needs the `embeddings`
+extra.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +74,8 @@ def restage(
     for name in ("hate_rows", "identity_swaps"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
+    if config.identity_swaps and not config.hate_rows:
+        raise ValueError("identity_swaps copies hate rows: it needs hate_rows > 0")
     started = time.perf_counter()
     model = load_model(model_path, second_stage=False)
     stage = model._payload.get("second_stage")
@@ -102,7 +104,7 @@ def restage(
         rows_y, rows_w = np.vstack([rows_y, hate_y]), np.concatenate([rows_w, h_w[keep]])
         hate_used = len(keep)
         if config.identity_swaps:
-            swap_config = dataclasses.replace(
+            swap_config = replace(
                 heads_config, identity_swaps=config.identity_swaps, identity_swap_negatives=True
             )
             s_texts, s_w, s_y, counts = identity_swap_rows(

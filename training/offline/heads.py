@@ -184,14 +184,12 @@ def identity_swap_rows(
 
 def split_rows(config: HeadsConfig, seed: int, root: Path | None = None):
     """The train / val / test rows for the heads (see `_rows`), from the model's hash split."""
-    from training.offline.pipeline import TrainingConfig, identity_corpus, load_corpora
+    from training.offline.pipeline import TrainingConfig, training_split
 
-    root = root or datasets.data_dir()
     training = TrainingConfig(sources=dict(config.sources), seed=seed)
-    corpora = load_corpora(training, root)
-    if config.identity_augmentation:
-        corpora.append(identity_corpus(training))
-    split = datasets.dedupe_and_split(corpora, datasets.eval_only_keys(root), seed)
+    if not config.identity_augmentation:
+        training.identity_augmentation_weight = 0.0  # training_split leaves the identity sentences out
+    split = training_split(training, root)
     return (
         _rows(split.train, config),
         _rows(split.val, dataclasses.replace(config, caps={})),

@@ -4,9 +4,9 @@ precision of automatic rejections, and how well the review queue is ranked — b
     python -m benchmarks workload [--model PATH] [--fast-stage | --second-stage] [--json]
 
 Every comment goes through the one verdict (``moderation.scoring.judge``: the policy at the model's default
-thresholds, with the language gate), as a site with no overrides gets it, from the model as workers serve it
-by default (its second stage on when the artifact's runs here: ``MODERATION_SECOND_STAGE``); ``--fast-stage``
-measures the fast stage alone. Sets:
+thresholds, with the text's gates, language and telephone number), as a site with no overrides gets it (no
+commenter context), from the model as workers serve it by default (its second stage on when the artifact's
+runs here: ``MODERATION_SECOND_STAGE``); ``--fast-stage`` measures the fast stage alone. Sets:
 
 - ``civil_comments_test``: Civil Comments rows of the model's held-out test split (never trained on, never
   used for thresholds); ``civil_comments_toxic_spans_test``: the toxic-only posts of the same split (toxic

@@ -9,7 +9,8 @@ import csv
 import pytest
 
 from moderation.models import Comment, CommentStatus
-from moderation.scoring import has_words, judge
+from moderation.policy import Signal
+from moderation.scoring import contact_number, has_words, judge
 from moderation.selectors.dashboard import QueueFilters, queue_queryset
 from moderation.services import ModelVerdict, moderate_comments, record_model_decisions
 
@@ -32,6 +33,51 @@ def test_a_comment_with_no_words_is_approved_whatever_it_scores(text):
 @pytest.mark.parametrize("text", ["f u c k", "ѕсum", "اچھا", "1d10t", "ok\u200b"])
 def test_obfuscated_or_non_latin_text_has_words(text):
     assert has_words(text)
+
+
+@pytest.mark.parametrize(
+    "text, number",
+    [
+        ("Printer offline? Call the Support Helpline toll free +1 555 0121, 24/7 help.", "+1 555 0121"),
+        ("INSTANT LOANS, no credit check. WhatsApp +44 7700 900234", "+44 7700 900234"),
+        ("Dial 1-800-242-0363 for a remote fix", "1-800-242-0363"),
+        ("Call (555) 123-4567 now", "(555) 123-4567"),
+        ("Call +1 5\u200b55 0190 now", "+1 55 0190"),  # hidden characters: named as normalised
+    ],
+)
+def test_a_comment_that_gives_a_telephone_number_is_held_whatever_it_scores(text, number):
+    assert contact_number(text) == number
+    verdict = judge(CALM, THRESHOLDS, "v1", text=text)
+    assert verdict.outcome == CommentStatus.NEEDS_REVIEW and verdict.codes == ["spam"]
+    assert verdict.reasons[0].startswith("gives a telephone number")
+    assert (f"({number})" in verdict.reasons[0]) == (number in text)
+    # never a rejection on its own, and a trusted commenter's comment is still approved
+    trusted = judge(CALM, THRESHOLDS, "v1", text=text, signals=[Signal("trust", "trusted", "trusted")])
+    assert trusted.outcome == CommentStatus.APPROVED
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The vote was 1,234,567 to 2,345,678 in the end.",
+        "Figures for 1993 1994 1995 and 1996 are in table 4.",
+        "The IP 192.168.100.200 was logged at 12:45:10.",
+        "It cost $12,500,000 and took 18 months.",
+        "See page 12 of the report.",
+    ],
+)
+def test_numbers_that_are_not_telephone_numbers_hold_nothing(text):
+    assert contact_number(text) is None
+    assert judge(CALM, THRESHOLDS, "v1", text=text).outcome == CommentStatus.APPROVED
+
+
+def test_a_telephone_number_adds_its_reason_to_a_held_comment_and_never_softens_a_rejection():
+    text = "You idiot, call me on +1 555 0190 and say that"
+    held = judge({**CALM, "toxicity": 0.5}, THRESHOLDS, "v1", text=text)
+    assert held.outcome == CommentStatus.NEEDS_REVIEW and held.codes == ["toxic", "spam"]
+    rejected = judge({**CALM, "spam": 0.99}, THRESHOLDS, "v1", text=text)
+    assert rejected.outcome == CommentStatus.REJECTED
+    assert not any(r.startswith("gives a telephone number") for r in rejected.reasons)
 
 
 def test_the_verdict_carries_reason_codes_most_severe_first():

@@ -74,3 +74,18 @@ def test_restage_refuses_a_negative_row_count(tmp_path, capsys):
     with pytest.raises(ValueError, match="needs hate_rows"):
         restage(None, out, RestageConfig(hate_rows=0, identity_swaps=1), lambda _: None)
     assert not out.exists()
+
+
+def test_restage_adds_the_threat_sentences_and_their_civil_twins(tmp_path, capsys):
+    config = RestageConfig(hate_rows=0, max_rows_per_source=20, toxicity_rows=20, threat_sentences=15)
+    lines: list[str] = []
+    model = restage(None, tmp_path / "threats.joblib", config, lines.append)
+    counts = json.loads(model.path.with_suffix(".json").read_text())["restage"]["threat_sentences"]
+    assert counts == {"threat_sentences": 15, "threat_civil_sentences": 15, "threat_sentences_dropped": 0}
+    assert "+ 30 threat sentences and twins" in lines[0]
+    assert [head.label for head in load_model(model.path)._payload["second_stage"].heads] == [
+        "identity_attack",
+        "threat",
+    ]
+    assert main(["restage", "--out", str(tmp_path / "x.joblib"), "--threat-sentences", "-1"]) == 2
+    assert "--threat-sentences must be >= 0" in capsys.readouterr().err

@@ -217,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="copy identity_attack's negatives that name a group the same way, as negatives",
     )
+    p.add_argument(
+        "--threat-sentences",
+        type=int,
+        default=0,
+        metavar="N",
+        help="our own threat sentences as threat positives, and civil sentences in the same vocabulary as "
+        "negatives, N of each at most (HeadsConfig.threat_sentences; default 0: off)",
+    )
 
     p = sub.add_parser(
         "refit",
@@ -261,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="copies of each hate row that names a group, the group swapped for another, with its "
         "identity_attack label, positives and negatives alike (default 0: off)",
+    )
+    p.add_argument(
+        "--threat-sentences",
+        type=int,
+        default=0,
+        metavar="N",
+        help="our own threat sentences and their civil twins, N of each at most, with their threat and "
+        "toxicity labels (RestageConfig.threat_sentences; default 0: off)",
     )
 
     p = sub.add_parser(
@@ -542,11 +558,14 @@ def cmd_heads(args: argparse.Namespace) -> int:
 
     if args.identity_swaps < 0 or args.identity_swap_weight <= 0:
         raise SystemExit("--identity-swaps must be >= 0 and --identity-swap-weight > 0")
+    if args.threat_sentences < 0:
+        raise SystemExit(f"--threat-sentences must be >= 0 (got {args.threat_sentences})")
     config = HeadsConfig(
         identity_swaps=args.identity_swaps,
         identity_swap_weight=args.identity_swap_weight,
         identity_swap_seed=args.identity_swap_seed,
         identity_swap_negatives=args.identity_swap_negatives,
+        threat_sentences=args.threat_sentences,
     )
     model = fit_heads(args.model, args.out, config, progress=lambda line: print(line, flush=True))
     print(f"wrote {args.out} ({model.version}); now choose its thresholds: python -m training thresholds")
@@ -573,14 +592,20 @@ def cmd_refit(args: argparse.Namespace) -> int:
 def cmd_restage(args: argparse.Namespace) -> int:
     from training.offline.restage import RestageConfig, restage
 
-    for flag, value in (("--hate-rows", args.hate_rows), ("--identity-swaps", args.identity_swaps)):
+    for flag, value in (
+        ("--hate-rows", args.hate_rows),
+        ("--identity-swaps", args.identity_swaps),
+        ("--threat-sentences", args.threat_sentences),
+    ):
         if value < 0:
             print(f"error: {flag} must be >= 0, got {value}", file=sys.stderr)
             return 2
     if args.identity_swaps and not args.hate_rows:
         print("error: --identity-swaps copies hate rows: it needs --hate-rows > 0", file=sys.stderr)
         return 2
-    config = RestageConfig(hate_rows=args.hate_rows, identity_swaps=args.identity_swaps)
+    config = RestageConfig(
+        hate_rows=args.hate_rows, identity_swaps=args.identity_swaps, threat_sentences=args.threat_sentences
+    )
     model = restage(args.model, args.out, config, lambda line: print(line, flush=True))
     print(f"wrote {args.out} ({model.version}); next: python -m training heads, export-onnx, thresholds")
     return 0

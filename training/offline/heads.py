@@ -29,6 +29,12 @@ swapped for others (`identity_augment.swap_groups`), and with `identity_swap_neg
 Tried on 2026-12-03 (model card, "Identity hate and threats"): positives only, it raised every group's score
 (HateCheck IA 0.727 -> 0.717 at weight 1.0, mean BPSN on the madlibs lower); with the negatives, the worst
 BPSN rose (0.37 -> 0.46) and fewer civil madlibs were held, but HateCheck and Fox News IA fell. None shipped.
+
+`HeadsConfig.threat_sentences` (off by default; `--threat-sentences N`) adds our own threat sentences and
+civil sentences in their vocabulary and frames (`threat_augment`) to the threat head's rows. Tried on
+2026-12-05 (model card, "Identity hate and threats"): more HateCheck threats and our own held (90.5% -> 94.5%,
+6 -> 10 of 16), but more civil idioms held too and the Gab Hate Corpus calls for violence ranked worse
+(0.868 -> 0.831): the probe learns the templates' surface. Not shipped.
 """
 
 from __future__ import annotations
@@ -87,6 +93,11 @@ class HeadsConfig:
     # The negatives of identity_attack that name a group are copied the same way, as negatives: each group
     # then sees the training set's mix of hateful and civil sentences, not only its hateful ones.
     identity_swap_negatives: bool = False
+    # Our own threat sentences (`threat_augment.threat_sentences`, this many) as positives of threat, and as
+    # many civil sentences in their vocabulary and frames (`threat_augment.violent_civil_sentences`) as
+    # negatives; each side weighs as much as threat's real training positives together. Sentences that match
+    # an evaluation text or any row of any split are dropped. 0: off.
+    threat_sentences: int = 0
     C: float = 1.0
     alpha: float | None = None  # None: the stage's own blend weight
     seed: int | None = None  # None: the model's seed (the same hash split)
@@ -182,6 +193,30 @@ def identity_swap_rows(
     return copies, np.asarray(weights, dtype=float), labels_arr, counts
 
 
+def threat_augmentation_rows(config: HeadsConfig, banned: set[str]) -> tuple[list[str], np.ndarray, dict]:
+    """`HeadsConfig.threat_sentences` threat sentences (label 1) and civil sentences in their vocabulary
+    (label 0), without any whose match key is in `banned`: their texts, labels and counts."""
+    from training.normalize import match_key
+    from training.offline.threat_augment import threat_sentences, violent_civil_sentences
+
+    n = config.threat_sentences
+    texts, labels, dropped = [], [], 0
+    for label, made in ((1, threat_sentences(n=n)), (0, violent_civil_sentences(n=n))):
+        for text in made:
+            if match_key(text) in banned:
+                dropped += 1
+                continue
+            texts.append(text)
+            labels.append(label)
+    y = np.asarray(labels, dtype=int)
+    counts = {
+        "threat_sentences": int((y == 1).sum()),
+        "threat_civil_sentences": int((y == 0).sum()),
+        "threat_sentences_dropped": dropped,
+    }
+    return texts, y, counts
+
+
 def split_rows(config: HeadsConfig, seed: int, root: Path | None = None):
     """The train / val / test rows for the heads (see `_rows`), from the model's hash split."""
     from training.offline.pipeline import TrainingConfig, training_split
@@ -250,6 +285,13 @@ def fit_heads(
         progress(f"heads: {s_counts}")
         swaps = (vectors(s_texts, "identity swaps"), s_w, s_y, s_counts)
 
+    threat_rows = None
+    if config.threat_sentences > 0 and "threat" in config.labels:
+        banned = swap_banned_keys(split, datasets.data_dir())
+        t_texts, t_y, t_counts = threat_augmentation_rows(config, banned)
+        progress(f"heads: {t_counts}")
+        threat_rows = (vectors(t_texts, "threat sentences"), t_y, t_counts)
+
     counterweight = None
     if config.identity_counterweight and "identity_attack" in config.labels:
         from training.offline.identity_augment import every_identity_sentence
@@ -277,6 +319,14 @@ def fit_heads(
             y = np.concatenate([y, s_y])
             w = np.concatenate([w, s_w])
             extra = {**extra, **s_counts, "identity_swap_weight": config.identity_swap_weight}
+        if label == "threat" and threat_rows is not None:
+            t_vec, t_y, t_counts = threat_rows
+            real = max(float(w[y == 1].sum()), 1.0)  # each side weighs as much as the real positives
+            side = np.where(t_y == 1, real / max(int(t_y.sum()), 1), real / max(int((t_y == 0).sum()), 1))
+            x = np.vstack([x, t_vec])
+            y = np.concatenate([y, t_y])
+            w = np.concatenate([w, side])
+            extra = {**extra, **t_counts}
         fit = LogisticRegression(C=config.C, max_iter=config.max_iter).fit(x, y, sample_weight=w)
         head = StageHead(
             label=label,

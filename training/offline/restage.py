@@ -23,9 +23,10 @@ positives and negatives of identity_attack alike): the same sentence about anoth
 Measured on 2026-12-04 (model card, "Identity hate and threats"): held-out identity_attack AUC 0.873 -> 0.896
 and HateCheck 0.727 -> 0.740, but HateCheck's threat cases held fell below 90%, so it did not ship. With
 30,000 hate rows, more abuse of every kind was held, but civil sentences that only name a group were held
-three times as often, so it did not ship either; with one group swap per row, about half of that harm and
-half of the gain went. About 11 minutes on two cores for 28,000 rows, 16 for 46,000; needs the `embeddings`
-extra.
+three times as often, so it did not ship either; with one group swap per row, about half of that harm and half
+of the gain went. With our own threat sentences and their civil twins (`threat_sentences`, 2026-12-05) and no
+hate rows, more hate and threats were held but more civil comments too; not shipped. About 11 minutes on two
+cores for 28,000 rows, 16 for 46,000; needs the `embeddings` extra.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class RestageConfig:
     # for others, identity_attack's positives and negatives alike), so the layers learn what is said of a
     # group rather than which group is named. 0: off.
     identity_swaps: int = 0
+    # Our own threat sentences and their civil twins (`heads.threat_augmentation_rows`, this many of each at
+    # most) with their threat label and the same toxicity label, each side weighing as much as the real threat
+    # positives among the rows together: the layers learn a threat apart from the same words said without
+    # menace. 0: off.
+    threat_sentences: int = 0
 
 
 def restage(
@@ -66,12 +72,18 @@ def restage(
     again as described in the module docstring (a new version; the fast stage unchanged)."""
     from training.embedding import MEAN_POOLED, StageHead, embedder_identity, new_sentence_model, state_digest
     from training.offline.finetune import finetune_encoder
-    from training.offline.heads import HeadsConfig, identity_swap_rows, split_rows, swap_banned_keys
+    from training.offline.heads import (
+        HeadsConfig,
+        identity_swap_rows,
+        split_rows,
+        swap_banned_keys,
+        threat_augmentation_rows,
+    )
     from training.offline.pipeline import TrainingConfig, save_model, stage_rows, training_split
     from training.runtime import load_model
 
     config = config or RestageConfig()
-    for name in ("hate_rows", "identity_swaps"):
+    for name in ("hate_rows", "identity_swaps", "threat_sentences"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
     if config.identity_swaps and not config.hate_rows:
@@ -119,11 +131,28 @@ def restage(
             rows_texts += s_texts
             rows_y, rows_w = np.vstack([rows_y, swap_y]), np.concatenate([rows_w, s_w])
             swaps_used = counts
+    threat_used: dict = {}
+    threat_count = 0
+    if config.threat_sentences:
+        banned = swap_banned_keys(split, datasets.data_dir()) | {datasets.match_key(t) for t in rows_texts}
+        t_texts, t_y, threat_used = threat_augmentation_rows(
+            HeadsConfig(threat_sentences=config.threat_sentences), banned
+        )
+        j = STAGE_LABELS.index("threat")
+        real = max(float(rows_w[np.nan_to_num(rows_y[:, j]) >= 0.5].sum()), 1.0)  # a side weighs this
+        side = np.where(t_y == 1, real / max(int(t_y.sum()), 1), real / max(int((t_y == 0).sum()), 1))
+        threat_y = np.full((len(t_texts), len(cols)), np.nan)
+        threat_y[:, j] = t_y
+        threat_y[:, STAGE_LABELS.index("toxicity")] = t_y
+        rows_texts += t_texts
+        rows_y, rows_w = np.vstack([rows_y, threat_y]), np.concatenate([rows_w, side])
+        threat_count = len(t_texts)
     labels = [label for c, label in enumerate(STAGE_LABELS) if (~np.isnan(rows_y[:, c])).any()]
     rows_y = rows_y[:, [STAGE_LABELS.index(label) for label in labels]]
-    swapped = len(rows_texts) - len(known) - hate_used
+    swapped = len(rows_texts) - len(known) - hate_used - threat_count
     progress(
-        f"restage: {len(known)} toxicity rows + {hate_used} hate rows + {swapped} group-swapped copies; "
+        f"restage: {len(known)} toxicity rows + {hate_used} hate rows + {swapped} group-swapped copies "
+        f"+ {threat_count} threat sentences and twins; "
         f"known per label "
         f"{dict(zip(labels, (~np.isnan(rows_y)).sum(axis=0).tolist(), strict=True))}"
     )
@@ -165,6 +194,7 @@ def restage(
         "toxicity_rows": int(len(known)),
         "hate_rows": hate_used,
         "identity_swaps": swaps_used,
+        "threat_sentences": threat_used,
         "fine_tune_seconds": tuned.seconds,
         "seconds": round(time.perf_counter() - started, 1),
     }

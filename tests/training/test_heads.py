@@ -68,3 +68,15 @@ def test_the_identity_counterweight_weighs_as_much_as_the_positives(tmp_path, mo
     ]
     assert entry["identity_counterweight_rows"] == 40
     assert entry["identity_counterweight_each"] > 0
+
+
+def test_the_threat_sentences_join_the_threat_heads_rows_and_are_counted(tmp_path):
+    config = HeadsConfig(labels=("threat",), max_rows_per_source=40, threat_sentences=20)
+    model = fit_heads(None, tmp_path / "heads.joblib", config, progress=lambda _: None)
+    sidecar = json.loads(model.path.with_suffix(".json").read_text())
+    entry = sidecar["metrics"]["second_stage"]["heads"]["threat"]
+    assert entry["threat_sentences"] == 20 and entry["threat_civil_sentences"] == 20
+    assert entry["threat_sentences_dropped"] == 0
+    assert entry["training_rows"] > 40  # the real rows, counted apart from the sentences
+    staged = load_model(model.path, second_stage=True)
+    assert staged.stage_head_labels == ["threat"]

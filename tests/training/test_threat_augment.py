@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pytest
+
 from training.normalize import match_key
-from training.offline.heads import HeadsConfig, threat_augmentation_rows
+from training.offline.heads import HeadsConfig, each_side_weighs, threat_augmentation_rows
 from training.offline.identity_augment import named_groups
 from training.offline.threat_augment import (
     ACTS,
@@ -64,3 +67,10 @@ def test_the_civil_twins_take_the_threat_frames_with_everyday_acts_and_never_a_m
     assert sum(any(f" {verb} " in f" {text} " for verb in everyday) for text in civil) > 200
     assert not [text for text in civil if any(m.replace("{target}", "") in text for m in MENACING)]
     assert any(t.startswith("Someone should") for t in civil)  # an incitement frame, with an everyday act
+
+
+def test_each_side_weighs_the_real_positives_together_and_never_nothing():
+    labels = np.array([1, 1, 1, 1, 0, 0])
+    w = each_side_weighs(labels, 8.0)
+    assert w[labels == 1].sum() == pytest.approx(8.0) and w[labels == 0].sum() == pytest.approx(8.0)
+    assert each_side_weighs(labels, 0.0)[labels == 1].sum() == pytest.approx(1.0)

@@ -217,6 +217,15 @@ def threat_augmentation_rows(config: HeadsConfig, banned: set[str]) -> tuple[lis
     return texts, y, counts
 
 
+def each_side_weighs(labels: np.ndarray, total: float) -> np.ndarray:
+    """Weights for augmentation rows labelled 0/1 such that each side together weighs ``total`` (at least
+    1.0: a sample with no real positives still learns from them)."""
+    total = max(total, 1.0)
+    ones = max(int(labels.sum()), 1)
+    zeros = max(int((labels == 0).sum()), 1)
+    return np.where(labels == 1, total / ones, total / zeros)
+
+
 def split_rows(config: HeadsConfig, seed: int, root: Path | None = None):
     """The train / val / test rows for the heads (see `_rows`), from the model's hash split."""
     from training.offline.pipeline import TrainingConfig, training_split
@@ -321,8 +330,7 @@ def fit_heads(
             extra = {**extra, **s_counts, "identity_swap_weight": config.identity_swap_weight}
         if label == "threat" and threat_rows is not None:
             t_vec, t_y, t_counts = threat_rows
-            real = max(float(w[y == 1].sum()), 1.0)  # each side weighs as much as the real positives
-            side = np.where(t_y == 1, real / max(int(t_y.sum()), 1), real / max(int((t_y == 0).sum()), 1))
+            side = each_side_weighs(t_y, float(w[y == 1].sum()))  # as much as the real positives
             x = np.vstack([x, t_vec])
             y = np.concatenate([y, t_y])
             w = np.concatenate([w, side])

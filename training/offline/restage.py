@@ -74,6 +74,7 @@ def restage(
     from training.offline.finetune import finetune_encoder
     from training.offline.heads import (
         HeadsConfig,
+        each_side_weighs,
         identity_swap_rows,
         split_rows,
         swap_banned_keys,
@@ -139,8 +140,7 @@ def restage(
             HeadsConfig(threat_sentences=config.threat_sentences), banned
         )
         j = STAGE_LABELS.index("threat")
-        real = max(float(rows_w[np.nan_to_num(rows_y[:, j]) >= 0.5].sum()), 1.0)  # a side weighs this
-        side = np.where(t_y == 1, real / max(int(t_y.sum()), 1), real / max(int((t_y == 0).sum()), 1))
+        side = each_side_weighs(t_y, float(rows_w[np.nan_to_num(rows_y[:, j]) >= 0.5].sum()))
         threat_y = np.full((len(t_texts), len(cols)), np.nan)
         threat_y[:, j] = t_y
         threat_y[:, STAGE_LABELS.index("toxicity")] = t_y

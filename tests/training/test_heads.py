@@ -71,12 +71,16 @@ def test_the_identity_counterweight_weighs_as_much_as_the_positives(tmp_path, mo
 
 
 def test_the_threat_sentences_join_the_threat_heads_rows_and_are_counted(tmp_path):
-    config = HeadsConfig(labels=("threat",), max_rows_per_source=40, threat_sentences=20)
+    # (with soft targets too: the share of threat raters, not target >= 0.5)
+    config = HeadsConfig(
+        labels=("threat",), max_rows_per_source=40, threat_sentences=20, soft_labels=("threat",)
+    )
     model = fit_heads(None, tmp_path / "heads.joblib", config, progress=lambda _: None)
     sidecar = json.loads(model.path.with_suffix(".json").read_text())
     entry = sidecar["metrics"]["second_stage"]["heads"]["threat"]
     assert entry["threat_sentences"] == 20 and entry["threat_civil_sentences"] == 20
     assert entry["threat_sentences_dropped"] == 0
     assert entry["training_rows"] > 40  # the real rows, counted apart from the sentences
+    assert entry["soft_positive_weight"] > 0
     staged = load_model(model.path, second_stage=True)
     assert staged.stage_head_labels == ["threat"]

@@ -74,3 +74,13 @@ def test_each_side_weighs_the_real_positives_together_and_never_nothing():
     w = each_side_weighs(labels, 8.0)
     assert w[labels == 1].sum() == pytest.approx(8.0) and w[labels == 0].sum() == pytest.approx(8.0)
     assert each_side_weighs(labels, 0.0)[labels == 1].sum() == pytest.approx(1.0)
+
+
+def test_soft_rows_count_each_row_as_a_weighted_positive_and_negative():
+    from training.offline.heads import soft_rows
+
+    x = np.arange(6, dtype=float).reshape(3, 2)
+    xs, ys, ws = soft_rows(x, np.array([0.0, 0.25, 1.0]), np.array([1.0, 2.0, 1.0]))
+    # the first row is only a negative, the last only a positive, the middle both
+    assert ys.tolist() == [1, 1, 0, 0] and ws.tolist() == [0.5, 1.0, 1.0, 1.5]
+    assert xs.tolist() == [[2.0, 3.0], [4.0, 5.0], [0.0, 1.0], [2.0, 3.0]]

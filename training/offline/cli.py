@@ -225,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="our own threat sentences as threat positives, and civil sentences in the same vocabulary as "
         "negatives, N of each at most (HeadsConfig.threat_sentences; default 0: off)",
     )
+    p.add_argument(
+        "--soft-labels",
+        nargs="+",
+        choices=["identity_attack", "threat"],
+        default=[],
+        help="labels learned from their soft targets (the share of raters) instead of target >= 0.5 "
+        "(HeadsConfig.soft_labels)",
+    )
 
     p = sub.add_parser(
         "refit",
@@ -566,6 +574,7 @@ def cmd_heads(args: argparse.Namespace) -> int:
         identity_swap_seed=args.identity_swap_seed,
         identity_swap_negatives=args.identity_swap_negatives,
         threat_sentences=args.threat_sentences,
+        soft_labels=tuple(args.soft_labels),
     )
     model = fit_heads(args.model, args.out, config, progress=lambda line: print(line, flush=True))
     print(f"wrote {args.out} ({model.version}); now choose its thresholds: python -m training thresholds")

@@ -34,7 +34,9 @@ BPSN rose (0.37 -> 0.46) and fewer civil madlibs were held, but HateCheck and Fo
 civil sentences in their vocabulary and frames (`threat_augment`) to the threat head's rows. Tried on
 2026-12-05 (model card, "Identity hate and threats"): more HateCheck threats and our own held (90.5% -> 94.5%,
 6 -> 10 of 16), but more civil idioms held too and the Gab Hate Corpus calls for violence ranked worse
-(0.868 -> 0.831): the probe learns the templates' surface. Not shipped.
+(0.868 -> 0.831): the probe learns the templates' surface. Not shipped. `HeadsConfig.soft_labels`
+(`--soft-labels threat`) learns from the share of raters instead: HateCheck threats held fell to 87.9%; not
+shipped either.
 """
 
 from __future__ import annotations
@@ -98,6 +100,10 @@ class HeadsConfig:
     # negatives; each side weighs as much as threat's real training positives together. Sentences that match
     # an evaluation text or any row of any split are dropped. 0: off.
     threat_sentences: int = 0
+    # Labels learned from their soft targets (the share of raters, e.g. Civil Comments' threat span raters)
+    # instead of the target >= 0.5: each row counts as a positive weighing its share and a negative weighing
+    # the rest. () : every label hard.
+    soft_labels: tuple[str, ...] = ()
     C: float = 1.0
     alpha: float | None = None  # None: the stage's own blend weight
     seed: int | None = None  # None: the model's seed (the same hash split)
@@ -226,6 +232,16 @@ def each_side_weighs(labels: np.ndarray, total: float) -> np.ndarray:
     return np.where(labels == 1, total / ones, total / zeros)
 
 
+def soft_rows(x: np.ndarray, target: np.ndarray, w: np.ndarray):
+    """Each row twice: a positive weighing ``w * target`` and a negative weighing ``w * (1 - target)`` (rows
+    of zero weight left out), so a logistic head learns the soft target rather than ``target >= 0.5``."""
+    p = np.clip(target, 0.0, 1.0)
+    y = np.concatenate([np.ones(len(p), dtype=int), np.zeros(len(p), dtype=int)])
+    weights = np.concatenate([w * p, w * (1 - p)])
+    keep = weights > 0
+    return np.vstack([x, x])[keep], y[keep], weights[keep]
+
+
 def split_rows(config: HeadsConfig, seed: int, root: Path | None = None):
     """The train / val / test rows for the heads (see `_rows`), from the model's hash split."""
     from training.offline.pipeline import TrainingConfig, training_split
@@ -313,6 +329,9 @@ def fit_heads(
         known = ~np.isnan(y_tr[:, j])
         x, y, w = v_tr[known], (y_tr[known, j] >= 0.5).astype(int), w_tr[known]
         extra: dict = {}
+        if label in config.soft_labels:
+            x, y, w = soft_rows(x, y_tr[known, j], w)
+            extra["soft_positive_weight"] = round(float(w[y == 1].sum()), 2)
         if label == "identity_attack" and counterweight is not None:
             each = float(w[y == 1].sum()) / len(counterweight)
             x = np.vstack([x, counterweight])

@@ -18,8 +18,9 @@ Shapes follow Coral's source (github.com/coralproject/talk,
 
 Our verdict (``moderation.scoring.verdicts`` at the site's thresholds) maps to: approved → ``APPROVED``;
 rejected → ``REJECTED`` with a FLAG naming spam or toxic; needs_review → ``PREMOD`` (Coral's pre-moderation
-queue) with a FLAG when a score sent it there. A comment the language gate says our model cannot judge goes to
-``PREMOD`` without a flag. Scoring is synchronous, in this process (``moderation.scoring.current_model()``).
+queue) with a FLAG when a score sent it there, or a telephone number (spam). A comment the language gate
+says our model cannot judge goes to ``PREMOD`` without a flag. Scoring is synchronous, in this process
+(``moderation.scoring.current_model()``).
 
 Configuration: ``MODERATION_CORAL_SIGNING_SECRET`` (the phase's signing secret from Coral's admin; several,
 separated by white space, during a rotation) and the phase URL
@@ -77,11 +78,12 @@ def signature_valid(header: str, body: bytes, secret_list: list[str]) -> bool:
 
 def _flag_reason(verdict: Verdict) -> str | None:
     """SPAM when only a spam score drove the outcome (for a rejection, the labels at their reject threshold;
-    for review, those at their review threshold), TOXIC when another label did, None when no score did."""
+    for review, those at their review threshold), TOXIC when another label did; with no score, SPAM when the
+    verdict's telephone-number hold did (code ``spam``, ``scoring.contact_number``), else None."""
     driving = "reject" if verdict.outcome == REJECTED else "review"
     labels = {label for label, band in verdict.bands.items() if band == driving}
     if not labels:
-        return None
+        return REASON_SPAM if "spam" in verdict.codes else None
     return REASON_SPAM if labels == {"spam"} else REASON_TOXIC
 
 

@@ -117,6 +117,15 @@ def test_needs_review_goes_to_premod_with_the_site_thresholds(client, api_key, s
     assert response.json()["status"] == "PREMOD"
 
 
+def test_a_telephone_number_goes_to_premod_flagged_as_spam(client, api_key):
+    response = moderate(client, api_key, "Router down? Dial tech support +1 555 0112 for a remote fix.")
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "status": "PREMOD",
+        "actions": [{"actionType": "FLAG", "reason": "COMMENT_DETECTED_SPAM"}],
+    }
+
+
 def test_language_the_model_cannot_judge_goes_to_premod_without_a_flag(client, api_key):
     response = moderate(client, api_key, "Это очень интересная статья о городском бюджете, спасибо автору.")
     assert response.status_code == 200, response.content

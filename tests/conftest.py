@@ -129,6 +129,29 @@ def redis_client():
     return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
 
 
+@pytest.fixture
+def one_rate_window(monkeypatch):
+    """For a test that counts requests up to an abuse limit and past it (``moderation.ratelimit``), two things
+    that would let a request through and are not what it tests:
+
+    - The limits count in fixed windows that start on the minute (the hour windows of reader reports too), and
+      the count starts again at a boundary: the test starts with at least 10 s of its minute left.
+    - The limiter gives Redis 0.25 s and then lets the request through (fail open, tested on its own with an
+      unreachable Redis); CI runs three test passes on two cores, where a round trip can take longer. Here
+      the machine's Redis gets 5 s."""
+    import redis
+    from django.conf import settings
+
+    from moderation import ratelimit
+
+    url = settings.REDIS_URL
+    patient = redis.Redis.from_url(ratelimit.redis_py_url(url), socket_connect_timeout=5, socket_timeout=5)
+    monkeypatch.setitem(ratelimit._clients, url, patient)
+    left = 60 - time.time() % 60
+    if left < 10:
+        time.sleep(left + 0.05)
+
+
 @pytest.fixture(scope="session")
 def real_redis():
     """The machine's Redis (REDIS_URL); the test fails with a clear message if it does not answer. Every key

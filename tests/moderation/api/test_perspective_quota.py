@@ -14,7 +14,7 @@ SUGGEST = "/v1alpha1/comments:suggestscore"
 
 
 @pytest.fixture(autouse=True)
-def clean_counters(real_redis, settings):
+def clean_counters(real_redis, settings, one_rate_window):
     pattern = f"{settings.MODERATION_REDIS_KEY_PREFIX}ratelimit:*"
     assert settings.MODERATION_REDIS_KEY_PREFIX, "tests must run with a Redis key prefix of their own"
     for key in real_redis.scan_iter(match=pattern):

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def clean_counters(real_redis, settings, monkeypatch):
+def clean_counters(real_redis, settings, monkeypatch, one_rate_window):
     """Counters of this run only; deleted before and after each test so tests do not lock each other out."""
     monkeypatch.setattr("moderation.api.v1.enqueue_decide", lambda ids: True)
     monkeypatch.setattr("moderation.api.v1.dispatch", lambda ids: True)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_limits(settings):
+def fresh_limits(settings, one_rate_window):
     # Real Redis: a prefix per test, so counters of earlier tests (same reporter ids) do not carry over.
     settings.MODERATION_REDIS_KEY_PREFIX = f"{settings.MODERATION_REDIS_KEY_PREFIX}{uuid.uuid4().hex[:8]}:"
 

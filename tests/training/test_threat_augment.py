@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from training.normalize import match_key
-from training.offline.heads import HeadsConfig, each_side_weighs, threat_augmentation_rows
+from training.offline.heads import each_side_weighs, threat_augmentation_rows
 from training.offline.identity_augment import named_groups
 from training.offline.threat_augment import (
     ACTS,
@@ -49,12 +49,11 @@ def test_the_civil_side_uses_the_same_violent_words():
 
 
 def test_the_rows_drop_banned_texts_and_count_both_sides():
-    config = HeadsConfig(threat_sentences=50)
-    texts, y, counts = threat_augmentation_rows(config, banned=set())
+    texts, y, counts = threat_augmentation_rows(50, banned=set())
     assert counts == {"threat_sentences": 50, "threat_civil_sentences": 50, "threat_sentences_dropped": 0}
     assert list(y) == [1] * 50 + [0] * 50
     banned = {match_key(texts[0]), match_key(texts[-1])}
-    texts2, y2, counts2 = threat_augmentation_rows(config, banned)
+    texts2, y2, counts2 = threat_augmentation_rows(50, banned)
     assert counts2["threat_sentences_dropped"] == 2 and len(texts2) == 98
     assert texts[0] not in texts2 and texts[-1] not in texts2
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -199,13 +200,13 @@ def identity_swap_rows(
     return copies, np.asarray(weights, dtype=float), labels_arr, counts
 
 
-def threat_augmentation_rows(config: HeadsConfig, banned: set[str]) -> tuple[list[str], np.ndarray, dict]:
-    """`HeadsConfig.threat_sentences` threat sentences (label 1) and civil sentences in their vocabulary
-    (label 0), without any whose match key is in `banned`: their texts, labels and counts."""
+def threat_augmentation_rows(n: int, banned: set[str]) -> tuple[list[str], np.ndarray, dict]:
+    """`n` threat sentences (label 1) and at most `n` civil sentences in their vocabulary (label 0)
+    (`HeadsConfig.threat_sentences`), without any whose match key is in `banned`: their texts, labels and
+    counts."""
     from training.normalize import match_key
     from training.offline.threat_augment import threat_sentences, violent_civil_sentences
 
-    n = config.threat_sentences
     texts, labels, dropped = [], [], 0
     for label, made in ((1, threat_sentences(n=n)), (0, violent_civil_sentences(n=n))):
         for text in made:
@@ -221,6 +222,11 @@ def threat_augmentation_rows(config: HeadsConfig, banned: set[str]) -> tuple[lis
         "threat_sentences_dropped": dropped,
     }
     return texts, y, counts
+
+
+def _appended(x: np.ndarray, y: np.ndarray, w: np.ndarray, more_x, more_y, more_w):
+    """The training rows (vectors, labels, weights) with more rows after them."""
+    return np.vstack([x, more_x]), np.concatenate([y, more_y]), np.concatenate([w, more_w])
 
 
 def each_side_weighs(labels: np.ndarray, total: float) -> np.ndarray:
@@ -302,18 +308,17 @@ def fit_heads(
         stage.in_band(p_te[:, LABELS.index(stage.label)]),
     )
 
+    # What no added row may be (every evaluation text, every split row), read once for both kinds of rows.
+    banned = functools.cache(lambda: swap_banned_keys(split, datasets.data_dir()))
     swaps = None
     if config.identity_swaps > 0 and "identity_attack" in config.labels:
-        s_texts, s_w, s_y, s_counts = identity_swap_rows(
-            t_tr, y_tr, w_tr, config, swap_banned_keys(split, datasets.data_dir())
-        )
+        s_texts, s_w, s_y, s_counts = identity_swap_rows(t_tr, y_tr, w_tr, config, banned())
         progress(f"heads: {s_counts}")
         swaps = (vectors(s_texts, "identity swaps"), s_w, s_y, s_counts)
 
     threat_rows = None
     if config.threat_sentences > 0 and "threat" in config.labels:
-        banned = swap_banned_keys(split, datasets.data_dir())
-        t_texts, t_y, t_counts = threat_augmentation_rows(config, banned)
+        t_texts, t_y, t_counts = threat_augmentation_rows(config.threat_sentences, banned())
         progress(f"heads: {t_counts}")
         threat_rows = (vectors(t_texts, "threat sentences"), t_y, t_counts)
 
@@ -334,25 +339,21 @@ def fit_heads(
             extra["soft_positive_weight"] = round(float(w[y == 1].sum()), 2)
         if label == "identity_attack" and counterweight is not None:
             each = float(w[y == 1].sum()) / len(counterweight)
-            x = np.vstack([x, counterweight])
-            y = np.concatenate([y, np.zeros(len(counterweight), dtype=int)])
-            w = np.concatenate([w, np.full(len(counterweight), each)])
+            zeros = np.zeros(len(counterweight), dtype=int)
+            x, y, w = _appended(x, y, w, counterweight, zeros, np.full(len(counterweight), each))
             extra = {
+                **extra,
                 "identity_counterweight_rows": len(counterweight),
                 "identity_counterweight_each": round(each, 4),
             }
         if label == "identity_attack" and swaps is not None:
             s_vec, s_w, s_y, s_counts = swaps
-            x = np.vstack([x, s_vec])
-            y = np.concatenate([y, s_y])
-            w = np.concatenate([w, s_w])
+            x, y, w = _appended(x, y, w, s_vec, s_y, s_w)
             extra = {**extra, **s_counts, "identity_swap_weight": config.identity_swap_weight}
         if label == "threat" and threat_rows is not None:
             t_vec, t_y, t_counts = threat_rows
             side = each_side_weighs(t_y, float(w[y == 1].sum()))  # as much as the real positives
-            x = np.vstack([x, t_vec])
-            y = np.concatenate([y, t_y])
-            w = np.concatenate([w, side])
+            x, y, w = _appended(x, y, w, t_vec, t_y, side)
             extra = {**extra, **t_counts}
         fit = LogisticRegression(C=config.C, max_iter=config.max_iter).fit(x, y, sample_weight=w)
         head = StageHead(

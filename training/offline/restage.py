@@ -102,7 +102,7 @@ def restage(
     cols = [LABELS.index(label) for label in STAGE_LABELS]
     rows_texts = [texts[i] for i in known]
     rows_y, rows_w = y[known][:, cols], w[known]
-    hate_used, swaps_used = 0, {}
+    hate_used, swaps_used, swap_count = 0, {}, 0
     if config.hate_rows:
         heads_config = HeadsConfig(max_rows_per_source=config.max_rows_per_source)
         (h_texts, h_y, h_w, _), _, _, h_split = split_rows(heads_config, training.seed)
@@ -131,14 +131,12 @@ def restage(
             swap_y[:, STAGE_LABELS.index("identity_attack")] = s_y
             rows_texts += s_texts
             rows_y, rows_w = np.vstack([rows_y, swap_y]), np.concatenate([rows_w, s_w])
-            swaps_used = counts
+            swaps_used, swap_count = counts, len(s_texts)
     threat_used: dict = {}
     threat_count = 0
     if config.threat_sentences:
         banned = swap_banned_keys(split, datasets.data_dir()) | {datasets.match_key(t) for t in rows_texts}
-        t_texts, t_y, threat_used = threat_augmentation_rows(
-            HeadsConfig(threat_sentences=config.threat_sentences), banned
-        )
+        t_texts, t_y, threat_used = threat_augmentation_rows(config.threat_sentences, banned)
         j = STAGE_LABELS.index("threat")
         side = each_side_weighs(t_y, float(rows_w[np.nan_to_num(rows_y[:, j]) >= 0.5].sum()))
         threat_y = np.full((len(t_texts), len(cols)), np.nan)
@@ -149,9 +147,8 @@ def restage(
         threat_count = len(t_texts)
     labels = [label for c, label in enumerate(STAGE_LABELS) if (~np.isnan(rows_y[:, c])).any()]
     rows_y = rows_y[:, [STAGE_LABELS.index(label) for label in labels]]
-    swapped = len(rows_texts) - len(known) - hate_used - threat_count
     progress(
-        f"restage: {len(known)} toxicity rows + {hate_used} hate rows + {swapped} group-swapped copies "
+        f"restage: {len(known)} toxicity rows + {hate_used} hate rows + {swap_count} group-swapped copies "
         f"+ {threat_count} threat sentences and twins; "
         f"known per label "
         f"{dict(zip(labels, (~np.isnan(rows_y)).sum(axis=0).tolist(), strict=True))}"

@@ -352,8 +352,9 @@ REPORTING = [
 
 
 def threat_sentences(seed: int = 0, n: int = 1200) -> list[str]:
-    """`n` distinct threat sentences (fewer if the parts run out), deterministic for `seed`: the kinds in turn
-    (intent, incitement, passive, intimidation, against a place, to the reader), each filled at random."""
+    """`n` distinct threat sentences (fewer if the parts run out), deterministic for `seed`: each of a kind
+    chosen at random (intent, incitement, passive, intimidation, against a place, to the reader), filled at
+    random."""
     rng = random.Random(seed)
     kinds = [INTENT, INCITEMENT, PASSIVE, INTIMIDATION, PLACE_THREATS, SECOND_PERSON]
     makers = [lambda frames=frames: _filled(rng, frames, ACTS) for frames in kinds]
@@ -379,21 +380,22 @@ def violent_civil_sentences(seed: int = 0, n: int = 1200) -> list[str]:
     threat frames' civil twins (an everyday act in the act's place, pressure without menace, a place without
     harm)."""
     rng = random.Random(seed + 1)
-    twins = [
-        [f for f in frames if not any(m in f for m in MENACING)] for frames in (INTENT, INCITEMENT, PASSIVE)
-    ]
-    second = [
-        f for f in SECOND_PERSON if ("{act_you}" in f or "{done}" in f) and not any(m in f for m in MENACING)
-    ]
+    twins = [[f for f in frames if not _menaces(f)] for frames in (INTENT, INCITEMENT, PASSIVE)]
+    second = [f for f in SECOND_PERSON if ("{act_you}" in f or "{done}" in f) and not _menaces(f)]
+    reported = [t for t in TARGETS if t not in ("her kids", "your family")]  # read oddly in the reports
     makers = [
         lambda: rng.choice(IDIOMS).format(issue=rng.choice(ISSUES)),
-        lambda: rng.choice(REPORTING).format(target=rng.choice(TARGETS[:-2])),
+        lambda: rng.choice(REPORTING).format(target=rng.choice(reported)),
         *(lambda frames=frames: _filled(rng, frames, BENIGN_ACTS) for frames in twins),
         lambda: _filled(rng, second, BENIGN_ACTS),
         lambda: _filled(rng, PRESSURE, BENIGN_ACTS),
         lambda: _filled(rng, PLACE_CIVIL, BENIGN_ACTS),
     ]
     return _distinct(makers, n, rng)
+
+
+def _menaces(frame: str) -> bool:
+    return any(m in frame for m in MENACING)
 
 
 def _distinct(makers, n: int, rng: random.Random) -> list[str]:

@@ -17,7 +17,7 @@ BENCHMARKS = {
     "robustness": ("benchmarks.robustness", ["--json"]),
     "perspective": ("benchmarks.perspective", ["--json"]),
     "spam-transfer": ("benchmarks.spam_transfer", ["--json"]),
-    "workload": ("benchmarks.workload", ["--json"]),
+    "workload": ("benchmarks.workload", ["--json", "--sweep"]),
     # identity_attack, threat and spam as signals of their own (issue 22 part 3)
     "signals": ("benchmarks.signals", ["--json"]),
     # a site's own labels through a site adapter: hold-out AUC and workload after 0/250/1,000/all (issue 20)

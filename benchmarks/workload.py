@@ -1,7 +1,7 @@
 """What the default policy does to a news desk: civil comments rejected and held, toxic comments caught, the
 precision of automatic rejections, and how well the review queue is ranked — beside alt-profanity-check.
 
-    python -m benchmarks workload [--model PATH] [--fast-stage | --second-stage] [--json]
+    python -m benchmarks workload [--model PATH] [--fast-stage | --second-stage] [--sweep] [--json]
 
 Every comment goes through the one verdict (``moderation.scoring.judge``: the policy at the model's default
 thresholds, with the text's gates, language and telephone number), as a site with no overrides gets it (no
@@ -31,6 +31,12 @@ civil rows, see ``training.offline.news``), the share of toxic comments held or 
 automatic rejections, and ``caught_at_held``: the share of toxic comments among the top 10/15/20% of all
 comments by review priority (``moderation.policy.review_priority``). ``peer``: alt-profanity-check's
 ``predict_prob`` ranked the same way, and at the same held share as our policy's.
+``caught_at_held_ceiling``: the most that share can be (a set with more toxic comments than the held
+share cannot have them all in it); ``civil_held_to_catch_80%``: the share of civil comments a threshold on the
+review priority also holds when it holds 80% of the toxic ones (ours and the peer's). ``at_natural_rate``
+(Civil Comments only, whose sample is 21% toxic against the natural 8%): caught at held with each civil row
+weighted to stand for the natural rate. ``--sweep`` adds ``toxicity_review_sweep``: each set's civil and
+toxic shares held or rejected with the toxicity review threshold moved and everything else as the default.
 Intervals are 95% Wilson intervals on the rows of the set.
 """
 
@@ -66,13 +72,54 @@ def share(k: int, n: int) -> dict:
     return {"share": round(k / n, 4) if n else None, "n": n, "ci95": wilson(k, n)}
 
 
-def caught_at(priority: np.ndarray, toxic: np.ndarray, held: float) -> float | None:
-    """Share of toxic rows among the top ``held`` share of rows by ``priority`` (ties broken by row order)."""
+def caught_at(
+    priority: np.ndarray, toxic: np.ndarray, held: float, civil_weight: float = 1.0
+) -> float | None:
+    """Share of toxic rows among the top ``held`` share of rows by ``priority`` (ties broken by row order).
+    With ``civil_weight``, each civil row stands for that many comments of the stream the share is of (see
+    ``natural_rate``): the top rows are taken until their weight reaches ``held`` of the whole weight."""
     if not toxic.any():
         return None
-    k = int(round(held * len(priority)))
-    top = np.argsort(-priority, kind="stable")[:k]
+    order = np.argsort(-priority, kind="stable")
+    if civil_weight == 1.0:
+        top = order[: int(round(held * len(priority)))]
+    else:
+        weight = np.where(toxic[order], 1.0, civil_weight)
+        top = order[: int(np.searchsorted(np.cumsum(weight), held * weight.sum() + 1e-9, side="right"))]
     return round(float(toxic[top].sum() / toxic.sum()), 4)
+
+
+def ceiling_at(toxic: np.ndarray, held: float, civil_weight: float = 1.0) -> float | None:
+    """The most ``caught_at`` can be: the share of toxic rows that fit in ``held`` of the stream if every held
+    comment were toxic. A set with more toxic comments than the held share caps it below 100%."""
+    n_toxic = int(toxic.sum())
+    if not n_toxic:
+        return None
+    total = n_toxic + civil_weight * int((~toxic).sum())
+    return round(min(1.0, held * total / n_toxic), 4)
+
+
+def civil_held_to_catch(priority: np.ndarray, toxic: np.ndarray, caught: float) -> float | None:
+    """The share of civil rows a review threshold on ``priority`` must also hold to hold ``caught`` of the
+    toxic ones: the cost side of the issue's "at the same time" target (80% of toxic at <= 20% of civil)."""
+    if not toxic.any() or toxic.all():
+        return None
+    ranked = np.sort(priority[toxic])[::-1]
+    threshold = ranked[max(0, int(math.ceil(caught * len(ranked))) - 1)]
+    return round(float((priority[~toxic] >= threshold).mean()), 4)
+
+
+# Sets whose toxic share is not a site's: civil_comments_samples_4k pools an enriched sample (59.7% toxic)
+# with natural ones, so its toxic share (21%) is not Civil Comments' natural rate (about 8%, its SOURCE.md).
+# 15% of such a set held can hold at most 15/21 of its toxic comments, so "caught at 15% held" is also
+# reported with each civil row standing for as many civil comments as the natural rate implies.
+NATURAL_TOXIC_RATE = {"civil_comments_test": 0.08}
+
+
+def natural_rate(toxic: np.ndarray, rate: float) -> float:
+    """The weight of each civil row that makes ``rate`` of the weighted set toxic."""
+    n_toxic, n_civil = int(toxic.sum()), int((~toxic).sum())
+    return n_toxic * (1 - rate) / (rate * n_civil)
 
 
 def _django() -> None:
@@ -141,6 +188,21 @@ def measure(news_set, verdicts, peer: np.ndarray | None) -> dict:
     result["all_held"] = share(int(held.sum()), len(outcome))
     if n_toxic and n_civil:
         result["caught_at_held"] = {f"{s:.0%}": caught_at(priority, toxic, s) for s in HELD_SHARES}
+        result["caught_at_held_ceiling"] = {f"{s:.0%}": ceiling_at(toxic, s) for s in HELD_SHARES}
+        result["civil_held_to_catch_80%"] = civil_held_to_catch(priority, toxic, 0.8)
+        rate = NATURAL_TOXIC_RATE.get(news_set.name)
+        if rate is not None:
+            w = natural_rate(toxic, rate)
+            result["at_natural_rate"] = {
+                "toxic_rate": rate,
+                "civil_weight": round(w, 4),
+                "caught_at_held": {f"{s:.0%}": caught_at(priority, toxic, s, w) for s in HELD_SHARES},
+                "ceiling": {f"{s:.0%}": ceiling_at(toxic, s, w) for s in HELD_SHARES},
+            }
+            if peer is not None:
+                result["at_natural_rate"]["peer_caught_at_held"] = {
+                    f"{s:.0%}": caught_at(peer, toxic, s, w) for s in HELD_SHARES
+                }
     if peer is not None and n_toxic and n_civil:
         ours_share = float((held | rejected).mean())
         k = int(round(ours_share * len(peer)))
@@ -148,6 +210,7 @@ def measure(news_set, verdicts, peer: np.ndarray | None) -> dict:
         top[np.argsort(-peer, kind="stable")[:k]] = True
         result["peer"] = {
             "caught_at_held": {f"{s:.0%}": caught_at(peer, toxic, s) for s in HELD_SHARES},
+            "civil_held_to_catch_80%": civil_held_to_catch(peer, toxic, 0.8),
             "at_our_held_or_rejected_share": {
                 "share": round(ours_share, 4),
                 "civil_flagged": share(int((civil & top).sum()), n_civil),
@@ -254,7 +317,40 @@ def identity_holds(verdicts, rows: list[tuple[str, str, str]]) -> dict:
     return out
 
 
-def run(model_path: Path | None, second_stage: bool | None) -> dict:
+SWEEP = (0.20, 0.25, 0.30, 0.35, 0.40, 0.45)
+
+
+def sweep(model, scored: list[tuple], thresholds: tuple[float, ...] = SWEEP) -> dict:
+    """The default policy with only the toxicity review threshold moved, per set: the share of civil comments
+    held or rejected and of toxic ones. One threshold serves every site that keeps the default, so this shows
+    what a single default can meet on all the sets at once. ``scored``: (news set, its scores) pairs."""
+    import copy
+
+    from moderation.policy import APPROVED
+    from moderation.scoring import judge
+
+    out: dict = {}
+    for value in sorted({*thresholds, float(model.thresholds["toxicity"]["review"])}):
+        moved = copy.deepcopy(model.thresholds)
+        moved["toxicity"]["review"] = value
+        row = {}
+        for news_set, scores in scored:
+            flagged = np.array(
+                [
+                    judge(s, moved, model.version, text=t).outcome != APPROVED
+                    for t, s in zip(news_set.texts, scores, strict=True)
+                ]
+            )
+            toxic = np.array(news_set.toxic, dtype=bool)
+            row[news_set.name] = {
+                "civil_held_or_rejected": round(float(flagged[~toxic].mean()), 4) if (~toxic).any() else None,
+                "toxic_held_or_rejected": round(float(flagged[toxic].mean()), 4) if toxic.any() else None,
+            }
+        out[f"{value:.4f}"] = row
+    return out
+
+
+def run(model_path: Path | None, second_stage: bool | None, with_sweep: bool = False) -> dict:
     _django()
     from moderation.scoring import judge
     from training.runtime import load_model
@@ -266,10 +362,10 @@ def run(model_path: Path | None, second_stage: bool | None) -> dict:
     except RuntimeError:  # pragma: no cover - the train extra is missing
         peer_scores = None
 
-    def decide(texts: list[str]):
+    def decide(texts: list[str], scores: list | None = None):
         return [
             judge(scores, model.thresholds, model.version, text=text)
-            for text, scores in zip(texts, model.score(texts), strict=True)
+            for text, scores in zip(texts, model.score(texts) if scores is None else scores, strict=True)
         ]
 
     result: dict = {
@@ -279,10 +375,16 @@ def run(model_path: Path | None, second_stage: bool | None) -> dict:
         "no_words": no_words(model),
         "sets": {},
     }
+    scored = []
     for news_set in sets(seed):
-        verdicts = decide(news_set.texts)
+        scores = model.score(news_set.texts)
+        scored.append((news_set, scores))
         peer = peer_scores(news_set.texts) if peer_scores else None
-        result["sets"][news_set.name] = measure(news_set, verdicts, peer)
+        result["sets"][news_set.name] = measure(news_set, decide(news_set.texts, scores), peer)
+    if with_sweep:
+        result["toxicity_review_sweep"] = sweep(
+            model, [(s, x) for s, x in scored if any(not t for t in s.toxic)]
+        )
     if NEWS_DESK.is_file():
         desk, kinds, spam = news_desk_set()
         verdicts = decide(desk.texts)
@@ -321,7 +423,27 @@ def _print(result: dict) -> None:
             f"{name:36s} n={r['n']:5d} civil rej {pct(r.get('civil_rejected'))} held "
             f"{pct(r.get('civil_held'))} | toxic caught {pct(r.get('toxic_held_or_rejected'))} | "
             f"rej precision {pct(r.get('rejection_precision'))} | at 15% held ours "
-            f"{caught.get('15%', '–')} peer {peer.get('15%', '–')}"
+            f"{caught.get('15%', '–')} peer {peer.get('15%', '–')} (at most "
+            f"{r.get('caught_at_held_ceiling', {}).get('15%', '–')}) | civil held to catch 80% ours "
+            f"{r.get('civil_held_to_catch_80%', '–')} peer "
+            f"{r.get('peer', {}).get('civil_held_to_catch_80%', '–')}"
+        )
+        natural = r.get("at_natural_rate")
+        if natural:
+            print(
+                f"{'':36s} at {natural['toxic_rate']:.0%} toxic: at 15% held ours "
+                f"{natural['caught_at_held']['15%']} peer "
+                f"{natural.get('peer_caught_at_held', {}).get('15%', '–')}"
+            )
+    for value, row in result.get("toxicity_review_sweep", {}).items():
+        mark = " (the model's)" if float(value) == float(result["thresholds"]["toxicity"]["review"]) else ""
+        print(
+            f"toxicity review {value}{mark}: "
+            + " | ".join(
+                f"{name} civil {pct({'share': r['civil_held_or_rejected']})} toxic "
+                f"{pct({'share': r['toxic_held_or_rejected']})}"
+                for name, r in row.items()
+            )
         )
     for kind, counts in result.get("news_desk_by_kind", {}).items():
         print(f"  news_desk {kind:28s} {counts}")
@@ -345,8 +467,13 @@ def main() -> None:
     stage.add_argument("--second-stage", action="store_true", help="with the second stage on")
     stage.add_argument("--fast-stage", action="store_true", help="with the second stage off")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also move the toxicity review threshold and show each set's civil and toxic shares held",
+    )
     args = parser.parse_args()
-    result = run(args.model, True if args.second_stage else False if args.fast_stage else None)
+    result = run(args.model, True if args.second_stage else False if args.fast_stage else None, args.sweep)
     if args.json:
         print(json.dumps(result, indent=1, ensure_ascii=False))
     else:

@@ -51,3 +51,55 @@ def test_identity_rows_are_civil_one_group_each_and_the_same_every_run():
     per = Counter((r[0], r[1]) for r in rows)
     assert max(per.values()) == 3
     assert any(identity == "hazara" for _, identity in per)
+
+
+def test_caught_at_held_cannot_exceed_the_share_of_toxic_comments_that_fit_in_the_held_share():
+    import numpy as np
+
+    toxic = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
+    perfect = np.arange(10, 0, -1, dtype=float)  # every toxic row first
+    assert bench.caught_at(perfect, toxic, 0.2) == 0.4
+    assert bench.ceiling_at(toxic, 0.2) == 0.4
+    assert bench.ceiling_at(toxic, 0.6) == 1.0
+
+
+def test_at_the_natural_rate_each_civil_row_stands_for_more_comments_and_fewer_rows_are_held():
+    import numpy as np
+
+    toxic = np.array([1, 1, 0, 0, 0, 0, 0, 0], dtype=bool)  # 25% toxic
+    w = bench.natural_rate(toxic, 0.1)
+    assert abs(2 / (2 + w * 6) - 0.1) < 1e-9  # weighted, 10% toxic: w = 3
+    # 20 comments of stream weight: 15% is 3; a toxic row first (1), a civil row (3) would pass 3
+    priority = np.array([9, 1, 8, 7, 6, 5, 4, 3], dtype=float)
+    assert bench.caught_at(priority, toxic, 0.15, w) == 0.5
+    # a stream of 20 with 2 toxic: 15% held (3 comments) could hold both
+    assert bench.ceiling_at(toxic, 0.15, w) == 1.0
+    assert bench.caught_at(priority, toxic, 0.15) == 0.5  # unweighted: round(1.2) = 1 row
+
+
+def test_civil_held_to_catch_is_the_civil_share_above_the_threshold_that_holds_that_share_of_toxic():
+    import numpy as np
+
+    toxic = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
+    priority = np.array([0.9, 0.8, 0.7, 0.6, 0.1, 0.95, 0.65, 0.5, 0.2, 0.05])
+    # 80% of toxic = 4 rows: threshold 0.6; civil at or above it: 0.95 and 0.65
+    assert bench.civil_held_to_catch(priority, toxic, 0.8) == 0.4
+    assert bench.civil_held_to_catch(priority, toxic, 1.0) == 0.8
+    assert bench.civil_held_to_catch(priority, np.zeros(10, dtype=bool), 0.8) is None
+
+
+def test_sweep_moves_only_the_toxicity_review_threshold_and_includes_the_models_own():
+    from training.offline.news import NewsSet
+
+    thresholds = {"toxicity": {"review": 0.5, "reject": 1.0}}
+    model = SimpleNamespace(thresholds=thresholds, version="v1")
+    news_set = NewsSet(
+        "s", ["a civil remark", "another remark", "a rude one"], [0, 0, 1], [True, True, False], ""
+    )
+    scores = [{"toxicity": 0.1}, {"toxicity": 0.3}, {"toxicity": 0.4}]
+    out = bench.sweep(model, [(news_set, scores)], thresholds=(0.2, 0.35))
+    assert list(out) == ["0.2000", "0.3500", "0.5000"]
+    assert out["0.2000"]["s"] == {"civil_held_or_rejected": 0.5, "toxic_held_or_rejected": 1.0}
+    assert out["0.3500"]["s"] == {"civil_held_or_rejected": 0.0, "toxic_held_or_rejected": 1.0}
+    assert out["0.5000"]["s"] == {"civil_held_or_rejected": 0.0, "toxic_held_or_rejected": 0.0}
+    assert thresholds["toxicity"]["review"] == 0.5  # the model's own are left as they were

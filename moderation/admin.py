@@ -30,16 +30,17 @@ class SiteAdmin(admin.ModelAdmin):
     readonly_fields = ("review_budget",)
 
     def save_model(self, request, obj, form, change):
-        # Link domains (issue 21) change through their service, which audits the change.
-        names = ("allowed_link_domains", "denied_link_domains")
+        # Link domains and holding every commenter's links (issue 21) change through their service, which
+        # audits the change.
+        names = ("allowed_link_domains", "denied_link_domains", "hold_links")
         if not change or not set(names) & set(form.changed_data):
             return super().save_model(request, obj, form, change)
-        wanted = [getattr(obj, name) for name in names]
+        allowed, denied, hold_links = (getattr(obj, name) for name in names)
         stored = Site.objects.get(pk=obj.pk)
         for name in names:
             setattr(obj, name, getattr(stored, name))
         super().save_model(request, obj, form, change)
-        set_link_domains(obj, *wanted, actor_label=request.user.get_username())
+        set_link_domains(obj, allowed, denied, actor_label=request.user.get_username(), hold_links=hold_links)
 
 
 @admin.register(ApiKey)

@@ -68,6 +68,13 @@ class Site(models.Model):
         blank=True,
         help_text='Comments linking to these are rejected, e.g. ["spam.example"].',
     )
+    # Coral's "pre-moderate comments containing links", for every commenter but a trusted one (not only new
+    # ones): a link to a domain off the allow list, a phone number or a messenger handle holds the comment.
+    hold_links = models.BooleanField(
+        default=False,
+        help_text="Hold every comment with a link (to a domain not on the allow list), a phone number or a "
+        "messenger handle for a person, from any commenter but a trusted one; off: only new commenters'.",
+    )
 
     def clean(self) -> None:
         validate_policy_overrides(self.policy_overrides)

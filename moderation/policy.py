@@ -70,9 +70,10 @@ LABEL_CODES: dict[str, str] = {
 SEVERITY: dict[str, int] = {"threat": 4, "hate": 3, "harassment": 2, "toxic": 1, "spam": 1}
 REASON_CODES = ("threat", "hate", "harassment", "toxic", "spam")  # in severity order
 # The site's context (issue 21) orders the review queue too: a comment readers reported back to review comes
-# with harassment; a link in a new commenter's first comments and a burst with spam. (Commenter states need
+# with harassment; a link in a new commenter's first comments (or in anyone's, on a site that holds them all)
+# and a burst with spam. (Commenter states need
 # no rank: banned and suspended reject, pre-moderated holds what would pass.)
-SEVERITY |= {"reported": 2, "new_commenter_link": 1, "burst": 1}
+SEVERITY |= {"reported": 2, "new_commenter_link": 1, "held_link": 1, "burst": 1}
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ _REASON_CODE = {
     "pattern": "^[a-z_]+$",
     "description": "a reason code: " + ", ".join(REASON_CODES) + ", or one of the site's context signals "
     "(block_list, watch_list, premoderated, closed, banned, suspended, trusted, new_commenter_link, "
-    "denied_link, burst, reported, ...)",
+    "held_link, denied_link, burst, reported, ...)",
 }
 
 _STORY = {

@@ -8,7 +8,8 @@
 - ``context_signals``: what the commenter is doing.
 
   - A link, phone number or messenger handle in a new commenter's first comments (fewer than
-    ``MODERATION_ESTABLISHED_AFTER`` approved) is held: code ``new_commenter_link``.
+    ``MODERATION_ESTABLISHED_AFTER`` approved) is held: code ``new_commenter_link``; on a site with
+    ``hold_links`` on, in any comment but a trusted commenter's: code ``held_link``.
   - Copies of the same or nearly the same text (``models.text_fingerprint``: the normalised words) are
     rejected as spam from the third on (more than ``MODERATION_COPY_LIMIT`` earlier copies): copies by one
     commenter within ``MODERATION_COMMENTER_COPY_WINDOW_SECONDS`` (any story), or by anyone within
@@ -242,9 +243,9 @@ def context_signals(
     burst_since = now - timedelta(seconds=settings.MODERATION_BURST_WINDOW_SECONDS)
 
     lists = {
-        pk: (allowed or [], denied or [])
-        for pk, allowed, denied in Site.objects.filter(pk__in=sites).values_list(
-            "pk", "allowed_link_domains", "denied_link_domains"
+        pk: (allowed or [], denied or [], hold)
+        for pk, allowed, denied, hold in Site.objects.filter(pk__in=sites).values_list(
+            "pk", "allowed_link_domains", "denied_link_domains", "hold_links"
         )
     }
     normals = [normalize(item.text) for item in items]  # the model's features reuse it (normalize caches)
@@ -334,7 +335,7 @@ def context_signals(
                 found.append(
                     Signal("reject", "spam", f"the same text was posted by commenters on this site {times}")
                 )
-        allowed, denied = lists.get(item.site_id, ([], []))
+        allowed, denied, hold_links = lists.get(item.site_id, ([], [], False))
         if denied:
             for host in link_hosts(normal):
                 entry = on_list(host, denied)
@@ -353,15 +354,19 @@ def context_signals(
                 found.append(Signal("review", "burst", f"more than {burst_limit} {within}"))
             else:
                 found.append(Signal("review", "burst", f"{posts + 1} {within} (more than {burst_limit})"))
-        if new and not any(signal.action == "reject" for signal in found):
+        if (new or (hold_links and key not in trusted)) and not any(s.action == "reject" for s in found):
             what = contact_in(item.text, allowed, normal)
-            if what:
+            if what and new:
                 found.append(
                     Signal(
                         "review",
                         "new_commenter_link",
                         f"{what} in a new commenter's first comments ({approved[key]} approved so far)",
                     )
+                )
+            elif what:
+                found.append(
+                    Signal("review", "held_link", f"{what}: the site holds every comment that has one")
                 )
         batch_posts[key] += 1
         if fp:

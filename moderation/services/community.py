@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -91,9 +92,16 @@ def set_commenter_state(
 # --- Link domains ------------------------------------------------------------------------------------------
 
 
-def set_link_domains(site: Site, allowed: Iterable[str], denied: Iterable[str], actor_label: str) -> Site:
+def set_link_domains(
+    site: Site,
+    allowed: Iterable[str],
+    denied: Iterable[str],
+    actor_label: str,
+    hold_links: bool | None = None,
+) -> Site:
     """Replace ``site``'s allowed and denied link domains (lower-cased, stripped, without repeats; each covers
-    its subdomains), with a ``link_domains_changed`` audit entry (before/after) in the same transaction.
+    its subdomains), and with ``hold_links`` not None whether every commenter's links are held (not only new
+    commenters'), with a ``link_domains_changed`` audit entry (before/after) in the same transaction.
     Raises django ValidationError naming the list and the entry."""
 
     def tidy(domains: Iterable[str]) -> list:
@@ -103,11 +111,19 @@ def set_link_domains(site: Site, allowed: Iterable[str], denied: Iterable[str], 
     lists = {"allowed_link_domains": tidy(allowed), "denied_link_domains": tidy(denied)}
     for name, domains in lists.items():
         validate_link_domains(name, domains)
+    if hold_links is not None and not isinstance(hold_links, bool):
+        raise ValidationError(f"hold_links: must be true or false, got {hold_links!r}")
     with transaction.atomic():
         before = {name: list(getattr(site, name) or []) for name in lists}
         for name, domains in lists.items():
             setattr(site, name, domains)
-        site.save(update_fields=list(lists))
+        fields = list(lists)
+        before["hold_links"] = site.hold_links
+        if hold_links is not None:
+            site.hold_links = hold_links
+            fields.append("hold_links")
+        site.save(update_fields=fields)
+        lists = {**lists, "hold_links": site.hold_links}
         AuditEntry.objects.create(
             actor_label=actor_label,
             action="link_domains_changed",

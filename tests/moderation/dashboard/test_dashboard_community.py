@@ -169,3 +169,29 @@ def test_link_domains_edited_in_the_admin_are_validated_and_audited(client, djan
         "report_threshold must be"
         in client.post(f"/admin/moderation/site/{site.pk}/change/", form).content.decode()
     )
+
+
+def test_holding_every_commenters_links_is_switched_in_the_admin_and_audited(client, django_user_model, site):
+    boss = django_user_model.objects.create_superuser(username="boss", password="pw")
+    client.force_login(boss)
+    form = {
+        "slug": site.slug,
+        "name": site.name,
+        "policy_overrides": "{}",
+        "report_threshold": "3",
+        "allowed_link_domains": "[]",
+        "denied_link_domains": "[]",
+        "hold_links": "on",
+    }
+    response = client.post(f"/admin/moderation/site/{site.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    site.refresh_from_db()
+    assert site.hold_links is True
+    entry = AuditEntry.objects.get(action="link_domains_changed")
+    assert entry.actor_label == "boss"
+    assert (entry.before["hold_links"], entry.after["hold_links"]) == (False, True)
+    del form["hold_links"]  # an unticked box is not sent
+    client.post(f"/admin/moderation/site/{site.pk}/change/", form)
+    site.refresh_from_db()
+    assert site.hold_links is False
+    assert AuditEntry.objects.filter(action="link_domains_changed").count() == 2

@@ -262,6 +262,60 @@ def test_a_link_to_a_denied_domain_is_rejected_and_allowed_domains_do_not_hold(s
     assert entry.after["allowed_link_domains"] == ["gov.uk", "example.org"]
 
 
+def test_a_site_that_holds_links_holds_them_from_established_commenters_too_but_not_trusted_ones(
+    site, fresh_model_state
+):
+    from moderation.services import set_commenter_state, set_link_domains
+
+    establish(site, "old-hand")
+    set_commenter_state(site, "regular", {"state": "trusted"}, "mod")
+    assert submit(site, 1, author_id="old-hand", text=LINK).status == CommentStatus.APPROVED  # off: passes
+
+    set_link_domains(site, allowed=["gov.uk"], denied=[], actor_label="ed", hold_links=True)
+    held = submit(
+        site, 2, author_id="old-hand", text="The full minutes are at http://minutes.example.net today"
+    )
+    assert held.status == CommentStatus.NEEDS_REVIEW
+    assert held.reason_codes[0] == "held_link"
+    assert held.reasons[0] == "a link: the site holds every comment that has one"
+    messenger = submit(
+        site, 3, author_id="old-hand", text="Good article. Message me on telegram for more news"
+    )
+    assert messenger.status == CommentStatus.NEEDS_REVIEW
+    assert messenger.reasons[0] == "a messenger handle: the site holds every comment that has one"
+    # A new commenter's link keeps its own, more specific reason.
+    new = submit(
+        site, 4, author_id="newbie", text="Worth reading alongside this: http://council.example.com/roads"
+    )
+    assert new.reason_codes[0] == "new_commenter_link"
+    # Links only to allowed domains, comments without a link, and trusted commenters pass.
+    allowed = submit(site, 5, author_id="old-hand", text="The figures are on www.ons.gov.uk if you look.")
+    assert allowed.status == CommentStatus.APPROVED
+    assert submit(site, 6, author_id="old-hand", text=f"{CIVIL} Fix them.").status == CommentStatus.APPROVED
+    assert submit(site, 7, author_id="regular", text=LINK).status == CommentStatus.APPROVED
+
+    entry = AuditEntry.objects.get(action="link_domains_changed")
+    assert (entry.before["hold_links"], entry.after["hold_links"]) == (False, True)
+    site.refresh_from_db()
+    assert site.hold_links is True
+    # Setting the lists alone leaves the switch as it is.
+    set_link_domains(site, allowed=[], denied=[], actor_label="ed")
+    site.refresh_from_db()
+    assert site.hold_links is True
+
+
+def test_hold_links_must_be_true_or_false(site):
+    from django.core.exceptions import ValidationError
+
+    from moderation.services import set_link_domains
+
+    with pytest.raises(ValidationError) as caught:
+        set_link_domains(site, allowed=[], denied=[], actor_label="ed", hold_links="yes")
+    assert caught.value.messages[0] == "hold_links: must be true or false, got 'yes'"
+    site.refresh_from_db()
+    assert site.hold_links is False and not AuditEntry.objects.filter(action="link_domains_changed").exists()
+
+
 @pytest.mark.parametrize("entry", ["https://spam.example", "spam.example/path", "spam", "a..b.com", 5])
 def test_bad_link_domains_name_the_list_and_the_entry(site, entry):
     from django.core.exceptions import ValidationError

@@ -15,7 +15,8 @@ runs here: ``MODERATION_SECOND_STAGE``); ``--fast-stage`` measures the fast stag
   evaluation only;
 - ``news_desk``: our own hand-written comments on political stories
   (``benchmarks/data/news_desk_comments.csv``): a regression check, never a tuning target. Its spam rows are
-  reported apart, with every kind, in ``news_desk_by_kind``;
+  reported apart, with every kind, in ``news_desk_by_kind``, and as a new commenter's on a site with the
+  default context in ``news_desk_spam_from_a_new_commenter``;
 - ``hatecheck``: the 3,728 HateCheck cases (functional tests, not comments: no caught-at-held ranking), with
   the share of its hateful cases held or rejected, of its non-hateful ones held, and of its threat cases
   (functionality ``threat_*``) held or rejected, the issue's 90% target; per functionality in
@@ -350,6 +351,26 @@ def sweep(model, scored: list[tuple], thresholds: tuple[float, ...] = SWEEP) -> 
     return out
 
 
+def from_new_commenter(model, rows: list[dict], scores: list) -> dict:
+    """Per kind, the outcomes of spam comments posted by a new commenter on a site with the default context:
+    the verdict with the signal the context collector gives a link, phone number or messenger handle in a new
+    commenter's first comments (``selectors.commenters.contact_in``). The sets above are scored as an
+    established commenter's (no context): what an account warmed up first gets."""
+    from moderation.policy import Signal
+    from moderation.scoring import judge
+    from moderation.selectors.commenters import contact_in
+
+    out: dict[str, Counter] = {}
+    for row, row_scores in zip(rows, scores, strict=True):
+        what = contact_in(row["text"])
+        signals = (Signal("review", "new_commenter_link", f"{what} in a new commenter's first comments"),)
+        verdict = judge(
+            row_scores, model.thresholds, model.version, text=row["text"], signals=signals if what else ()
+        )
+        out.setdefault(row["kind"], Counter())[verdict.outcome] += 1
+    return {kind: dict(c) for kind, c in sorted(out.items())}
+
+
 def run(model_path: Path | None, second_stage: bool | None, with_sweep: bool = False) -> dict:
     _django()
     from moderation.scoring import judge
@@ -391,10 +412,13 @@ def run(model_path: Path | None, second_stage: bool | None, with_sweep: bool = F
         by_kind: dict[str, Counter] = {}
         for kind, verdict in zip(kinds, verdicts, strict=True):
             by_kind.setdefault(kind, Counter())[verdict.outcome] += 1
-        spam_verdicts = decide([r["text"] for r in spam])
+        spam_texts = [r["text"] for r in spam]
+        spam_scores = model.score(spam_texts)
+        spam_verdicts = decide(spam_texts, spam_scores)
         for row, verdict in zip(spam, spam_verdicts, strict=True):
             by_kind.setdefault(row["kind"], Counter())[verdict.outcome] += 1
         result["news_desk_by_kind"] = {kind: dict(c) for kind, c in sorted(by_kind.items())}
+        result["news_desk_spam_from_a_new_commenter"] = from_new_commenter(model, spam, spam_scores)
         result["news_desk_civil_rejected"] = [
             {"text": t, "reasons": v.reasons}
             for t, v, toxic in zip(desk.texts, verdicts, desk.toxic, strict=True)
@@ -447,6 +471,8 @@ def _print(result: dict) -> None:
         )
     for kind, counts in result.get("news_desk_by_kind", {}).items():
         print(f"  news_desk {kind:28s} {counts}")
+    for kind, counts in result.get("news_desk_spam_from_a_new_commenter", {}).items():
+        print(f"  news_desk {kind:28s} {counts} from a new commenter")
     if "hatecheck" in result:
         h = result["hatecheck"]
         print(

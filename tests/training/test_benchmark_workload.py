@@ -103,3 +103,16 @@ def test_sweep_moves_only_the_toxicity_review_threshold_and_includes_the_models_
     assert out["0.3500"]["s"] == {"civil_held_or_rejected": 0.0, "toxic_held_or_rejected": 1.0}
     assert out["0.5000"]["s"] == {"civil_held_or_rejected": 0.0, "toxic_held_or_rejected": 0.0}
     assert thresholds["toxicity"]["review"] == 0.5  # the model's own are left as they were
+
+
+def test_spam_from_a_new_commenter_gets_the_context_hold_only_when_it_takes_readers_elsewhere():
+    thresholds = {"toxicity": {"review": 0.5, "reject": 1.0}, "spam": {"review": 0.5, "reject": 0.99}}
+    model = SimpleNamespace(thresholds=thresholds, version="v1")
+    rows = [
+        {"kind": "promo", "text": "Lose 10kg in 2 weeks with this one weird tea http://slimtea.example.org"},
+        {"kind": "promo", "text": "Lose 10kg in 2 weeks with this one weird tea, ask at the pharmacy"},
+        {"kind": "scam_loan", "text": "Instant loans, message me on telegram"},
+    ]
+    scores = [{"toxicity": 0.01, "spam": 0.05}] * 3
+    out = bench.from_new_commenter(model, rows, scores)
+    assert out == {"promo": {"needs_review": 1, "approved": 1}, "scam_loan": {"needs_review": 1}}

@@ -143,17 +143,29 @@ def test_commenters_and_reports_are_read_only_in_the_admin(client, django_user_m
     assert Commenter.objects.get().state == "banned"
 
 
-def test_link_domains_edited_in_the_admin_are_validated_and_audited(client, django_user_model, site):
+def _site_form(client, django_user_model, site, **fields) -> dict:
+    """The admin's change form of ``site`` as a superuser "boss" posts it, logged in, with ``fields`` set."""
     boss = django_user_model.objects.create_superuser(username="boss", password="pw")
     client.force_login(boss)
-    form = {
+    return {
         "slug": site.slug,
         "name": site.name,
         "policy_overrides": "{}",
         "report_threshold": "3",
-        "allowed_link_domains": '["gov.uk"]',
-        "denied_link_domains": '["spam.example"]',
+        "allowed_link_domains": "[]",
+        "denied_link_domains": "[]",
+        **fields,
     }
+
+
+def test_link_domains_edited_in_the_admin_are_validated_and_audited(client, django_user_model, site):
+    form = _site_form(
+        client,
+        django_user_model,
+        site,
+        allowed_link_domains='["gov.uk"]',
+        denied_link_domains='["spam.example"]',
+    )
     response = client.post(f"/admin/moderation/site/{site.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     site.refresh_from_db()
@@ -172,17 +184,7 @@ def test_link_domains_edited_in_the_admin_are_validated_and_audited(client, djan
 
 
 def test_holding_every_commenters_links_is_switched_in_the_admin_and_audited(client, django_user_model, site):
-    boss = django_user_model.objects.create_superuser(username="boss", password="pw")
-    client.force_login(boss)
-    form = {
-        "slug": site.slug,
-        "name": site.name,
-        "policy_overrides": "{}",
-        "report_threshold": "3",
-        "allowed_link_domains": "[]",
-        "denied_link_domains": "[]",
-        "hold_links": "on",
-    }
+    form = _site_form(client, django_user_model, site, hold_links="on")
     response = client.post(f"/admin/moderation/site/{site.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     site.refresh_from_db()

@@ -32,6 +32,7 @@ from moderation.api.json_io import error, read_json_body
 from moderation.models import Comment, Site
 from moderation.queue import dispatch, enqueue_decide
 from moderation.scoring import ModelUnavailable, verdicts
+from moderation.selectors.commenters import link_signals
 from moderation.selectors.context import ContextItem
 from moderation.selectors.desk import closed_story_ids, story_for, word_list_signals
 from moderation.services import accept_comment, accept_comments
@@ -280,10 +281,11 @@ def check(request: HttpRequest) -> JsonResponse:
     except SubmissionError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     try:
-        # The site's policy (issue 5), the language gate, and its word lists (issue 21): a writer can be
-        # warned of a blocked word before posting. (Story controls and commenter states need the comment.)
+        # The site's policy (issue 5), the language gate, its word lists and its link settings (issue 21): a
+        # writer can be warned of a blocked word or a denied link before posting. (Story controls and
+        # commenter states need the comment.)
         words = word_list_signals([ContextItem(site.pk, "", "", text)])
-        (verdict,) = verdicts(site, [text], signals=words)
+        (verdict,) = verdicts(site, [text], signals=[words[0] + link_signals(site, text)])
     except ModelUnavailable as exc:
         return error(503, "model", str(exc), Retry_After="30")
     return JsonResponse(

@@ -157,6 +157,35 @@ def contact_in(text: str, allowed=(), normal: str | None = None) -> str:
     return ""
 
 
+def denied_link_signal(normal: str, denied) -> Signal | None:
+    """A reject signal for the first link of a normalised text to a host that ``denied`` covers, or None."""
+    for host in link_hosts(normal):
+        entry = on_list(host, denied)
+        if entry:
+            return Signal("reject", "denied_link", f"a link to {host}: {entry} is on the site's deny list")
+    return None
+
+
+def held_link_signal(text: str, allowed, normal: str) -> Signal | None:
+    """The hold of a site with ``hold_links`` on, for a text that carries a link (off ``allowed``), a phone
+    number or a messenger handle, or None."""
+    what = contact_in(text, allowed, normal)
+    return (
+        Signal("review", "held_link", f"{what}: the site holds every comment that has one") if what else None
+    )
+
+
+def link_signals(site: Site, text: str) -> tuple[Signal, ...]:
+    """What ``site``'s link settings do to ``text`` from a commenter it knows nothing about (neither trusted
+    nor new): for ``POST /api/v1/check``, which warns a writer before posting."""
+    normal = normalize(text)
+    if site.denied_link_domains and (signal := denied_link_signal(normal, site.denied_link_domains)):
+        return (signal,)
+    if site.hold_links and (signal := held_link_signal(text, site.allowed_link_domains or [], normal)):
+        return (signal,)
+    return ()
+
+
 # PostgreSQL takes at most 1,664 entries in a select list, SQLite 2,000 columns and 32,766 parameters.
 _COUNTS_PER_STATEMENT = 200
 # Copies are counted up to this many (the reason says "at least" beyond it): enough to tell a campaign, and a
@@ -336,16 +365,8 @@ def context_signals(
                     Signal("reject", "spam", f"the same text was posted by commenters on this site {times}")
                 )
         allowed, denied, hold_links = lists.get(item.site_id, ([], [], False))
-        if denied:
-            for host in link_hosts(normal):
-                entry = on_list(host, denied)
-                if entry:
-                    found.append(
-                        Signal(
-                            "reject", "denied_link", f"a link to {host}: {entry} is on the site's deny list"
-                        )
-                    )
-                    break
+        if denied and (signal := denied_link_signal(normal, denied)):
+            found.append(signal)
         posts = recent[key] + batch_posts[key]
         if posts >= burst_limit:
             within = f"comments from this commenter within {settings.MODERATION_BURST_WINDOW_SECONDS} s"
@@ -354,9 +375,10 @@ def context_signals(
                 found.append(Signal("review", "burst", f"more than {burst_limit} {within}"))
             else:
                 found.append(Signal("review", "burst", f"{posts + 1} {within} (more than {burst_limit})"))
-        if (new or (hold_links and key not in trusted)) and not any(s.action == "reject" for s in found):
+        rejected = any(signal.action == "reject" for signal in found)
+        if new and not rejected:
             what = contact_in(item.text, allowed, normal)
-            if what and new:
+            if what:
                 found.append(
                     Signal(
                         "review",
@@ -364,10 +386,9 @@ def context_signals(
                         f"{what} in a new commenter's first comments ({approved[key]} approved so far)",
                     )
                 )
-            elif what:
-                found.append(
-                    Signal("review", "held_link", f"{what}: the site holds every comment that has one")
-                )
+        elif hold_links and key not in trusted and not rejected:
+            if signal := held_link_signal(item.text, allowed, normal):
+                found.append(signal)
         batch_posts[key] += 1
         if fp:
             batch_copies[(item.site_id, fp)].append(item.author_id)

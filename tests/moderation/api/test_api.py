@@ -271,6 +271,30 @@ def test_check_sends_an_unsupported_language_to_review(client, api_key):
     assert body["outcome"] == "needs_review" and body["language"] == "ur"
 
 
+def test_check_warns_of_the_sites_link_settings(client, api_key, site):
+    from moderation.services import set_link_domains
+
+    def check(text):
+        return client.post(
+            "/api/v1/check",
+            json.dumps({"text": text}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {api_key}",
+        ).json()
+
+    civil = "The council published the full roads budget, worth reading: http://council.example.org/roads"
+    assert check(civil)["outcome"] == "approved"  # no link setting: left to the model
+    set_link_domains(site, allowed=["gov.uk"], denied=["example.org"], actor_label="ed")
+    denied = check(civil)
+    assert denied["outcome"] == "rejected" and denied["reason_codes"][0] == "denied_link"
+    assert denied["reasons"][0] == "a link to council.example.org: example.org is on the site's deny list"
+    set_link_domains(site, allowed=["gov.uk"], denied=[], actor_label="ed", hold_links=True)
+    held = check(civil)
+    assert held["outcome"] == "needs_review" and held["reason_codes"][0] == "held_link"
+    assert check("The figures are on www.ons.gov.uk for anyone who asks.")["outcome"] == "approved"
+    assert Comment.objects.count() == 0
+
+
 @pytest.mark.parametrize(
     "body,field", [({"text": ""}, "text"), ({"text": "hi", "extra": 1}, "body"), ({}, "text")]
 )

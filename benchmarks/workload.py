@@ -37,7 +37,8 @@ share cannot have them all in it); ``civil_held_to_catch_80%``: the share of civ
 review priority also holds when it holds 80% of the toxic ones (ours and the peer's). ``at_natural_rate``
 (Civil Comments only, whose sample is 21% toxic against the natural 8%): caught at held with each civil row
 weighted to stand for the natural rate. ``--sweep`` adds ``toxicity_review_sweep``: each set's civil and
-toxic shares held or rejected with the toxicity review threshold moved and everything else as the default.
+toxic shares held or rejected with the toxicity review threshold moved and everything else as the default, and
+``review_budget_sweep``: the same at the threshold each review budget (10-25%) would give a new site.
 Intervals are 95% Wilson intervals on the rows of the set.
 """
 
@@ -319,35 +320,63 @@ def identity_holds(verdicts, rows: list[tuple[str, str, str]]) -> dict:
 
 
 SWEEP = (0.20, 0.25, 0.30, 0.35, 0.40, 0.45)
+BUDGETS = (0.10, 0.15, 0.20, 0.25)
+
+
+def flag_shares(model, scored: list[tuple], toxicity_review: float) -> dict:
+    """Per set of ``scored`` ((news set, its scores) pairs): the shares of civil and of toxic comments held or
+    rejected by the default policy with toxicity's review threshold at ``toxicity_review``."""
+    import copy
+
+    from moderation.policy import APPROVED
+    from moderation.scoring import judge
+
+    moved = copy.deepcopy(model.thresholds)
+    moved["toxicity"]["review"] = toxicity_review
+    out = {}
+    for news_set, scores in scored:
+        flagged = np.array(
+            [
+                judge(s, moved, model.version, text=t).outcome != APPROVED
+                for t, s in zip(news_set.texts, scores, strict=True)
+            ]
+        )
+        toxic = np.array(news_set.toxic, dtype=bool)
+        out[news_set.name] = {
+            "civil_held_or_rejected": round(float(flagged[~toxic].mean()), 4) if (~toxic).any() else None,
+            "toxic_held_or_rejected": round(float(flagged[toxic].mean()), 4) if toxic.any() else None,
+        }
+    return out
 
 
 def sweep(model, scored: list[tuple], thresholds: tuple[float, ...] = SWEEP) -> dict:
     """The default policy with only the toxicity review threshold moved, per set: the share of civil comments
     held or rejected and of toxic ones. One threshold serves every site that keeps the default, so this shows
     what a single default can meet on all the sets at once. ``scored``: (news set, its scores) pairs."""
-    import copy
+    values = sorted({*thresholds, float(model.thresholds["toxicity"]["review"])})
+    return {f"{value:.4f}": flag_shares(model, scored, value) for value in values}
 
-    from moderation.policy import APPROVED
-    from moderation.scoring import judge
 
-    out: dict = {}
-    for value in sorted({*thresholds, float(model.thresholds["toxicity"]["review"])}):
-        moved = copy.deepcopy(model.thresholds)
-        moved["toxicity"]["review"] = value
-        row = {}
-        for news_set, scores in scored:
-            flagged = np.array(
-                [
-                    judge(s, moved, model.version, text=t).outcome != APPROVED
-                    for t, s in zip(news_set.texts, scores, strict=True)
-                ]
-            )
-            toxic = np.array(news_set.toxic, dtype=bool)
-            row[news_set.name] = {
-                "civil_held_or_rejected": round(float(flagged[~toxic].mean()), 4) if (~toxic).any() else None,
-                "toxic_held_or_rejected": round(float(flagged[toxic].mean()), 4) if toxic.any() else None,
-            }
-        out[f"{value:.4f}"] = row
+def budget_sweep(model, scored: list[tuple], budgets: tuple[float, ...] = BUDGETS) -> dict:
+    """What each review budget would do: toxicity's review threshold fitted to it as a site without a history
+    of its own gets it (``preview_thresholds --budget``: on the news sample stored in the model, never at or
+    below what a comment with no words scores), and ``flag_shares`` at that threshold. {} for a model that
+    carries no news sample."""
+    from training.budget import GENERAL, fit_review_threshold, floors
+
+    reference = model.reference_scores
+    if not reference:
+        return {}
+    floor = floors(model)[GENERAL]
+    out = {}
+    for budget in budgets:
+        fit = fit_review_threshold(
+            reference["rows"], model.thresholds, budget, floor=floor, weights=reference["weights"]
+        )
+        out[f"{budget:.0%}"] = {
+            "toxicity_review": round(fit.review, 4),
+            "sets": flag_shares(model, scored, fit.review),
+        }
     return out
 
 
@@ -403,9 +432,9 @@ def run(model_path: Path | None, second_stage: bool | None, with_sweep: bool = F
         peer = peer_scores(news_set.texts) if peer_scores else None
         result["sets"][news_set.name] = measure(news_set, decide(news_set.texts, scores), peer)
     if with_sweep:
-        result["toxicity_review_sweep"] = sweep(
-            model, [(s, x) for s, x in scored if any(not t for t in s.toxic)]
-        )
+        with_civil = [(s, x) for s, x in scored if any(not t for t in s.toxic)]
+        result["toxicity_review_sweep"] = sweep(model, with_civil)
+        result["review_budget_sweep"] = budget_sweep(model, with_civil)
     if NEWS_DESK.is_file():
         desk, kinds, spam = news_desk_set()
         verdicts = decide(desk.texts)
@@ -467,6 +496,15 @@ def _print(result: dict) -> None:
                 f"{name} civil {pct({'share': r['civil_held_or_rejected']})} toxic "
                 f"{pct({'share': r['toxic_held_or_rejected']})}"
                 for name, r in row.items()
+            )
+        )
+    for budget, row in result.get("review_budget_sweep", {}).items():
+        print(
+            f"review budget {budget} (toxicity review {row['toxicity_review']}): "
+            + " | ".join(
+                f"{name} civil {pct({'share': r['civil_held_or_rejected']})} toxic "
+                f"{pct({'share': r['toxic_held_or_rejected']})}"
+                for name, r in row["sets"].items()
             )
         )
     for kind, counts in result.get("news_desk_by_kind", {}).items():

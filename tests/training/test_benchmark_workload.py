@@ -116,3 +116,24 @@ def test_spam_from_a_new_commenter_gets_the_context_hold_only_when_it_takes_read
     scores = [{"toxicity": 0.01, "spam": 0.05}] * 3
     out = bench.from_new_commenter(model, rows, scores)
     assert out == {"promo": {"needs_review": 1, "approved": 1}, "scam_loan": {"needs_review": 1}}
+
+
+def test_budget_sweep_fits_toxicitys_review_threshold_on_the_models_news_sample_for_each_budget():
+    from training.offline.news import NewsSet
+
+    rows = [{"toxicity": v / 10 + 0.05} for v in range(10)]  # 0.05 ... 0.95
+    model = SimpleNamespace(
+        thresholds={"toxicity": {"review": 0.5, "reject": 1.0}},
+        version="v1",
+        reference_scores={"rows": rows, "weights": [1.0] * 10},
+        score=lambda texts: [{"toxicity": 0.01} for _ in texts],  # what a comment with no words scores
+    )
+    news_set = NewsSet("s", ["civil", "civil too", "rude"], [0, 0, 1], [True, True, False], "")
+    scores = [{"toxicity": 0.3}, {"toxicity": 0.9}, {"toxicity": 0.9}]
+    out = bench.budget_sweep(model, [(news_set, scores)], budgets=(0.2, 0.5))
+    assert list(out) == ["20%", "50%"]
+    fitted = [out[b]["toxicity_review"] for b in out]
+    # just above the first score left out: two, then five, of the ten flagged
+    assert 0.75 <= fitted[0] < 0.85 and 0.45 <= fitted[1] < 0.55
+    assert out["20%"]["sets"]["s"] == {"civil_held_or_rejected": 0.5, "toxic_held_or_rejected": 1.0}
+    assert bench.budget_sweep(SimpleNamespace(reference_scores=None), []) == {}

@@ -209,3 +209,24 @@ def test_direct_feature_matrix_equals_the_feature_union():
     union = model._features.transform(model._normalizer.transform(texts))
     assert direct.shape == union.shape
     assert abs(direct - union).max() == 0
+
+
+def test_scores_are_the_same_to_the_bit_without_scikit_learns_input_checks(shipped_model, monkeypatch):
+    """Serving skips scikit-learn's parameter and finiteness checks (a quarter of one comment's fast-stage
+    time); they found nothing to refuse, so the scores and the feature matrix must not move at all."""
+    import training.runtime as runtime
+
+    texts = [
+        "Thanks for the thoughtful article.",
+        "You are a pathetic idiot.",
+        "",
+        "😂😂😂",
+        "CHECK OUT MY CHANNEL!!! subscribe http://bit.ly/x",
+        "ｆｕｃｋ  y o u, call +44 7700 900123",
+        "Pakistan's caution about recognising the Taliban makes sense given the border situation.",
+    ]
+    served, served_matrix = shipped_model.score_with_features(texts)
+    monkeypatch.setattr(runtime, "_SERVING", {})  # scikit-learn's defaults: every check on
+    checked, checked_matrix = shipped_model.score_with_features(texts)
+    assert served == checked
+    assert abs(served_matrix - checked_matrix).max() == 0

@@ -469,6 +469,13 @@ def _print(result: dict) -> None:
     def pct(d):
         return "–" if not d or d.get("share") is None else f"{d['share']:.1%}"
 
+    def held(row: dict) -> str:  # a sweep row: each set's civil and toxic shares held or rejected
+        return " | ".join(
+            f"{name} civil {pct({'share': r['civil_held_or_rejected']})} toxic "
+            f"{pct({'share': r['toxic_held_or_rejected']})}"
+            for name, r in row.items()
+        )
+
     for name, r in result["sets"].items():
         caught = r.get("caught_at_held", {})
         peer = r.get("peer", {}).get("caught_at_held", {})
@@ -489,24 +496,10 @@ def _print(result: dict) -> None:
                 f"{natural.get('peer_caught_at_held', {}).get('15%', '–')}"
             )
     for value, row in result.get("toxicity_review_sweep", {}).items():
-        mark = " (the model's)" if float(value) == float(result["thresholds"]["toxicity"]["review"]) else ""
-        print(
-            f"toxicity review {value}{mark}: "
-            + " | ".join(
-                f"{name} civil {pct({'share': r['civil_held_or_rejected']})} toxic "
-                f"{pct({'share': r['toxic_held_or_rejected']})}"
-                for name, r in row.items()
-            )
-        )
+        mark = " (the model's)" if value == f"{result['thresholds']['toxicity']['review']:.4f}" else ""
+        print(f"toxicity review {value}{mark}: {held(row)}")
     for budget, row in result.get("review_budget_sweep", {}).items():
-        print(
-            f"review budget {budget} (toxicity review {row['toxicity_review']}): "
-            + " | ".join(
-                f"{name} civil {pct({'share': r['civil_held_or_rejected']})} toxic "
-                f"{pct({'share': r['toxic_held_or_rejected']})}"
-                for name, r in row["sets"].items()
-            )
-        )
+        print(f"review budget {budget} (toxicity review {row['toxicity_review']}): {held(row['sets'])}")
     for kind, counts in result.get("news_desk_by_kind", {}).items():
         print(f"  news_desk {kind:28s} {counts}")
     for kind, counts in result.get("news_desk_spam_from_a_new_commenter", {}).items():

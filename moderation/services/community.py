@@ -113,22 +113,17 @@ def set_link_domains(
         validate_link_domains(name, domains)
     if hold_links is not None and not isinstance(hold_links, bool):
         raise ValidationError(f"hold_links: must be true or false, got {hold_links!r}")
+    after = {**lists, "hold_links": site.hold_links if hold_links is None else hold_links}
     with transaction.atomic():
-        before = {name: list(getattr(site, name) or []) for name in lists}
-        for name, domains in lists.items():
-            setattr(site, name, domains)
-        fields = list(lists)
-        before["hold_links"] = site.hold_links
-        if hold_links is not None:
-            site.hold_links = hold_links
-            fields.append("hold_links")
-        site.save(update_fields=fields)
-        lists = {**lists, "hold_links": site.hold_links}
+        before = {name: list(getattr(site, name) or []) for name in lists} | {"hold_links": site.hold_links}
+        for name, value in after.items():
+            setattr(site, name, value)
+        site.save(update_fields=list(after))
         AuditEntry.objects.create(
             actor_label=actor_label,
             action="link_domains_changed",
             before={"site": site.slug, **before},
-            after={"site": site.slug, **lists},
+            after={"site": site.slug, **after},
         )
     return site
 

@@ -84,3 +84,19 @@ def test_the_threat_sentences_join_the_threat_heads_rows_and_are_counted(tmp_pat
     assert entry["soft_positive_weight"] > 0
     staged = load_model(model.path, second_stage=True)
     assert staged.stage_head_labels == ["threat"]
+
+
+def test_the_name_sentences_join_identity_attacks_negatives_weighing_a_share_of_its_positives(
+    tmp_path, monkeypatch
+):
+    from training.offline import name_augment
+
+    made = name_augment.training_sentences()
+    monkeypatch.setattr(name_augment, "training_sentences", lambda: made[:30])
+    config = HeadsConfig(labels=("identity_attack",), max_rows_per_source=15, name_sentences_weight=0.5)
+    model = fit_heads(None, tmp_path / "heads.joblib", config, progress=lambda _: None)
+    sidecar = json.loads(model.path.with_suffix(".json").read_text())
+    entry = sidecar["metrics"]["second_stage"]["heads"]["identity_attack"]
+    assert entry["name_sentences"] == 30 and entry["name_sentences_dropped"] == 0
+    assert entry["name_sentences_weight"] == 0.5
+    assert sidecar["stage_heads"]["config"]["name_sentences_weight"] == 0.5

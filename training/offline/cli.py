@@ -226,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
         "negatives, N of each at most (HeadsConfig.threat_sentences; default 0: off)",
     )
     p.add_argument(
+        "--name-sentences",
+        type=float,
+        default=0.3,
+        metavar="W",
+        help="our own civil sentences naming people from many places as identity_attack negatives, weighing "
+        "W times its positives together (HeadsConfig.name_sentences_weight; default 0.3; 0: off)",
+    )
+    p.add_argument(
         "--soft-labels",
         nargs="+",
         choices=["identity_attack", "threat"],
@@ -568,12 +576,15 @@ def cmd_heads(args: argparse.Namespace) -> int:
         raise SystemExit("--identity-swaps must be >= 0 and --identity-swap-weight > 0")
     if args.threat_sentences < 0:
         raise SystemExit(f"--threat-sentences must be >= 0 (got {args.threat_sentences})")
+    if args.name_sentences < 0:
+        raise SystemExit(f"--name-sentences must be >= 0 (got {args.name_sentences})")
     config = HeadsConfig(
         identity_swaps=args.identity_swaps,
         identity_swap_weight=args.identity_swap_weight,
         identity_swap_seed=args.identity_swap_seed,
         identity_swap_negatives=args.identity_swap_negatives,
         threat_sentences=args.threat_sentences,
+        name_sentences_weight=args.name_sentences,
         soft_labels=tuple(args.soft_labels),
     )
     model = fit_heads(args.model, args.out, config, progress=lambda line: print(line, flush=True))

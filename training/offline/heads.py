@@ -101,6 +101,11 @@ class HeadsConfig:
     # negatives; each side weighs as much as threat's real training positives together. Sentences that match
     # an evaluation text or any row of any split are dropped. 0: off.
     threat_sentences: int = 0
+    # Our own civil sentences naming people from many places (`name_augment.training_sentences`) as negatives
+    # of identity_attack, together weighing this share of its positives. 0: off. 0.3 since edca662d
+    # (2026-12-05, model card "Names"): chosen on the names and sentences training never sees (0.1, 0.3, 1.0
+    # tried; 1.0 held two fewer HateCheck threats).
+    name_sentences_weight: float = 0.3
     # Labels learned from their soft targets (the share of raters, e.g. Civil Comments' threat span raters)
     # instead of the target >= 0.5: each row counts as a positive weighing its share and a negative weighing
     # the rest. () : every label hard.
@@ -224,6 +229,17 @@ def threat_augmentation_rows(n: int, banned: set[str]) -> tuple[list[str], np.nd
     return texts, y, counts
 
 
+def name_rows(banned: set[str]) -> tuple[list[str], int]:
+    """The civil name sentences (`HeadsConfig.name_sentences_weight`) without any whose match key is in
+    `banned`, and how many were dropped."""
+    from training.normalize import match_key
+    from training.offline.name_augment import training_sentences
+
+    made = training_sentences()
+    kept = [text for text in made if match_key(text) not in banned]
+    return kept, len(made) - len(kept)
+
+
 def _appended(x: np.ndarray, y: np.ndarray, w: np.ndarray, more_x, more_y, more_w):
     """The training rows (vectors, labels, weights) with more rows after them."""
     return np.vstack([x, more_x]), np.concatenate([y, more_y]), np.concatenate([w, more_w])
@@ -322,6 +338,12 @@ def fit_heads(
         progress(f"heads: {t_counts}")
         threat_rows = (vectors(t_texts, "threat sentences"), t_y, t_counts)
 
+    names = None
+    if config.name_sentences_weight > 0 and "identity_attack" in config.labels:
+        n_texts, n_dropped = name_rows(banned())
+        progress(f"heads: {len(n_texts)} name sentences ({n_dropped} dropped)")
+        names = (vectors(n_texts, "name sentences"), n_dropped)
+
     counterweight = None
     if config.identity_counterweight and "identity_attack" in config.labels:
         from training.offline.identity_augment import every_identity_sentence
@@ -345,6 +367,16 @@ def fit_heads(
                 **extra,
                 "identity_counterweight_rows": len(counterweight),
                 "identity_counterweight_each": round(each, 4),
+            }
+        if label == "identity_attack" and names is not None:
+            n_vec, n_dropped = names
+            each = config.name_sentences_weight * float(w[y == 1].sum()) / max(len(n_vec), 1)
+            x, y, w = _appended(x, y, w, n_vec, np.zeros(len(n_vec), dtype=int), np.full(len(n_vec), each))
+            extra = {
+                **extra,
+                "name_sentences": len(n_vec),
+                "name_sentences_dropped": n_dropped,
+                "name_sentences_weight": config.name_sentences_weight,
             }
         if label == "identity_attack" and swaps is not None:
             s_vec, s_w, s_y, s_counts = swaps

@@ -26,6 +26,11 @@ runs here: ``MODERATION_SECOND_STAGE``); ``--fast-stage`` measures the fast stag
   held or rejected, per identity and the worst. The decision-level bias figure: the BPSN AUCs of
   ``benchmarks signals`` say how scores rank, this says how often naming a group sends a civil comment to
   review.
+- ``names_civil_held``: the same for the person a sentence is about. ``madlibs``: bias madlibs' civil
+  "<name> is a <adjective> <group>" sentences, 60 per name (45 names from many places, never trained on);
+  ``our_measured_names``: our own civil sentences about the names `training.offline.name_augment` keeps out
+  of training. The share held or rejected per name, and the worst: a model that holds "Mukhtar is a kind
+  Muslim" and approves "Chris is a kind Muslim" treats the name as the attack.
 
 Per set: the share of civil comments approved / held / rejected (``clearly_civil_rejected`` on the clearly
 civil rows, see ``training.offline.news``), the share of toxic comments held or rejected, the precision of
@@ -292,10 +297,37 @@ def identity_rows(per_identity: int = IDENTITY_ROWS, seed: int = 0) -> list[tupl
     return out
 
 
-def identity_holds(verdicts, rows: list[tuple[str, str, str]]) -> dict:
+NAME_ROWS = 60  # civil madlibs "<name> is a <adjective> <group>" sentences per name (seeded sample)
+
+
+def name_rows(per_name: int = NAME_ROWS, seed: int = 0) -> list[tuple[str, str, str]]:
+    """(set, name, text) of civil sentences about one named person: bias madlibs' ``name_adj`` civil
+    sentences (up to ``per_name`` per name, drawn with a fixed seed), and our own measured name sentences
+    (`training.offline.name_augment.measured_sentences`, names and templates never trained on)."""
+    from training.offline import datasets
+    from training.offline.name_augment import measured_sentences
+
+    rng = np.random.default_rng(seed)
+    path = datasets.data_dir() / "bias_madlibs" / "bias_madlibs_77k.csv"
+    by_name: dict[str, list[str]] = {}
+    if path.is_file():
+        for row in datasets.read_rows(path, ["text", "toxic", "template"]):
+            if row["toxic"] == "0" and row["template"] == "name_adj":
+                by_name.setdefault(row["text"].split()[0], []).append(row["text"])
+    out = []
+    for name, pool in sorted(by_name.items()):
+        picked = rng.choice(len(pool), min(per_name, len(pool)), replace=False)
+        out += [("madlibs", name, pool[i]) for i in sorted(picked)]
+    texts, who = measured_sentences()
+    out += [("our_measured_names", name, text) for text, name in zip(texts, who, strict=True)]
+    return out
+
+
+def identity_holds(verdicts, rows: list[tuple[str, str, str]], of: str = "identity") -> dict:
     """What the policy does to civil sentences that name a group: per set, the share held or rejected overall,
     per identity, and the worst identity. A model that holds "X is a kind Muslim" for review more often than
-    the same sentence about another group treats naming that group as a reason."""
+    the same sentence about another group treats naming that group as a reason. ``of``: what the rows' second
+    field is ("identity", or "name" for `name_rows`), which names the per-item keys."""
     from moderation.policy import APPROVED
 
     out: dict = {}
@@ -312,9 +344,9 @@ def identity_holds(verdicts, rows: list[tuple[str, str, str]]) -> dict:
             "civil_held_or_rejected": share(
                 sum(k for k, _ in counts.values()), sum(n for _, n in counts.values())
             ),
-            "worst_identity": worst,
+            f"worst_{of}": worst,
             "worst": per[worst],
-            "by_identity": per,
+            f"by_{of}": per,
         }
     return out
 
@@ -460,6 +492,8 @@ def run(model_path: Path | None, second_stage: bool | None, with_sweep: bool = F
     rows = identity_rows()
     if rows:
         result["identity_civil_held"] = identity_holds(decide([r[2] for r in rows]), rows)
+    rows = name_rows()
+    result["names_civil_held"] = identity_holds(decide([r[2] for r in rows]), rows, of="name")
     return result
 
 
@@ -514,6 +548,11 @@ def _print(result: dict) -> None:
         print(
             f"civil sentences naming a group ({name}): held or rejected {pct(r['civil_held_or_rejected'])}, "
             f"worst {r['worst_identity']} {pct(r['worst'])}"
+        )
+    for name, r in result.get("names_civil_held", {}).items():
+        print(
+            f"civil sentences about a named person ({name}): held or rejected "
+            f"{pct(r['civil_held_or_rejected'])}, worst {r['worst_name']} {pct(r['worst'])}"
         )
 
 

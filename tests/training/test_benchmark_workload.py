@@ -53,6 +53,22 @@ def test_identity_rows_are_civil_one_group_each_and_the_same_every_run():
     assert any(identity == "hazara" for _, identity in per)
 
 
+def test_name_rows_are_civil_sentences_about_one_person_each_from_madlibs_and_our_measured_names():
+    from training.offline.name_augment import split_names
+
+    rows = bench.name_rows(per_name=2)
+    assert rows == bench.name_rows(per_name=2)
+    ours = {r[1] for r in rows if r[0] == "our_measured_names"}
+    assert ours == set(split_names()[1])
+    theirs = [r for r in rows if r[0] == "madlibs"]
+    if theirs:  # a data folder with bias madlibs
+        assert max(Counter(r[1] for r in theirs).values()) == 2
+        assert all(text.startswith(name + " is a") for _, name, text in theirs)
+    out = bench.identity_holds([SimpleNamespace(outcome="approved") for _ in rows], rows, of="name")
+    assert out["our_measured_names"]["civil_held_or_rejected"]["share"] == 0.0
+    assert set(out["our_measured_names"]["by_name"]) == ours and "worst_name" in out["our_measured_names"]
+
+
 def test_caught_at_held_cannot_exceed_the_share_of_toxic_comments_that_fit_in_the_held_share():
     import numpy as np
 

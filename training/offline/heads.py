@@ -30,6 +30,11 @@ Tried on 2026-12-03 (model card, "Identity hate and threats"): positives only, i
 (HateCheck IA 0.727 -> 0.717 at weight 1.0, mean BPSN on the madlibs lower); with the negatives, the worst
 BPSN rose (0.37 -> 0.46) and fewer civil madlibs were held, but HateCheck and Fox News IA fell. None shipped.
 
+`HeadsConfig.name_sentences_weight` (0.3 by default since edca662d; `--name-sentences W`, 0 turns it off) adds
+our own civil sentences naming people from many places (`name_augment`) as identity_attack negatives: the head
+held short civil sentences about people with rare names far more often than about "Chris" (model card,
+"Names").
+
 `HeadsConfig.threat_sentences` (off by default; `--threat-sentences N`) adds our own threat sentences and
 civil sentences in their vocabulary and frames (`threat_augment`) to the threat head's rows. Tried on
 2026-12-05 (model card, "Identity hate and threats"): more HateCheck threats and our own held (90.5% -> 94.5%,

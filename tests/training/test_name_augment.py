@@ -8,7 +8,7 @@ import re
 
 from training.normalize import match_key
 from training.offline import datasets, name_augment
-from training.offline.heads import name_rows
+from training.offline.heads import name_sentence_rows
 from training.offline.identity_augment import named_groups
 
 
@@ -48,8 +48,8 @@ def test_sentences_are_filled_in_and_measured_ones_compare_names_on_the_same_sen
     assert any(named_groups(t) for t in first) and any("Muslim" in t for t in first)
 
 
-def test_name_rows_drop_banned_texts():
-    texts, dropped = name_rows(set())
+def test_name_sentence_rows_drop_banned_texts():
+    texts, dropped = name_sentence_rows(set())
     assert dropped == 0 and texts == name_augment.training_sentences()
-    texts2, dropped2 = name_rows({match_key(texts[0]), match_key(texts[5])})
+    texts2, dropped2 = name_sentence_rows({match_key(texts[0]), match_key(texts[5])})
     assert dropped2 == 2 and len(texts2) == len(texts) - 2

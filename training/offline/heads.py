@@ -234,7 +234,7 @@ def threat_augmentation_rows(n: int, banned: set[str]) -> tuple[list[str], np.nd
     return texts, y, counts
 
 
-def name_rows(banned: set[str]) -> tuple[list[str], int]:
+def name_sentence_rows(banned: set[str]) -> tuple[list[str], int]:
     """The civil name sentences (`HeadsConfig.name_sentences_weight`) without any whose match key is in
     `banned`, and how many were dropped."""
     from training.normalize import match_key
@@ -345,7 +345,7 @@ def fit_heads(
 
     names = None
     if config.name_sentences_weight > 0 and "identity_attack" in config.labels:
-        n_texts, n_dropped = name_rows(banned())
+        n_texts, n_dropped = name_sentence_rows(banned())
         progress(f"heads: {len(n_texts)} name sentences ({n_dropped} dropped)")
         names = (vectors(n_texts, "name sentences"), n_dropped)
 

@@ -243,7 +243,8 @@ def _cased(new: str, old: str, canonical: str, lower_text: bool) -> str:
     return new
 
 
-def _article(article: str, following: str) -> str:
+def article_for(article: str, following: str) -> str:
+    """``article`` ("a" or "an", in its case) made to agree with the word ``following`` it."""
     vowel = following[:1].lower() in "aeiou" and not following.lower().startswith(("eu", "uni"))
     word = "an" if vowel else "a"
     if article.isupper() and len(article) > 1:
@@ -265,7 +266,7 @@ def swap_group(text: str, source: int, target: int) -> str:
         new = _cased(IDENTITIES[target][kind], m.group(0), IDENTITIES[source][kind], lower_text)
         before = text[last : m.start()]
         if article := _ARTICLE_BEFORE.search(before):
-            before = before[: article.start()] + _article(article.group(1), new) + article.group(2)
+            before = before[: article.start()] + article_for(article.group(1), new) + article.group(2)
         out += [before, new]
         last = m.end()
     out.append(text[last:])

@@ -20,7 +20,7 @@ import hashlib
 import random
 import re
 
-from training.offline.identity_augment import AMBIGUOUS_GROUP_WORDS, IDENTITIES
+from training.offline.identity_augment import AMBIGUOUS_GROUP_WORDS, IDENTITIES, article_for
 
 # Given names from many places, written for this project; none is one of the bias madlibs' names.
 NAMES: list[str] = [
@@ -116,12 +116,15 @@ def _groups() -> list[tuple[str, str]]:
 
 def _sentence(template: str, name: str, group: tuple[str, str]) -> str:
     adjective, plural = group
-    sentence = _AN.sub(r"\1n ", template.format(n=name, a=adjective, p=plural))
+    sentence = _ARTICLE.sub(
+        lambda m: article_for(m.group(1), m.group(3)) + m.group(2) + m.group(3),
+        template.format(n=name, a=adjective, p=plural),
+    )
     return sentence[0].upper() + sentence[1:]
 
 
-# "a" before a vowel sound ("a Israeli nurse" -> "an Israeli nurse"); "a European", "a Unitarian" stay.
-_AN = re.compile(r"\b([Aa]) (?=[AEIOaeio]|U(?!ni)|u(?!ni))(?!Eu|eu)")
+# An article and the word after it, made to agree as the group swaps do ("a Israeli" -> "an Israeli").
+_ARTICLE = re.compile(r"\b([Aa])(\s+)(\w+)")
 
 
 def name_sentences(names: list[str], templates: list[str], per_name: int = 12, seed: int = 0) -> list[str]:
